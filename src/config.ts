@@ -1,0 +1,112 @@
+import { tmpdir } from 'node:os';
+import { ReconError } from './errors.js';
+
+export interface ProviderConfig {
+  readonly baseUrl: string;
+  readonly dealerId: string;
+  readonly appKey: string;
+  readonly des3Key: string;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly maxDownloadBytes: number;
+  /** Plain-http download URLs are refused unless the host is loopback or this is set. */
+  readonly allowHttpDownload: boolean;
+}
+
+export interface Config {
+  readonly databaseUrl: string | undefined;
+  readonly pgliteDir: string;
+  readonly provider: ProviderConfig;
+  readonly logLevel: string;
+  readonly lockTimeoutMs: number;
+  readonly pushgatewayUrl: string | undefined;
+  readonly tmpDir: string;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Reads and validates the environment once. Every problem is collected and reported in one
+ * message; values of keys are never echoed. `requireProvider` is set by the commands that talk
+ * to the provider (`run`, `check`), so that `migrate` and `report` work without credentials.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv,
+  options: { requireProvider: boolean } = { requireProvider: false },
+): Config {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  const positiveInt = (name: string, fallback: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) <= 0) {
+      problems.push(`${name} must be a positive whole number, got "${raw}"`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+  const required = (name: string): string => {
+    const value = get(name);
+    if (value === undefined && options.requireProvider) problems.push(`${name} is required`);
+    return value ?? '';
+  };
+
+  const baseUrl = get('YZH_BASE_URL') ?? 'https://api-jiesuan.yunzhanghu.com';
+  try {
+    const url = new URL(baseUrl);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      problems.push(`YZH_BASE_URL must be an http(s) URL, got "${baseUrl}"`);
+    }
+  } catch {
+    problems.push(`YZH_BASE_URL is not a URL: "${baseUrl}"`);
+  }
+
+  const dealerId = required('YZH_DEALER_ID');
+  const appKey = required('YZH_APP_KEY');
+  const des3Key = required('YZH_DES3_KEY');
+  if (des3Key !== '' && Buffer.byteLength(des3Key, 'utf8') !== 24) {
+    problems.push(`YZH_DES3_KEY must be exactly 24 bytes, it has ${Buffer.byteLength(des3Key, 'utf8')}`);
+  }
+
+  const databaseUrl = get('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+
+  const logLevel = get('LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+
+  const pushgatewayUrl = get('PUSHGATEWAY_URL');
+  if (pushgatewayUrl !== undefined && !/^https?:\/\//.test(pushgatewayUrl)) {
+    problems.push(`PUSHGATEWAY_URL must be an http(s) URL, got "${pushgatewayUrl}"`);
+  }
+
+  const config: Config = {
+    databaseUrl,
+    pgliteDir: get('PGLITE_DIR') ?? '.yzh-recon/pglite',
+    provider: Object.freeze({
+      baseUrl: baseUrl.replace(/\/+$/, ''),
+      dealerId,
+      appKey,
+      des3Key,
+      timeoutMs: positiveInt('YZH_TIMEOUT_MS', 30_000),
+      retries: positiveInt('YZH_RETRIES', 4),
+      maxDownloadBytes: positiveInt('YZH_MAX_DOWNLOAD_BYTES', 4 * 1024 ** 3),
+      allowHttpDownload: get('YZH_ALLOW_HTTP_DOWNLOAD') === 'true',
+    }),
+    logLevel,
+    lockTimeoutMs: positiveInt('YZH_LOCK_TIMEOUT_MS', 60_000),
+    pushgatewayUrl,
+    tmpDir: get('YZH_TMP_DIR') ?? tmpdir(),
+  };
+
+  if (problems.length > 0) {
+    throw new ReconError('CONFIG', `configuration: ${problems.join('; ')}`);
+  }
+  return Object.freeze(config);
+}

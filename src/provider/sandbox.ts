@@ -1,0 +1,295 @@
+import { createHmac } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { parse as parseSync } from 'csv-parse/sync';
+import { DateTime } from 'luxon';
+import { decrypt3des, sign, signatureMatches } from './crypto.js';
+import { CHANNEL_NAMES, ENDPOINTS, SIGNATURE_WINDOW_SECONDS, type FileKind } from './protocol.js';
+
+export interface SandboxOptions {
+  /** Folder of `<YYYY-MM-DD>/orders.csv[.gz]` and `bills.csv[.gz]`. */
+  dir: string;
+  dealerId: string;
+  appKey: string;
+  des3Key: string;
+  host?: string;
+  port?: number;
+  /** Files older than this many days answer `""` as the provider does; null disables it. */
+  retentionDays?: number | null;
+}
+
+/** Faults for tests; each counter is consumed by the calls it affects. */
+export interface SandboxFaults {
+  /** The next N API calls answer this HTTP status. */
+  apiHttpErrors: number;
+  apiHttpStatus: number;
+  /** The next N API calls answer this provider code. */
+  providerCode: string | null;
+  providerCodeCalls: number;
+  /** The next N URL answers carry `""` as the download URL. */
+  emptyUrlCalls: number;
+  /** The next N downloads answer this HTTP status. */
+  downloadHttpErrors: number;
+  downloadHttpStatus: number;
+  /** The next N downloads stop halfway through the gzip stream. */
+  truncatedDownloads: number;
+  /** The next N downloads send half the body, then stall this long before going on. */
+  stalledDownloads: number;
+  stallMs: number;
+  /** Every download is paced to this many bytes a second (0: no pacing). */
+  downloadBytesPerSecond: number;
+}
+
+export interface SandboxCall {
+  endpoint: string;
+  requestId: string | undefined;
+  code: string;
+}
+
+const NO_FAULTS: SandboxFaults = {
+  apiHttpErrors: 0, apiHttpStatus: 502, providerCode: null, providerCodeCalls: 0, emptyUrlCalls: 0,
+  downloadHttpErrors: 0, downloadHttpStatus: 503, truncatedDownloads: 0, stalledDownloads: 0, stallMs: 0,
+  downloadBytesPerSecond: 0,
+};
+
+const MESSAGES: Record<string, string> = {
+  '0000': '操作成功', '1001': '签名已过期', '1002': '请求参数格式不正确', '1003': '签名错误', '1004': '加密错误',
+  '1005': '商户未设置3deskey或没有设置appkey', '2018': '该笔订单不存在', '5000': '不存在的账单',
+};
+
+const FILE_NAMES: Record<FileKind, string> = { order: 'orders.csv', bill: 'bills.csv' };
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const STATUS_CODES: Record<string, [number, string]> = {
+  成功: [1, '已打款'], '成功(待领取)': [1, '已打款(待领取)'], 失败: [2, '打款失败'], 退汇: [9, '已退汇'], 删除: [15, '已取消'],
+};
+
+class Reply {
+  constructor(readonly code: string, readonly data?: unknown) {}
+}
+
+/**
+ * A local double of the provider API: the same endpoints, signing, encryption, error codes and
+ * gzip CSV downloads, served from a folder. The real client talks to it over HTTP.
+ */
+export class Sandbox {
+  readonly faults: SandboxFaults = { ...NO_FAULTS };
+  readonly calls: SandboxCall[] = [];
+  private server: Server | null = null;
+  private baseUrl = '';
+
+  constructor(private readonly options: SandboxOptions) {}
+
+  get url(): string {
+    return this.baseUrl;
+  }
+
+  resetFaults(): void {
+    Object.assign(this.faults, NO_FAULTS);
+  }
+
+  async start(): Promise<string> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(String((err as Error).message));
+      });
+    });
+    server.keepAliveTimeout = 1000;
+    await new Promise<void>((resolve) => server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', resolve));
+    this.server = server;
+    const { address, port } = server.address() as AddressInfo;
+    this.baseUrl = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+    return this.baseUrl;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (server === null) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    if (url.pathname.startsWith('/download/')) return this.download(url, res);
+    const endpoint = Object.values(ENDPOINTS).find((p) => p === url.pathname.replace(/\/$/, ''));
+    if (endpoint === undefined || req.method !== 'GET') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    const requestId = header(req, 'request-id');
+    if (this.faults.apiHttpErrors > 0) {
+      this.faults.apiHttpErrors--;
+      this.calls.push({ endpoint, requestId, code: `HTTP ${this.faults.apiHttpStatus}` });
+      res.writeHead(this.faults.apiHttpStatus, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>');
+      return;
+    }
+    let reply: Reply;
+    try {
+      reply = this.api(endpoint, req, url);
+    } catch (err) {
+      if (!(err instanceof Reply)) throw err;
+      reply = err;
+    }
+    this.calls.push({ endpoint, requestId, code: reply.code });
+    const body = { code: reply.code, message: MESSAGES[reply.code] ?? '错误', data: reply.data ?? {}, request_id: requestId ?? '' };
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', date: new Date().toUTCString() });
+    res.end(JSON.stringify(body));
+  }
+
+  /** Authenticates and answers one API call, throwing a Reply for every provider error. */
+  private api(endpoint: string, req: IncomingMessage, url: URL): Reply {
+    const { dealerId, appKey, des3Key } = this.options;
+    const dealer = header(req, 'dealer-id');
+    if (dealer === undefined || dealer !== dealerId) throw new Reply('1005');
+    if (header(req, 'request-id') === undefined) throw new Reply('1002');
+    const p = Object.fromEntries(url.searchParams);
+    const { data, mess, timestamp, sign: signature, sign_type: signType } = p;
+    if (!data || !mess || !timestamp || !signature || signType !== 'sha256' || !/^\d+$/.test(timestamp)) throw new Reply('1002');
+    // The provider's own Node SDK sends milliseconds, the document says seconds: accept both.
+    const seconds = Number(timestamp) > 1e11 ? Math.floor(Number(timestamp) / 1000) : Number(timestamp);
+    if (Math.abs(Date.now() / 1000 - seconds) > SIGNATURE_WINDOW_SECONDS) throw new Reply('1001');
+    if (!signatureMatches(sign(data, mess, timestamp, appKey), signature)) throw new Reply('1003');
+    let payload: Record<string, unknown>;
+    try {
+      payload = JSON.parse(decrypt3des(data, des3Key)) as Record<string, unknown>;
+    } catch {
+      throw new Reply('1004');
+    }
+    if (this.faults.providerCodeCalls > 0 && this.faults.providerCode !== null) {
+      this.faults.providerCodeCalls--;
+      throw new Reply(this.faults.providerCode);
+    }
+    switch (endpoint) {
+      case ENDPOINTS.orderFileUrl:
+        return this.fileUrl('order', payload.order_date, url);
+      case ENDPOINTS.billFileUrl:
+        return this.fileUrl('bill', payload.bill_date, url);
+      case ENDPOINTS.queryOrder:
+        return this.queryOrder(payload);
+      default:
+        return this.accounts(payload);
+    }
+  }
+
+  private fileUrl(kind: FileKind, date: unknown, url: URL): Reply {
+    if (typeof date !== 'string' || !DATE.test(date) || !DateTime.fromISO(date).isValid) throw new Reply('1002');
+    const key = kind === 'order' ? 'order_download_url' : 'bill_download_url';
+    const retention = this.options.retentionDays === undefined ? 90 : this.options.retentionDays;
+    const expired = retention !== null && DateTime.fromISO(date) < DateTime.now().minus({ days: retention });
+    if (this.faults.emptyUrlCalls > 0 || expired) {
+      if (!expired) this.faults.emptyUrlCalls--;
+      return new Reply('0000', { [key]: '' });
+    }
+    if (this.filePath(date, kind) === null) throw new Reply('5000');
+    const expires = String(Math.floor(Date.now() / 1000) + 600);
+    const token = this.downloadToken(date, kind, expires);
+    return new Reply('0000', { [key]: `${this.baseUrl}/download/${date}/${kind}.csv.gz?expires=${expires}&token=${token}` });
+  }
+
+  private queryOrder(payload: Record<string, unknown>): Reply {
+    const orderId = payload.order_id;
+    if (typeof orderId !== 'string' || orderId === '') throw new Reply('1002');
+    for (const date of readdirSync(this.options.dir).filter((d) => DATE.test(d)).sort().reverse()) {
+      const path = join(this.options.dir, date, FILE_NAMES.order);
+      if (!existsSync(path)) continue;
+      const rows = parseSync(readFileSync(path), { columns: true, bom: true, skip_empty_lines: true }) as Record<string, string>[];
+      const row = rows.reverse().find((r) => r['商户订单号'] === orderId);
+      if (row === undefined) continue;
+      const [status, message] = STATUS_CODES[row['订单状态'] ?? ''] ?? [0, '处理中'];
+      return new Reply('0000', {
+        order_id: orderId, ref: row['订单流水号'], broker_id: row['经纪公司ID'], dealer_id: this.options.dealerId,
+        pay: row['金额'], status, status_detail: 0, status_message: message, status_detail_message: message,
+        channel: payload.channel ?? CHANNEL_NAMES.bankcard, created_at: row['创建时间'], finished_time: row['完成时间'],
+      });
+    }
+    throw new Reply('2018');
+  }
+
+  private accounts(payload: Record<string, unknown>): Reply {
+    if (payload.dealer_id !== this.options.dealerId) throw new Reply('1002');
+    return new Reply('0000', {
+      dealer_infos: [{
+        broker_id: 'yiyun**', bank_card_balance: '997.84', is_bank_card: true, alipay_balance: '0', is_alipay: false,
+        wxpay_balance: '997.84', is_wxpay: true, rebate_fee_balance: '0.00',
+      }],
+    });
+  }
+
+  private downloadToken(date: string, kind: string, expires: string): string {
+    return createHmac('sha256', this.options.appKey).update(`${date}/${kind}/${expires}`).digest('hex').slice(0, 32);
+  }
+
+  private filePath(date: string, kind: FileKind): { path: string; gzipped: boolean } | null {
+    const base = join(this.options.dir, date, FILE_NAMES[kind]);
+    if (existsSync(`${base}.gz`)) return { path: `${base}.gz`, gzipped: true };
+    if (existsSync(base)) return { path: base, gzipped: false };
+    return null;
+  }
+
+  private async download(url: URL, res: ServerResponse): Promise<void> {
+    const m = /^\/download\/(\d{4}-\d{2}-\d{2})\/(order|bill)\.csv\.gz$/.exec(url.pathname);
+    const expires = url.searchParams.get('expires') ?? '';
+    const file = m ? this.filePath(m[1]!, m[2] as FileKind) : null;
+    if (m === null || file === null || url.searchParams.get('token') !== this.downloadToken(m[1]!, m[2]!, expires)
+        || Number(expires) < Date.now() / 1000) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden');
+      return;
+    }
+    if (this.faults.downloadHttpErrors > 0) {
+      this.faults.downloadHttpErrors--;
+      res.writeHead(this.faults.downloadHttpStatus, { 'content-type': 'text/plain' }).end('unavailable');
+      return;
+    }
+    const mtime = statSync(file.path).mtime;
+    const source: Readable = file.gzipped ? createReadStream(file.path) : createReadStream(file.path).pipe(createGzip({ level: 6 }));
+    const headers: Record<string, string | number> = { 'content-type': 'application/gzip', 'last-modified': mtime.toUTCString() };
+    if (file.gzipped) headers['content-length'] = statSync(file.path).size;
+    const truncate = this.faults.truncatedDownloads > 0 ? (this.faults.truncatedDownloads--, true) : false;
+    const stall = this.faults.stalledDownloads > 0 ? (this.faults.stalledDownloads--, this.faults.stallMs) : 0;
+    if (truncate || stall > 0) {
+      // Buffer the (small, test-sized) file so that "half" is known, then cut or stall there.
+      const chunks: Buffer[] = [];
+      for await (const chunk of source) chunks.push(chunk as Buffer);
+      const body = Buffer.concat(chunks);
+      const half = Math.floor(body.length / 2);
+      delete headers['content-length'];
+      res.writeHead(200, headers);
+      res.write(body.subarray(0, half));
+      if (truncate) {
+        res.end();
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, stall));
+      if (!res.destroyed) res.end(body.subarray(half));
+      return;
+    }
+    res.writeHead(200, headers);
+    await pipeline(source, pace(this.faults.downloadBytesPerSecond), res).catch(() => res.destroy());
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** Paces a stream to a byte rate, for slow-download tests; a pass-through at 0. */
+function pace(bytesPerSecond: number): Transform {
+  const started = Date.now();
+  let sent = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (bytesPerSecond <= 0) return done(null, chunk);
+      sent += chunk.length;
+      const due = started + (sent / bytesPerSecond) * 1000;
+      setTimeout(() => done(null, chunk), Math.max(0, due - Date.now()));
+    },
+  });
+}

@@ -1,0 +1,188 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ReconError } from '../../src/errors.js';
+import { ENDPOINTS } from '../../src/provider/protocol.js';
+import type { Sandbox } from '../../src/provider/sandbox.js';
+import { client, FIXTURE_DATE, FIXTURE_DIR, KEYS, startSandbox } from '../helpers/provider.js';
+
+let sandbox: Sandbox;
+const tmp = mkdtempSync(join(tmpdir(), 'yzh-client-'));
+
+beforeAll(async () => {
+  sandbox = await startSandbox();
+});
+afterAll(async () => {
+  await sandbox.stop();
+});
+afterEach(() => {
+  sandbox.resetFaults();
+  sandbox.calls.length = 0;
+});
+
+async function failure(promise: Promise<unknown>): Promise<ReconError> {
+  const err = await promise.then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(ReconError);
+  return err as ReconError;
+}
+
+describe('client ↔ sandbox round trips', () => {
+  it('gets the order file URL and downloads exactly the fixture bytes', async () => {
+    const c = client(sandbox);
+    const url = await c.fileUrl('order', FIXTURE_DATE);
+    const result = await c.download(url, join(tmp, 'orders.gz'), 'order file');
+    expect(gunzipSync(readFileSync(result.path))).toEqual(readFileSync(join(FIXTURE_DIR, FIXTURE_DATE, 'orders.csv')));
+    expect(result.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(result.lastModified).toBeInstanceOf(Date);
+    await c.close();
+  });
+
+  it('gets the bill file URL', async () => {
+    const c = client(sandbox);
+    const url = await c.fileUrl('bill', FIXTURE_DATE);
+    expect(url).toContain(`/download/${FIXTURE_DATE}/bill.csv.gz`);
+    const result = await c.download(url, join(tmp, 'bills.gz'), 'bill file');
+    expect(gunzipSync(readFileSync(result.path)).toString('utf8')).toContain('经纪公司退汇手续费');
+    await c.close();
+  });
+
+  it('queries one order', async () => {
+    const c = client(sandbox);
+    const order = await c.queryOrder('2017112701', 'bankcard');
+    expect(order).toMatchObject({ order_id: '2017112701', ref: '1053817962754221', pay: '195', status: 1 });
+    await c.close();
+  });
+
+  it('queries balances', async () => {
+    const c = client(sandbox);
+    const accounts = await c.queryAccounts();
+    expect(accounts[0]).toMatchObject({ broker_id: 'yiyun**', bank_card_balance: '997.84' });
+    await c.close();
+  });
+
+  it('sends a fresh request-id and the dealer-id on every call', async () => {
+    const c = client(sandbox);
+    await c.queryAccounts();
+    await c.queryAccounts();
+    const ids = sandbox.calls.map((call) => call.requestId);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(2);
+    expect(sandbox.calls.every((call) => call.code === '0000')).toBe(true);
+    await c.close();
+  });
+});
+
+describe('retries', () => {
+  it('recovers from two 502s', async () => {
+    sandbox.faults.apiHttpErrors = 2;
+    const c = client(sandbox);
+    await expect(c.fileUrl('order', FIXTURE_DATE)).resolves.toContain('/download/');
+    expect(sandbox.calls.map((call) => call.code)).toEqual(['HTTP 502', 'HTTP 502', '0000']);
+    await c.close();
+  });
+
+  it('gives up after the limit with a clear error', async () => {
+    sandbox.faults.apiHttpErrors = 10;
+    const c = client(sandbox, { YZH_RETRIES: '2' });
+    const err = await failure(c.fileUrl('order', FIXTURE_DATE));
+    expect(err.code).toBe('TRANSPORT');
+    expect(err.message).toMatch(/gave up after 3 attempts: GET \/api\/dataservice\/v1\/order\/downloadurl answered HTTP 502 \(request_id [0-9a-f-]{36}\)/);
+    expect(sandbox.calls).toHaveLength(3);
+    await c.close();
+  });
+
+  it('retries a 503 download and a stalled body, and fails clearly when the stall persists', async () => {
+    const c = client(sandbox, { YZH_TIMEOUT_MS: '300', YZH_RETRIES: '2' });
+    sandbox.faults.downloadHttpErrors = 1;
+    sandbox.faults.stalledDownloads = 1;
+    sandbox.faults.stallMs = 1500;
+    const url = await c.fileUrl('order', FIXTURE_DATE);
+    const ok = await c.download(url, join(tmp, 'retried.gz'), 'order file');
+    expect(ok.bytes).toBeGreaterThan(0);
+    sandbox.faults.stalledDownloads = 5;
+    const err = await failure(c.download(url, join(tmp, 'stalled.gz'), 'order file'));
+    expect(err.message).toMatch(/download order file: gave up after 3 attempts: .*timed out after 300 ms/);
+    await c.close();
+  });
+
+  it('never retries a provider business code', async () => {
+    sandbox.faults.providerCode = '3000';
+    sandbox.faults.providerCodeCalls = 1;
+    const c = client(sandbox);
+    await failure(c.fileUrl('order', FIXTURE_DATE));
+    expect(sandbox.calls).toHaveLength(1);
+    await c.close();
+  });
+});
+
+describe('provider errors', () => {
+  it.each([
+    ['1001', /code 1001 \(签名已过期\).*clock/],
+    ['1003', /code 1003 \(签名错误\).*YZH_APP_KEY/],
+    ['1004', /code 1004 \(加密错误\).*YZH_DES3_KEY/],
+    ['5000', /code 5000 \(不存在的账单\).*not generated yet/],
+  ])('code %s says what to do', async (code, message) => {
+    sandbox.faults.providerCode = code;
+    sandbox.faults.providerCodeCalls = 1;
+    const c = client(sandbox);
+    const err = await failure(c.fileUrl('bill', FIXTURE_DATE));
+    expect(err.message).toMatch(message);
+    expect(err.facts.providerCode).toBe(code);
+    expect(err.message).toContain(`request_id ${sandbox.calls[0]!.requestId}`);
+    await c.close();
+  });
+
+  it('a real 1003 from a wrong app key, 1004 from a wrong 3DES key, 1005 from an unknown dealer', async () => {
+    const wrongApp = client(sandbox, { YZH_APP_KEY: 'x'.repeat(32) });
+    expect((await failure(wrongApp.fileUrl('order', FIXTURE_DATE))).facts.providerCode).toBe('1003');
+    const wrongDes = client(sandbox, { YZH_DES3_KEY: 'abcdefghijklmnopqrstuvwx' });
+    expect((await failure(wrongDes.fileUrl('order', FIXTURE_DATE))).facts.providerCode).toBe('1004');
+    const wrongDealer = client(sandbox, { YZH_DEALER_ID: 'nobody' });
+    expect((await failure(wrongDealer.fileUrl('order', FIXTURE_DATE))).facts.providerCode).toBe('1005');
+    await Promise.all([wrongApp.close(), wrongDes.close(), wrongDealer.close()]);
+  });
+
+  it('5000 for a day with no file, a malformed date is 1002', async () => {
+    const c = client(sandbox);
+    expect((await failure(c.fileUrl('order', '2017-11-21'))).facts.providerCode).toBe('5000');
+    expect((await failure(c.fileUrl('order', '2017-13-45'))).facts.providerCode).toBe('1002');
+    await c.close();
+  });
+
+  it('an empty download URL names the 90-day retention', async () => {
+    sandbox.faults.emptyUrlCalls = 1;
+    const c = client(sandbox);
+    const err = await failure(c.fileUrl('order', FIXTURE_DATE));
+    expect(err.message).toMatch(/no download URL for the order file of 2017-11-20: files are kept 90 days/);
+    await c.close();
+  });
+
+  it('refuses plain http to a non-loopback host without asking it', async () => {
+    const c = client(sandbox);
+    const err = await failure(c.download('http://files.example.invalid/x.gz', join(tmp, 'x.gz'), 'order file'));
+    expect(err.message).toMatch(/refusing to download order file over http:/);
+    await c.close();
+  });
+
+  it('caps the download size', async () => {
+    const c = client(sandbox, { YZH_MAX_DOWNLOAD_BYTES: '100' });
+    const url = await c.fileUrl('bill', FIXTURE_DATE);
+    const err = await failure(c.download(url, join(tmp, 'big.gz'), 'bill file'));
+    expect(err.message).toMatch(/exceeded YZH_MAX_DOWNLOAD_BYTES \(100\)/);
+    await c.close();
+  });
+
+  it('the sandbox rejects a stale timestamp with 1001 and accepts milliseconds', async () => {
+    const { encrypt3des, sign } = await import('../../src/provider/crypto.js');
+    const data = encrypt3des('{"dealer_id":"sixcn"}', KEYS.des3Key);
+    const ask = async (timestamp: string) => {
+      const q = new URLSearchParams({ data, mess: 'm', timestamp, sign: sign(data, 'm', timestamp, KEYS.appKey), sign_type: 'sha256' });
+      const res = await fetch(`${sandbox.url}${ENDPOINTS.queryAccounts}?${q}`, { headers: { 'dealer-id': KEYS.dealerId, 'request-id': 'r1' } });
+      return ((await res.json()) as { code: string }).code;
+    };
+    expect(await ask(String(Math.floor(Date.now() / 1000) - 3600))).toBe('1001');
+    expect(await ask(String(Date.now()))).toBe('0000');
+  });
+});
