@@ -1,0 +1,100 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/** Kysely's view of the `recon` schema; kept in step with sql/*.sql by test/db/schema.test.ts. */
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** numeric(16,2) travels as its exact decimal text, never a float. */
+type Numeric = ColumnType<string, string, string>;
+/** date travels as `YYYY-MM-DD` text, so that no zone ever shifts it. */
+type DateText = ColumnType<string, string, string>;
+type Json = ColumnType<unknown, string, string>;
+
+export interface LedgerPayoutTable {
+  order_id: string;
+  dealer_id: string;
+  broker_id: string | null;
+  channel: 'bankcard' | 'alipay' | 'wxpay' | null;
+  amount: Numeric;
+  status: 'submitted' | 'paid' | 'failed' | 'refunded' | 'cancelled';
+  created_at: Timestamp;
+}
+
+export interface BrokerFeeRateTable {
+  broker_id: string;
+  rate: Numeric;
+  valid_from: DateText;
+}
+
+export type RunStatus = 'running' | 'succeeded' | 'failed';
+export type RunTrigger = 'schedule' | 'manual';
+
+export interface RunTable {
+  id: Generated<number>;
+  dealer_id: string;
+  business_date: DateText;
+  trigger: RunTrigger;
+  status: RunStatus;
+  started_at: Generated<Timestamp>;
+  finished_at: Timestamp | null;
+  order_file_sha256: string | null;
+  bill_file_sha256: string | null;
+  order_rows: number | null;
+  bill_rows: number | null;
+  error: string | null;
+  summary: Json | null;
+}
+
+export type Severity = 'critical' | 'warning' | 'info';
+
+export interface DiscrepancyTable {
+  id: Generated<number>;
+  dealer_id: string;
+  business_date: DateText;
+  kind: string;
+  severity: Severity;
+  order_id: string | null;
+  provider_ref: string | null;
+  ledger_amount: Numeric | null;
+  provider_amount: Numeric | null;
+  details: Json;
+  status: Generated<'open' | 'resolved'>;
+  first_seen_run_id: number;
+  last_seen_run_id: number;
+  resolved_run_id: number | null;
+  resolved_at: Timestamp | null;
+  ack_by: string | null;
+  ack_note: string | null;
+  ack_at: Timestamp | null;
+}
+
+export interface ProviderFileTable {
+  id: Generated<number>;
+  dealer_id: string;
+  business_date: DateText;
+  kind: 'order' | 'bill';
+  sha256: string;
+  bytes: number;
+  row_count: number;
+  generated_at: Timestamp | null;
+  ingested_at: Generated<Timestamp>;
+  run_id: number;
+}
+
+export interface OpenDiscrepancyView extends DiscrepancyTable {
+  age_days: number;
+  first_seen_at: Timestamp;
+}
+
+export interface Database {
+  'recon.ledger_payouts': LedgerPayoutTable;
+  'recon.broker_fee_rates': BrokerFeeRateTable;
+  'recon.runs': RunTable;
+  'recon.discrepancies': DiscrepancyTable;
+  'recon.provider_files': ProviderFileTable;
+  'recon.open_discrepancies': OpenDiscrepancyView;
+}
+
+export type Run = Selectable<RunTable>;
+export type NewRun = Insertable<RunTable>;
+export type Discrepancy = Selectable<DiscrepancyTable>;
+export type LedgerPayout = Selectable<LedgerPayoutTable>;

@@ -1,0 +1,99 @@
+import type { Session } from '../db/connection.js';
+
+/** The share of a day's orders with new critical findings above which a run says so once. */
+export const SYSTEMIC_SHARE = 0.2;
+
+export interface FindingCount {
+  kind: string;
+  severity: string;
+  count: number;
+}
+
+export interface LifecycleResult {
+  /** What this run found, by kind and severity (all days it re-checked). */
+  findings: FindingCount[];
+  opened: number;
+  stillOpen: number;
+  resolved: number;
+  systemic: boolean;
+}
+
+const SAME_KEY = `d.dealer_id = p.dealer_id and d.status = 'open' and d.business_date = f.business_date
+  and d.kind = f.kind and coalesce(d.order_id, '') = coalesce(f.order_id, '')`;
+
+/**
+ * The systemic check. "New" criticals decide the first time; afterwards an open
+ * systemic_mismatch holds while the day's criticals stay above the share, so that a re-run on
+ * the same files (whose criticals are no longer new) leaves it as it was.
+ */
+const SYSTEMIC_SQL = `
+  insert into recon_findings
+  select p.day, 'systemic_mismatch', 'critical', null, null, null, null,
+         jsonb_build_object('critical_orders', n.critical, 'day_orders', n.day_orders,
+                            'share', round(n.critical::numeric / n.day_orders, 4),
+                            'message', 'critical findings for more than ${SYSTEMIC_SHARE * 100}% of the day''s orders: check the files, the parser and the ledger view before acting on single rows')
+    from recon_params p
+    cross join lateral (
+      select
+        (select count(distinct f.order_id) from recon_findings f
+          where f.severity = 'critical' and f.business_date = p.day and f.order_id is not null
+            and not exists (select 1 from recon.discrepancies d where ${SAME_KEY})) as new_critical,
+        (select count(distinct f.order_id) from recon_findings f
+          where f.severity = 'critical' and f.business_date = p.day and f.order_id is not null) as critical,
+        (select count(*) from (
+           select order_id from recon.provider_orders o where o.dealer_id = p.dealer_id and o.business_date = p.day
+           union
+           select order_id from recon.ledger_payouts l where l.dealer_id = p.dealer_id
+              and l.created_at >= p.day::timestamp at time zone 'Asia/Shanghai'
+              and l.created_at < (p.day + 1)::timestamp at time zone 'Asia/Shanghai') x) as day_orders
+    ) n
+   where n.day_orders > 0
+     and (n.new_critical > ${SYSTEMIC_SHARE} * n.day_orders
+          or (n.critical > ${SYSTEMIC_SHARE} * n.day_orders
+              and exists (select 1 from recon.discrepancies d where d.dealer_id = p.dealer_id and d.status = 'open'
+                             and d.business_date = p.day and d.kind = 'systemic_mismatch')))`;
+
+/**
+ * Writes recon_findings into recon.discrepancies: refreshes the open rows that still hold,
+ * opens the new ones, resolves the open ones in scope that no longer hold. Never touches the
+ * ack_* columns.
+ */
+export async function applyFindings(session: Session, runId: number): Promise<LifecycleResult> {
+  const systemic = await session.query(SYSTEMIC_SQL);
+  const refreshed = await session.query(
+    `update recon.discrepancies d
+        set last_seen_run_id = $1, severity = f.severity, provider_ref = f.provider_ref,
+            ledger_amount = f.ledger_amount, provider_amount = f.provider_amount, details = f.details
+       from recon_findings f, recon_params p
+      where ${SAME_KEY}`,
+    [runId],
+  );
+  const opened = await session.query(
+    `insert into recon.discrepancies
+       (dealer_id, business_date, kind, severity, order_id, provider_ref, ledger_amount, provider_amount, details,
+        first_seen_run_id, last_seen_run_id)
+     select p.dealer_id, f.business_date, f.kind, f.severity, f.order_id, f.provider_ref, f.ledger_amount,
+            f.provider_amount, f.details, $1, $1
+       from recon_findings f cross join recon_params p
+      where not exists (select 1 from recon.discrepancies d where ${SAME_KEY})`,
+    [runId],
+  );
+  const resolved = await session.query(
+    `update recon.discrepancies d
+        set status = 'resolved', resolved_run_id = $1, resolved_at = now()
+       from recon_params p
+      where d.dealer_id = p.dealer_id and d.status = 'open' and d.last_seen_run_id <> $1
+        and (d.order_id in (select order_id from recon_scope) or (d.order_id is null and d.business_date = p.day))`,
+    [runId],
+  );
+  const counts = await session.query<FindingCount>(
+    `select kind, severity, count(*)::int as count from recon_findings group by kind, severity order by kind, severity`,
+  );
+  return {
+    findings: counts.rows,
+    opened: opened.rowCount,
+    stillOpen: refreshed.rowCount,
+    resolved: resolved.rowCount,
+    systemic: systemic.rowCount > 0,
+  };
+}

@@ -1,0 +1,127 @@
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Session } from '../db/connection.js';
+import type { Logger } from '../logger.js';
+import type { ProviderClient, DownloadResult } from '../provider/client.js';
+import type { BillRow, OrderRow } from '../provider/file-format.js';
+import { readProviderFile } from '../provider/file-reader.js';
+import type { FileKind } from '../provider/protocol.js';
+import { billValues, copyLine, orderValues, ROW_COLUMNS, ROW_TABLES } from './provider-rows.js';
+
+export interface FileIngest {
+  kind: FileKind;
+  label: string;
+  sha256: string;
+  bytes: number;
+  rows: number;
+  /** False when the file equals the one ingested last for that day, so nothing was loaded. */
+  loaded: boolean;
+  downloadMs: number;
+  loadMs: number;
+}
+
+export const FILE_LABELS: Record<FileKind, (date: string) => string> = {
+  order: (date) => `order file ${date}`,
+  bill: (date) => `bill file ${date}`,
+};
+
+/** Downloads one day's file to a temporary path (removed by the caller through `discard`). */
+export async function fetchProviderFile(
+  client: ProviderClient, kind: FileKind, date: string, dealerId: string, tmpDir: string, signal?: AbortSignal,
+): Promise<DownloadResult> {
+  const label = FILE_LABELS[kind](date);
+  const url = await client.fileUrl(kind, date, signal);
+  const path = join(tmpDir, `yzh-recon-${dealerId}-${date}-${kind}-${process.pid}-${Date.now()}.csv.gz`);
+  try {
+    return await client.download(url, path, label, signal);
+  } catch (err) {
+    await rm(path, { force: true });
+    throw err;
+  }
+}
+
+export async function discard(download: DownloadResult): Promise<void> {
+  await rm(download.path, { force: true });
+}
+
+/**
+ * Replaces the day's rows of one file kind with the downloaded file's rows, inside the
+ * caller's transaction; a file equal (by sha256) to the last one ingested is not loaded again.
+ */
+export async function loadProviderFile(
+  session: Session, kind: FileKind, dealerId: string, date: string, download: DownloadResult, runId: number, log: Logger,
+): Promise<Omit<FileIngest, 'downloadMs'>> {
+  const label = FILE_LABELS[kind](date);
+  const started = performance.now();
+  const last = await session.query<{ sha256: string; row_count: number }>(
+    `select sha256, row_count from recon.provider_files
+      where dealer_id = $1 and business_date = $2 and kind = $3 order by id desc limit 1`,
+    [dealerId, date, kind],
+  );
+  const previous = last.rows[0];
+  if (previous !== undefined && previous.sha256 === download.sha256) {
+    log.info({ kind, sha256: download.sha256 }, `${label} unchanged since the last ingest; not loaded again`);
+    return { kind, label, sha256: download.sha256, bytes: download.bytes, rows: previous.row_count, loaded: false, loadMs: 0 };
+  }
+  await session.query(`delete from ${ROW_TABLES[kind]} where dealer_id = $1 and business_date = $2`, [dealerId, date]);
+  const rows = readProviderFile(createReadStream(download.path), kind as 'order', label);
+  const count = await writeRows(session, kind, dealerId, date, rows);
+  await session.query(
+    `insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, generated_at, run_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [dealerId, date, kind, download.sha256, download.bytes, count, download.lastModified, runId],
+  );
+  const loadMs = performance.now() - started;
+  log.info({ kind, rows: count, ms: Math.round(loadMs) }, `${label} loaded`);
+  return { kind, label, sha256: download.sha256, bytes: download.bytes, rows: count, loaded: true, loadMs };
+}
+
+const INSERT_BATCH = 500;
+
+/** COPY on pg; batched multi-row inserts on PGlite. Returns the number of rows written. */
+async function writeRows(session: Session, kind: FileKind, dealerId: string, date: string, rows: Readable): Promise<number> {
+  const table = ROW_TABLES[kind];
+  const columns = ROW_COLUMNS[kind];
+  const values = kind === 'order'
+    ? (r: OrderRow | BillRow) => orderValues(dealerId, date, r as OrderRow)
+    : (r: OrderRow | BillRow) => billValues(dealerId, date, r as BillRow);
+  let count = 0;
+  const copy = session.copyFrom(`copy ${table} (${columns.join(', ')}) from stdin`);
+  if (copy !== null) {
+    const toText = new Transform({
+      writableObjectMode: true,
+      writableHighWaterMark: 1024,
+      transform(row: OrderRow | BillRow, _enc, done) {
+        count++;
+        done(null, copyLine(values(row)));
+      },
+    });
+    await pipeline(rows, toText, copy);
+    return count;
+  }
+  let batch: (string | null)[][] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const params: (string | null)[] = [];
+    const tuples = batch.map((row) => `(${row.map((v) => { params.push(v); return `$${params.length}`; }).join(', ')})`);
+    await session.query(`insert into ${table} (${columns.join(', ')}) values ${tuples.join(', ')}`, params);
+    batch = [];
+  };
+  await pipeline(rows, new Writable({
+    objectMode: true,
+    highWaterMark: INSERT_BATCH,
+    write(row: OrderRow | BillRow, _enc, done) {
+      count++;
+      batch.push(values(row));
+      if (batch.length < INSERT_BATCH) return done();
+      flush().then(() => done(), done);
+    },
+    final(done) {
+      flush().then(() => done(), done);
+    },
+  }));
+  return count;
+}

@@ -1,0 +1,100 @@
+/**
+ * The temp tables every rule reads, built once per run inside its transaction.
+ *
+ * Scope: the orders whose findings this run decides: every order in day D's order or bill
+ * file, every ledger row created on D, and every order with a discrepancy still open from
+ * any earlier day. Each order in scope is evaluated against everything ingested so far (all
+ * days), so a later file (the next day's order, a bill row a day late, a 退汇 days later)
+ * updates the findings of the day the order belongs to.
+ */
+export const MATCH_STATE_SQL: readonly string[] = [
+  `create temp table recon_params on commit drop as
+   select $1::text as dealer_id,
+          $2::date as day,
+          -- Findings that depend on elapsed time are judged at the final regeneration (16:45
+          -- on D+1) of the newest order file, so a re-run on the same files decides the same.
+          ((greatest($2::date, (select max(business_date) from recon.provider_files
+                                 where dealer_id = $1 and kind = 'order')) + 1)::timestamp
+            + interval '16 hours 45 minutes') at time zone 'Asia/Shanghai' as as_of`,
+
+  `create temp table recon_scope (order_id text primary key) on commit drop`,
+
+  `insert into recon_scope
+   select o.order_id from recon.provider_orders o, recon_params p
+    where o.dealer_id = p.dealer_id and o.business_date = p.day
+   union
+   select b.order_id from recon.provider_bills b, recon_params p
+    where b.dealer_id = p.dealer_id and b.business_date = p.day
+   union
+   select l.order_id from recon.ledger_payouts l, recon_params p
+    where l.dealer_id = p.dealer_id
+      and l.created_at >= p.day::timestamp at time zone 'Asia/Shanghai'
+      and l.created_at < (p.day + 1)::timestamp at time zone 'Asia/Shanghai'
+   union
+   select d.order_id from recon.discrepancies d, recon_params p
+    where d.dealer_id = p.dealer_id and d.status = 'open' and d.order_id is not null`,
+
+  // One row per (order, 订单流水号) known from order files; a 退汇 order row stands apart.
+  `create temp table recon_provider_orders on commit drop as
+   select distinct on (o.order_id, o.provider_ref, o.status = 'returned')
+          o.order_id, o.provider_ref, o.business_date, o.line, o.status, o.status_text, o.amount, o.fee,
+          o.broker_id, o.channel, o.finished_at
+     from recon.provider_orders o
+     join recon_scope s on s.order_id = o.order_id
+     join recon_params p on o.dealer_id = p.dealer_id
+    order by o.order_id, o.provider_ref, o.status = 'returned', o.business_date desc, o.line desc`,
+
+  // Bill rows summed per (order, 订单流水号): payouts, their fees, and any return.
+  `create temp table recon_bill_sums on commit drop as
+   select b.order_id, b.provider_ref,
+          min(b.business_date) as first_date,
+          count(*) filter (where b.bill_type = 'payout') as payout_rows,
+          sum(b.amount) filter (where b.bill_type = 'payout') as payout_amount,
+          coalesce(sum(b.amount) filter (where b.bill_type = 'payout_fee'), 0) as fee_amount,
+          bool_or(b.bill_type = 'return') as returned,
+          min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
+     from recon.provider_bills b
+     join recon_scope s on s.order_id = b.order_id
+     join recon_params p on b.dealer_id = p.dealer_id
+    group by b.order_id, b.provider_ref`,
+
+  // Per order: its day, how many payouts the provider made, its latest state, and the ledger.
+  `create temp table recon_match on commit drop as
+   with orders as (
+     select order_id,
+            min(business_date) as home_date,
+            count(distinct provider_ref) filter (where status <> 'returned') as refs,
+            bool_or(status = 'returned') as returned_row
+       from recon_provider_orders group by order_id
+   ), latest as (
+     select distinct on (order_id) *
+       from recon_provider_orders
+      order by order_id, status = 'returned', business_date desc, line desc
+   ), bills as (
+     select order_id, min(first_date) as first_date, sum(payout_rows) as payout_rows, bool_or(returned) as returned,
+            min(first_payout_ref) as first_payout_ref
+       from recon_bill_sums group by order_id
+   )
+   select s.order_id,
+          o.order_id is not null as at_provider,
+          o.home_date, coalesce(o.refs, 0) as refs,
+          lt.provider_ref, lt.status as latest_status, lt.status_text, lt.amount as provider_amount, lt.fee,
+          lt.broker_id, lt.finished_at,
+          -- A 退汇 order row or a 经纪公司退汇 bill row makes the order returned.
+          case when coalesce(o.returned_row, false) or coalesce(b.returned, false) then 'returned'
+               else lt.status end as provider_status,
+          coalesce(b.payout_rows, 0) as payout_rows, b.first_date as bill_date, b.first_payout_ref,
+          l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status, l.created_at as ledger_created_at,
+          (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
+     from recon_scope s
+     cross join recon_params p
+     left join orders o on o.order_id = s.order_id
+     left join latest lt on lt.order_id = s.order_id
+     left join bills b on b.order_id = s.order_id
+     left join recon.ledger_payouts l on l.order_id = s.order_id and l.dealer_id = p.dealer_id`,
+
+  `create temp table recon_findings (
+     business_date date not null, kind text not null, severity text not null, order_id text,
+     provider_ref text, ledger_amount numeric(16,2), provider_amount numeric(16,2), details jsonb not null
+   ) on commit drop`,
+];

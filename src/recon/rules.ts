@@ -1,0 +1,136 @@
+/**
+ * One rule per discrepancy kind (CONTRACT.md section 4), each an INSERT into recon_findings
+ * over the temp tables of match-state.ts. A finding belongs to the order's day: the first
+ * order file that has it, else the ledger's creation day, else the first bill file.
+ */
+
+const PAID = `('paid', 'paid_pending_claim')`;
+
+export const RULES: Readonly<Record<string, string>> = {
+  missing_in_ledger: `
+    insert into recon_findings
+    select home_date, 'missing_in_ledger',
+           case when provider_status in ${PAID} then 'critical' else 'warning' end,
+           order_id, provider_ref, null, provider_amount,
+           jsonb_build_object('provider_status', provider_status, 'status_text', status_text)
+      from recon_match
+     where at_provider and not in_ledger`,
+
+  missing_at_provider: `
+    insert into recon_findings
+    select m.ledger_date, 'missing_at_provider',
+           case when cutoff then 'info' when m.ledger_status = 'paid' then 'critical' else 'warning' end,
+           m.order_id, null, m.ledger_amount, null,
+           jsonb_build_object('ledger_status', m.ledger_status, 'ledger_created_at', m.ledger_created_at)
+             || case when cutoff then jsonb_build_object('reason', 'cutoff') else '{}'::jsonb end
+      from recon_match m
+      cross join recon_params p
+      cross join lateral (
+        -- Submitted in the last 10 minutes of its day: the provider may have received it after
+        -- midnight, so it belongs to the next day's file, which is not in yet.
+        select m.ledger_created_at >= (m.ledger_date + 1)::timestamp at time zone 'Asia/Shanghai' - interval '10 minutes'
+               and not exists (select 1 from recon.provider_files f
+                                where f.dealer_id = p.dealer_id and f.kind = 'order' and f.business_date = m.ledger_date + 1)
+               as cutoff
+      ) c
+     where m.in_ledger and not m.at_provider and m.ledger_status in ('submitted', 'paid', 'refunded')`,
+
+  amount_mismatch: `
+    insert into recon_findings
+    select home_date, 'amount_mismatch', 'critical', order_id, provider_ref, ledger_amount, provider_amount,
+           jsonb_build_object('difference', provider_amount - ledger_amount)
+      from recon_match
+     where at_provider and in_ledger and refs <= 1 and provider_amount <> ledger_amount`,
+
+  status_mismatch: `
+    insert into recon_findings
+    select home_date, 'status_mismatch',
+           case when ledger_status = 'submitted' then 'warning' else 'critical' end,
+           order_id, provider_ref, ledger_amount, provider_amount,
+           jsonb_build_object('provider_status', provider_status, 'status_text', status_text, 'ledger_status', ledger_status)
+      from recon_match
+     where at_provider and in_ledger
+       and (   (provider_status in ${PAID} and ledger_status in ('failed', 'cancelled', 'refunded'))
+            or (provider_status in ('failed', 'deleted') and ledger_status = 'paid')
+            or (provider_status in ('paid', 'paid_pending_claim', 'failed', 'deleted') and ledger_status = 'submitted'))`,
+
+  refund_unrecorded: `
+    insert into recon_findings
+    select coalesce(home_date, bill_date), 'refund_unrecorded', 'critical', order_id, provider_ref, ledger_amount, provider_amount,
+           jsonb_build_object('ledger_status', ledger_status,
+             'returns', (select jsonb_agg(jsonb_build_object('bill_ref', b.bill_ref, 'type', b.bill_type, 'amount', b.amount, 'business_date', b.business_date)
+                                          order by b.business_date, b.line)
+                           from recon.provider_bills b, recon_params p
+                          where b.dealer_id = p.dealer_id and b.order_id = recon_match.order_id and b.bill_type in ('return', 'return_fee')))
+      from recon_match
+     where provider_status = 'returned' and in_ledger and ledger_status <> 'refunded'`,
+
+  duplicate_provider_order: `
+    insert into recon_findings
+    select m.home_date, 'duplicate_provider_order', 'critical', m.order_id, d.refs, m.ledger_amount, d.total,
+           jsonb_build_object('payouts', d.payouts)
+      from recon_match m
+      cross join lateral (
+        select string_agg(o.provider_ref, ',' order by o.business_date, o.line) as refs,
+               sum(o.amount) as total,
+               jsonb_agg(jsonb_build_object('provider_ref', o.provider_ref, 'amount', o.amount, 'status', o.status,
+                                            'business_date', o.business_date, 'line', o.line) order by o.business_date, o.line) as payouts
+          from recon_provider_orders o where o.order_id = m.order_id and o.status <> 'returned'
+      ) d
+     where m.refs >= 2`,
+
+  fee_mismatch: `
+    insert into recon_findings
+    select m.home_date, 'fee_mismatch', 'warning', m.order_id, m.provider_ref, m.ledger_amount, m.provider_amount,
+           jsonb_build_object('fee', m.fee, 'expected_fee', round(m.provider_amount * r.rate, 2), 'rate', r.rate)
+      from recon_match m
+      cross join lateral (
+        select rate from recon.broker_fee_rates f
+         where f.broker_id = m.broker_id and f.valid_from <= m.home_date
+         order by f.valid_from desc limit 1
+      ) r
+     where m.at_provider and m.latest_status in ${PAID}
+       -- round() on numeric rounds half away from zero: half-up for these positive amounts.
+       and m.fee is distinct from round(m.provider_amount * r.rate, 2)`,
+
+  bill_without_order: `
+    insert into recon_findings
+    select bill_date, 'bill_without_order', 'critical', order_id, first_payout_ref, ledger_amount,
+           (select sum(s.payout_amount) from recon_bill_sums s where s.order_id = recon_match.order_id),
+           jsonb_build_object('payout_rows', payout_rows)
+      from recon_match
+     where not at_provider and payout_rows > 0`,
+
+  bill_amount_mismatch: `
+    insert into recon_findings
+    select m.home_date, 'bill_amount_mismatch', 'critical', m.order_id, min(o.provider_ref), m.ledger_amount, sum(o.amount),
+           jsonb_build_object('payouts', jsonb_agg(jsonb_build_object(
+             'provider_ref', o.provider_ref, 'amount', o.amount, 'fee', o.fee,
+             'bill_amount', b.payout_amount, 'bill_fee', b.fee_amount) order by o.provider_ref))
+      from recon_match m
+      join recon_provider_orders o on o.order_id = m.order_id and o.status <> 'returned'
+      join recon_bill_sums b on b.order_id = o.order_id and b.provider_ref = o.provider_ref and b.payout_rows > 0
+     where b.payout_amount <> o.amount or b.fee_amount <> coalesce(o.fee, 0)
+     group by m.home_date, m.order_id, m.ledger_amount`,
+
+  order_without_bill: `
+    insert into recon_findings
+    select home_date, 'order_without_bill', 'warning', order_id, provider_ref, ledger_amount, provider_amount,
+           jsonb_build_object('provider_status', latest_status)
+      from recon_match
+     where at_provider and latest_status in ${PAID} and payout_rows = 0`,
+
+  stale_pending_claim: `
+    insert into recon_findings
+    select m.home_date, 'stale_pending_claim', 'warning', m.order_id, m.provider_ref, m.ledger_amount, m.provider_amount,
+           jsonb_build_object('finished_at', m.finished_at, 'as_of', p.as_of)
+      from recon_match m cross join recon_params p
+     where m.provider_status = 'paid_pending_claim' and m.finished_at < p.as_of - interval '48 hours'`,
+
+  unresolved_provider_status: `
+    insert into recon_findings
+    select home_date, 'unresolved_provider_status', 'warning', order_id, provider_ref, ledger_amount, provider_amount,
+           jsonb_build_object('status_text', status_text, 'ledger_status', ledger_status)
+      from recon_match
+     where at_provider and provider_status = 'unresolved'`,
+};

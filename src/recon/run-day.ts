@@ -1,0 +1,135 @@
+import type { Config } from '../config.js';
+import type { DatabaseHandle, Session } from '../db/connection.js';
+import { migrate } from '../db/migrator.js';
+import type { RunTrigger } from '../db/schema.js';
+import { coerceError, ReconError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { DownloadResult, ProviderClient } from '../provider/client.js';
+import { FILE_KINDS, type FileKind } from '../provider/protocol.js';
+import { applyFindings, type LifecycleResult } from './discrepancies.js';
+import { discard, fetchProviderFile, loadProviderFile, type FileIngest } from './ingest.js';
+import { computeFindings } from './matching.js';
+import { acquireRunLock, insertRun, markFailed, markSucceeded, releaseRunLock } from './runs.js';
+
+export interface RunRequest {
+  dealerId: string;
+  date: string;
+  trigger: RunTrigger;
+  signal?: AbortSignal;
+}
+
+export interface StageTimes {
+  downloadMs: number;
+  loadMs: number;
+  matchMs: number;
+  writeMs: number;
+  totalMs: number;
+}
+
+export interface RunResult {
+  runId: number;
+  dealerId: string;
+  date: string;
+  files: FileIngest[];
+  lifecycle: LifecycleResult;
+  times: StageTimes;
+}
+
+export interface RunDeps {
+  db: DatabaseHandle;
+  client: ProviderClient;
+  config: Pick<Config, 'lockTimeoutMs' | 'tmpDir'>;
+  log: Logger;
+}
+
+function interrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new ReconError('INTERRUPTED', 'the run was interrupted');
+}
+
+/**
+ * One business day: download both files, then in one transaction load them, match, and write
+ * the discrepancies. A failure anywhere rolls the transaction back, so the tables are as they
+ * were, and the run is recorded as failed with its error.
+ */
+export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunResult> {
+  const { db, client, config } = deps;
+  const { dealerId, date, signal } = request;
+  const started = performance.now();
+  return db.withSession(async (session) => {
+    await migrate(session, deps.log);
+    const runId = await insertRun(session, dealerId, date, request.trigger);
+    const log = deps.log.child({ run_id: runId, dealer_id: dealerId, business_date: date });
+    log.info({ trigger: request.trigger }, 'run started');
+    const downloads: DownloadResult[] = [];
+    let locked = false;
+    let inTransaction = false;
+    try {
+      await acquireRunLock(session, dealerId, runId, config.lockTimeoutMs, signal);
+      locked = true;
+      const downloadStarted = performance.now();
+      const byKind = new Map<FileKind, DownloadResult>();
+      for (const kind of FILE_KINDS) {
+        interrupted(signal);
+        const download = await fetchProviderFile(client, kind, date, dealerId, config.tmpDir, signal);
+        downloads.push(download);
+        byKind.set(kind, download);
+        log.info({ kind, bytes: download.bytes, sha256: download.sha256 }, `${kind} file downloaded`);
+      }
+      const downloadMs = performance.now() - downloadStarted;
+      interrupted(signal);
+
+      await session.exec('begin');
+      inTransaction = true;
+      const files: FileIngest[] = [];
+      for (const kind of FILE_KINDS) {
+        interrupted(signal);
+        const loaded = await loadProviderFile(session, kind, dealerId, date, byKind.get(kind)!, runId, log);
+        files.push({ ...loaded, downloadMs });
+      }
+      interrupted(signal);
+      const matchStarted = performance.now();
+      await computeFindings(session, dealerId, date);
+      const matchMs = performance.now() - matchStarted;
+      interrupted(signal);
+      const writeStarted = performance.now();
+      const lifecycle = await applyFindings(session, runId);
+      const writeMs = performance.now() - writeStarted;
+      const times: StageTimes = {
+        downloadMs, loadMs: files.reduce((s, f) => s + f.loadMs, 0), matchMs, writeMs, totalMs: performance.now() - started,
+      };
+      const order = files.find((f) => f.kind === 'order')!;
+      const bill = files.find((f) => f.kind === 'bill')!;
+      await markSucceeded(session, runId, {
+        orderSha256: order.sha256, billSha256: bill.sha256, orderRows: order.rows, billRows: bill.rows,
+        summary: { findings: lifecycle.findings, opened: lifecycle.opened, resolved: lifecycle.resolved, times: roundTimes(times) },
+      });
+      interrupted(signal);
+      await session.exec('commit');
+      inTransaction = false;
+      log.info({ opened: lifecycle.opened, resolved: lifecycle.resolved, findings: lifecycle.findings, ms: Math.round(times.totalMs) }, 'run succeeded');
+      return { runId, dealerId, date, files, lifecycle, times };
+    } catch (err) {
+      const error = coerceError(err);
+      if (inTransaction) await session.exec('rollback').catch(() => {});
+      await recordFailure(session, runId, error, log);
+      throw error;
+    } finally {
+      if (locked) await releaseRunLock(session, dealerId).catch(() => {});
+      await Promise.all(downloads.map(discard));
+    }
+  });
+}
+
+async function recordFailure(session: Session, runId: number, error: ReconError, log: Logger): Promise<void> {
+  try {
+    await markFailed(session, runId, error.message);
+  } catch (markErr) {
+    // The connection itself may be gone; the next run marks this one abandoned.
+    log.error({ err: (markErr as Error).message }, 'could not record the run as failed');
+  }
+  log.error({ code: error.code, err: error.message, ...error.facts }, 'run failed');
+}
+
+function roundTimes(times: StageTimes): Record<string, number> {
+  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.round(v)]));
+}
