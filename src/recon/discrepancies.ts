@@ -87,7 +87,8 @@ export async function applyFindings(session: Session, runId: number): Promise<Li
     [runId],
   );
   const counts = await session.query<FindingCount>(
-    `select kind, severity, count(*)::int as count from recon_findings group by kind, severity order by kind, severity`,
+    `select kind, severity, count(*)::int as count from recon_findings group by kind, severity
+      order by case severity when 'critical' then 0 when 'warning' then 1 else 2 end, kind`,
   );
   return {
     findings: counts.rows,

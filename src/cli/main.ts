@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+import { coerceError, type ReconError } from '../errors.js';
+import { createContext, type CommandContext } from './context.js';
+import { demoCommand } from './demo.js';
+import { migrateCommand } from './migrate.js';
+import { reportCommand } from './report.js';
+import { runCommand } from './run.js';
+import { sandboxCommand } from './sandbox.js';
+
+const COMMANDS: Record<string, (ctx: CommandContext, argv: string[]) => Promise<number>> = {
+  migrate: migrateCommand,
+  run: runCommand,
+  report: reportCommand,
+  sandbox: sandboxCommand,
+  demo: demoCommand,
+};
+
+const USAGE = `usage: yzh-recon <command> [options]
+
+Reconciles 云账户 (Yunzhanghu) daily order and bill files against the merchant ledger.
+
+commands:
+  migrate   apply the SQL migrations (safe to run again)
+  run       reconcile a business day (default: yesterday in Asia/Shanghai)
+  report    print discrepancies (table, csv with BOM, json)
+  sandbox   serve a local double of the provider API
+  demo      the whole job on embedded defaults: sandbox + embedded Postgres + the fixture day
+
+yzh-recon <command> --help describes each. Exit status: 0 done, 1 the work failed,
+2 usage error, 143/130 stopped by SIGTERM/SIGINT.`;
+
+/** Exit status for an interrupted run, as a shell reports a process ended by that signal. */
+const SIGNAL_EXIT: Record<string, number> = { SIGTERM: 143, SIGINT: 130 };
+
+function exitCode(err: ReconError, signal: string | null): number {
+  if (err.code === 'USAGE') return 2;
+  if (err.code === 'INTERRUPTED' || signal !== null) return SIGNAL_EXIT[signal ?? 'SIGTERM']!;
+  return 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  let received: string | null = null;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      if (received !== null) return;
+      received = sig;
+      controller.abort(new Error(sig));
+      // The run rolls back and records itself within a few seconds; past that, leave anyway.
+      setTimeout(() => process.exit(SIGNAL_EXIT[sig]), 10_000).unref();
+    });
+  }
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(`yzh-recon: unknown command "${name}"\n${USAGE}\n`);
+    return 2;
+  }
+  const ctx = createContext(process.env, controller.signal);
+  try {
+    const code = await command(ctx, rest);
+    return received !== null ? SIGNAL_EXIT[received]! : code;
+  } catch (thrown) {
+    const err = coerceError(thrown);
+    process.stderr.write(`yzh-recon: ${err.message}\n`);
+    return exitCode(err, received);
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

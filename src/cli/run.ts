@@ -1,0 +1,61 @@
+import { openDatabase } from '../db/connection.js';
+import type { RunTrigger } from '../db/schema.js';
+import { ReconError } from '../errors.js';
+import { ProviderClient } from '../provider/client.js';
+import { dateRange, parseBusinessDate, yesterdayInShanghai } from '../recon/business-date.js';
+import { runDay, type RunResult } from '../recon/run-day.js';
+import { parseCommandArgs } from './args.js';
+import type { CommandContext } from './context.js';
+import { formatRunSummary } from './summary.js';
+
+export const RUN_USAGE = `usage: yzh-recon run [--date YYYY-MM-DD | --from YYYY-MM-DD --to YYYY-MM-DD] [--trigger schedule|manual]
+
+Reconciles a business day (default: yesterday in Asia/Shanghai) for YZH_DEALER_ID: downloads
+the provider's order and bill files, loads them, matches them against recon.ledger_payouts and
+writes recon.discrepancies, all in one transaction. --from/--to runs the days in order and
+stops at the first that fails. Applies pending migrations first.
+Exit status: 0 the run completed (whatever it found), 1 it failed, 2 usage error.`;
+
+export function runDates(values: { date?: string; from?: string; to?: string }): string[] {
+  if (values.date !== undefined && (values.from !== undefined || values.to !== undefined)) {
+    throw new ReconError('USAGE', `--date cannot be combined with --from/--to\n${RUN_USAGE}`);
+  }
+  if ((values.from === undefined) !== (values.to === undefined)) {
+    throw new ReconError('USAGE', `--from and --to go together\n${RUN_USAGE}`);
+  }
+  if (values.from !== undefined && values.to !== undefined) {
+    return dateRange(parseBusinessDate(values.from, '--from'), parseBusinessDate(values.to, '--to'));
+  }
+  return [values.date === undefined ? yesterdayInShanghai() : parseBusinessDate(values.date, '--date')];
+}
+
+export async function runCommand(ctx: CommandContext, argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs({
+    name: 'run',
+    usage: RUN_USAGE,
+    options: { date: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, trigger: { type: 'string' } },
+  }, argv);
+  if (values.help) {
+    ctx.stdout.write(`${RUN_USAGE}\n`);
+    return 0;
+  }
+  const trigger = (values.trigger ?? 'manual') as RunTrigger;
+  if (trigger !== 'manual' && trigger !== 'schedule') throw new ReconError('USAGE', `--trigger must be schedule or manual\n${RUN_USAGE}`);
+  const dates = runDates(values);
+  const config = ctx.config({ requireProvider: true });
+  const db = await openDatabase(config);
+  const client = new ProviderClient(config.provider, ctx.log);
+  try {
+    for (const date of dates) {
+      const result: RunResult = await runDay(
+        { db, client, config, log: ctx.log },
+        { dealerId: config.provider.dealerId, date, trigger, signal: ctx.signal },
+      );
+      ctx.stdout.write(formatRunSummary(result));
+    }
+    return 0;
+  } finally {
+    await client.close();
+    await db.close();
+  }
+}

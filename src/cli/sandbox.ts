@@ -1,0 +1,50 @@
+import { fileURLToPath } from 'node:url';
+import { Sandbox } from '../provider/sandbox.js';
+import { ReconError } from '../errors.js';
+import { parseCommandArgs } from './args.js';
+import type { CommandContext } from './context.js';
+
+export const FIXTURE_SANDBOX_DIR = fileURLToPath(new URL('../../fixtures/sandbox/', import.meta.url));
+
+/** The document's example keys: the sandbox's defaults, and what the fixture day is served with. */
+export const SANDBOX_KEYS = {
+  dealerId: 'sixcn',
+  appKey: '78f9b4fad3481fbce1df0b30eee58577',
+  des3Key: '123456788765432112345678',
+};
+
+export const SANDBOX_USAGE = `usage: yzh-recon sandbox [--port N] [--dir DIR]
+
+Serves a local double of the provider API (same endpoints, signing, 3DES encryption, error
+codes, gzip CSV downloads) from DIR/<YYYY-MM-DD>/orders.csv and bills.csv (or .csv.gz).
+Keys: YZH_DEALER_ID, YZH_APP_KEY, YZH_DES3_KEY when set, else the document's example keys.
+Default DIR: the fixture day shipped in fixtures/sandbox. Stops on SIGINT or SIGTERM.`;
+
+export async function sandboxCommand(ctx: CommandContext, argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs({
+    name: 'sandbox', usage: SANDBOX_USAGE, options: { port: { type: 'string' }, dir: { type: 'string' }, host: { type: 'string' } },
+  }, argv);
+  if (values.help) {
+    ctx.stdout.write(`${SANDBOX_USAGE}\n`);
+    return 0;
+  }
+  const port = values.port === undefined ? 8790 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ReconError('USAGE', `--port must be 0-65535\n${SANDBOX_USAGE}`);
+  const sandbox = new Sandbox({
+    dir: values.dir ?? FIXTURE_SANDBOX_DIR,
+    dealerId: ctx.env.YZH_DEALER_ID || SANDBOX_KEYS.dealerId,
+    appKey: ctx.env.YZH_APP_KEY || SANDBOX_KEYS.appKey,
+    des3Key: ctx.env.YZH_DES3_KEY || SANDBOX_KEYS.des3Key,
+    host: values.host ?? '127.0.0.1',
+    port,
+    retentionDays: null,
+  });
+  const url = await sandbox.start();
+  ctx.stdout.write(`sandbox listening on ${url} (serving ${values.dir ?? FIXTURE_SANDBOX_DIR}); set YZH_BASE_URL=${url}\n`);
+  await new Promise<void>((resolve) => {
+    if (ctx.signal.aborted) resolve();
+    ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await sandbox.stop();
+  return 0;
+}
