@@ -30,7 +30,7 @@ const SYSTEMIC_SQL = `
   insert into recon_findings
   select p.day, 'systemic_mismatch', 'critical', null, null, null, null,
          jsonb_build_object('critical_orders', n.critical, 'day_orders', n.day_orders,
-                            'share', round(n.critical::numeric / n.day_orders, 4),
+                            'share', round(n.critical::numeric / n.day_orders, 4)::text,
                             'message', 'critical findings for more than ${SYSTEMIC_SHARE * 100}% of the day''s orders: check the files, the parser and the ledger view before acting on single rows')
     from recon_params p
     cross join lateral (

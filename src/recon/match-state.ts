@@ -2,8 +2,8 @@
  * The temp tables every rule reads, built once per run inside its transaction.
  *
  * Scope: the orders whose findings this run decides: every order in day D's order or bill
- * file, every ledger row created on D, and every order with a discrepancy still open from
- * any earlier day. Each order in scope is evaluated against everything ingested so far (all
+ * file, every ledger row created on D, every order with a discrepancy still open from
+ * any earlier day, and the week's unclaimed red packets. Each order in scope is evaluated against everything ingested so far (all
  * days), so a later file (the next day's order, a bill row a day late, a 退汇 days later)
  * updates the findings of the day the order belongs to.
  */
@@ -32,7 +32,13 @@ export const MATCH_STATE_SQL: readonly string[] = [
       and l.created_at < (p.day + 1)::timestamp at time zone 'Asia/Shanghai'
    union
    select d.order_id from recon.discrepancies d, recon_params p
-    where d.dealer_id = p.dealer_id and d.status = 'open' and d.order_id is not null`,
+    where d.dealer_id = p.dealer_id and d.status = 'open' and d.order_id is not null
+   union
+   -- Red packets still unclaimed in their (final) file: no later order file mentions them
+   -- again, so they are re-checked for staleness for a week after their day.
+   select o.order_id from recon.provider_orders o, recon_params p
+    where o.dealer_id = p.dealer_id and o.status = 'paid_pending_claim'
+      and o.business_date between p.day - 7 and p.day`,
 
   // One row per (order, 订单流水号) known from order files; a 退汇 order row stands apart.
   `create temp table recon_provider_orders on commit drop as

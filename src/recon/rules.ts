@@ -2,6 +2,7 @@
  * One rule per discrepancy kind (CONTRACT.md section 4), each an INSERT into recon_findings
  * over the temp tables of match-state.ts. A finding belongs to the order's day: the first
  * order file that has it, else the ledger's creation day, else the first bill file.
+ * Money in `details` is always text (`::text`): a JSON number would be read as a float.
  */
 
 const PAID = `('paid', 'paid_pending_claim')`;
@@ -38,7 +39,7 @@ export const RULES: Readonly<Record<string, string>> = {
   amount_mismatch: `
     insert into recon_findings
     select home_date, 'amount_mismatch', 'critical', order_id, provider_ref, ledger_amount, provider_amount,
-           jsonb_build_object('difference', provider_amount - ledger_amount)
+           jsonb_build_object('difference', (provider_amount - ledger_amount)::text)
       from recon_match
      where at_provider and in_ledger and refs <= 1 and provider_amount <> ledger_amount`,
 
@@ -58,7 +59,7 @@ export const RULES: Readonly<Record<string, string>> = {
     insert into recon_findings
     select coalesce(home_date, bill_date), 'refund_unrecorded', 'critical', order_id, provider_ref, ledger_amount, provider_amount,
            jsonb_build_object('ledger_status', ledger_status,
-             'returns', (select jsonb_agg(jsonb_build_object('bill_ref', b.bill_ref, 'type', b.bill_type, 'amount', b.amount, 'business_date', b.business_date)
+             'returns', (select jsonb_agg(jsonb_build_object('bill_ref', b.bill_ref, 'type', b.bill_type, 'amount', b.amount::text, 'business_date', b.business_date)
                                           order by b.business_date, b.line)
                            from recon.provider_bills b, recon_params p
                           where b.dealer_id = p.dealer_id and b.order_id = recon_match.order_id and b.bill_type in ('return', 'return_fee')))
@@ -73,7 +74,7 @@ export const RULES: Readonly<Record<string, string>> = {
       cross join lateral (
         select string_agg(o.provider_ref, ',' order by o.business_date, o.line) as refs,
                sum(o.amount) as total,
-               jsonb_agg(jsonb_build_object('provider_ref', o.provider_ref, 'amount', o.amount, 'status', o.status,
+               jsonb_agg(jsonb_build_object('provider_ref', o.provider_ref, 'amount', o.amount::text, 'status', o.status,
                                             'business_date', o.business_date, 'line', o.line) order by o.business_date, o.line) as payouts
           from recon_provider_orders o where o.order_id = m.order_id and o.status <> 'returned'
       ) d
@@ -82,7 +83,7 @@ export const RULES: Readonly<Record<string, string>> = {
   fee_mismatch: `
     insert into recon_findings
     select m.home_date, 'fee_mismatch', 'warning', m.order_id, m.provider_ref, m.ledger_amount, m.provider_amount,
-           jsonb_build_object('fee', m.fee, 'expected_fee', round(m.provider_amount * r.rate, 2), 'rate', r.rate)
+           jsonb_build_object('fee', m.fee::text, 'expected_fee', round(m.provider_amount * r.rate, 2)::text, 'rate', r.rate::text)
       from recon_match m
       cross join lateral (
         select rate from recon.broker_fee_rates f
@@ -105,8 +106,8 @@ export const RULES: Readonly<Record<string, string>> = {
     insert into recon_findings
     select m.home_date, 'bill_amount_mismatch', 'critical', m.order_id, min(o.provider_ref), m.ledger_amount, sum(o.amount),
            jsonb_build_object('payouts', jsonb_agg(jsonb_build_object(
-             'provider_ref', o.provider_ref, 'amount', o.amount, 'fee', o.fee,
-             'bill_amount', b.payout_amount, 'bill_fee', b.fee_amount) order by o.provider_ref))
+             'provider_ref', o.provider_ref, 'amount', o.amount::text, 'fee', o.fee::text,
+             'bill_amount', b.payout_amount::text, 'bill_fee', b.fee_amount::text) order by o.provider_ref))
       from recon_match m
       join recon_provider_orders o on o.order_id = m.order_id and o.status <> 'returned'
       join recon_bill_sums b on b.order_id = o.order_id and b.provider_ref = o.provider_ref and b.payout_rows > 0
