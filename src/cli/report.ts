@@ -11,6 +11,8 @@ Prints discrepancies for finance, most severe first: all days unless --date, ope
 resolved unless --open. csv carries a UTF-8 BOM so that Excel opens it as UTF-8. Limited to
 YZH_DEALER_ID when it is set.`;
 
+const UNDEFINED_TABLE = '42P01';
+
 const COLUMNS = ['business_date', 'severity', 'kind', 'order_id', 'provider_ref', 'ledger_amount', 'provider_amount', 'status', 'id', 'details'] as const;
 
 function cell(row: ReportRow, column: (typeof COLUMNS)[number]): string {
@@ -58,7 +60,13 @@ export async function reportCommand(ctx: CommandContext, argv: string[]): Promis
   try {
     const rows = await db.withSession((s) => selectDiscrepancies(s, {
       dealerId: config.provider.dealerId || undefined, date, openOnly: values.open === true,
-    }));
+    })).catch((err: unknown) => {
+      // report only reads: on a database never migrated it says so instead of creating tables.
+      if ((err as { code?: string }).code === UNDEFINED_TABLE) {
+        throw new ReconError('DATABASE', 'the database has no recon tables yet: run `yzh-recon migrate` (or a first `yzh-recon run`)');
+      }
+      throw err;
+    });
     ctx.stdout.write(format === 'csv' ? formatCsv(rows) : format === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows));
     return 0;
   } finally {

@@ -1,0 +1,65 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { migrate, readMigrations } from '../../src/db/migrator.js';
+import type { BrokerFeeRateTable, DiscrepancyTable, LedgerPayoutTable, ProviderFileTable, RunTable } from '../../src/db/schema.js';
+import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
+import { silentLog } from '../helpers/provider.js';
+
+// `satisfies Record<keyof T, true>` fails to compile when the TypeScript interface gains or
+// loses a column; the test below fails when the SQL does.
+const COLUMNS = {
+  'recon.ledger_payouts': { order_id: true, dealer_id: true, broker_id: true, channel: true, amount: true, status: true, created_at: true } satisfies Record<keyof LedgerPayoutTable, true>,
+  'recon.broker_fee_rates': { broker_id: true, rate: true, valid_from: true } satisfies Record<keyof BrokerFeeRateTable, true>,
+  'recon.runs': {
+    id: true, dealer_id: true, business_date: true, trigger: true, status: true, started_at: true, finished_at: true,
+    order_file_sha256: true, bill_file_sha256: true, order_rows: true, bill_rows: true, error: true, summary: true,
+  } satisfies Record<keyof RunTable, true>,
+  'recon.discrepancies': {
+    id: true, dealer_id: true, business_date: true, kind: true, severity: true, order_id: true, provider_ref: true,
+    ledger_amount: true, provider_amount: true, details: true, status: true, first_seen_run_id: true, last_seen_run_id: true,
+    resolved_run_id: true, resolved_at: true, ack_by: true, ack_note: true, ack_at: true,
+  } satisfies Record<keyof DiscrepancyTable, true>,
+  'recon.provider_files': {
+    id: true, dealer_id: true, business_date: true, kind: true, sha256: true, bytes: true, row_count: true,
+    generated_at: true, ingested_at: true, run_id: true,
+  } satisfies Record<keyof ProviderFileTable, true>,
+};
+
+describe.each(ENGINES)('schema on %s', (engine) => {
+  const dbs: TestDatabase[] = [];
+  afterAll(async () => {
+    await Promise.all(dbs.map((d) => d.drop()));
+  });
+
+  it('the Kysely table types match the SQL', async () => {
+    const db = await freshDatabase(engine);
+    dbs.push(db);
+    for (const [qualified, columns] of Object.entries(COLUMNS)) {
+      const [schema, table] = qualified.split('.');
+      const r = await db.handle.withSession((s) => s.query<{ column_name: string }>(
+        'select column_name from information_schema.columns where table_schema = $1 and table_name = $2 order by column_name', [schema, table]));
+      expect(r.rows.map((c) => c.column_name), qualified).toEqual(Object.keys(columns).sort());
+    }
+  });
+
+  it('migrate is safe to run again, and two at once apply each migration once', async () => {
+    const db = await freshDatabase(engine, { migrated: false });
+    dbs.push(db);
+    const results = await Promise.all([
+      db.handle.withSession((s) => migrate(s, silentLog)),
+      db.handle.withSession((s) => migrate(s, silentLog)),
+    ]);
+    expect(results.flat().sort()).toEqual(readMigrations().map((m) => m.name).sort());
+    expect(await db.handle.withSession((s) => migrate(s, silentLog))).toEqual([]);
+    const rows = await db.handle.withSession((s) => s.query<{ n: number }>('select count(*)::int as n from recon.migrations'));
+    expect(rows.rows[0]!.n).toBe(readMigrations().length);
+  });
+
+  it('the finance views answer', async () => {
+    const db = await freshDatabase(engine);
+    dbs.push(db);
+    await db.handle.withSession(async (s) => {
+      await s.query('select * from recon.open_discrepancies');
+      await s.query('select * from recon.daily_summary');
+    });
+  });
+});
