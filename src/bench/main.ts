@@ -1,0 +1,281 @@
+/**
+ * npm run bench [-- --orders N] [--stages reader,run,floor] [--data DIR]
+ *
+ * Generates a day of N orders (about 2N bill rows, a ledger of N rows with planted
+ * discrepancies), serves it from the sandbox, and measures in separate processes (so that each
+ * peak RSS is its own): bare csv-parse, the real reader (download included), `yzh-recon run`
+ * end to end against DATABASE_URL (PGlite when unset), and the floor: the same decompressed
+ * files COPYed by Postgres into text staging tables plus one join against the ledger.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createGunzip } from 'node:zlib';
+import { parse } from 'csv-parse';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { pino } from 'pino';
+import { loadConfig } from '../config.js';
+import { openPglite, openPostgres, type DatabaseHandle } from '../db/connection.js';
+import { migrate } from '../db/migrator.js';
+import { ProviderClient } from '../provider/client.js';
+import { readProviderFile } from '../provider/file-reader.js';
+import type { FileKind } from '../provider/protocol.js';
+import { Sandbox } from '../provider/sandbox.js';
+import { BENCH_BROKER, generateDay, type Planted } from './generate.js';
+
+const DATE = '2024-06-30';
+const KEYS = { dealerId: 'sixcn', appKey: '78f9b4fad3481fbce1df0b30eee58577', des3Key: '123456788765432112345678' };
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
+const silent = pino({ level: 'silent' });
+/** Preloaded into a measured child: writes its peak RSS (KiB) where BENCH_RSS_FILE says. */
+const RSS_PROBE = `data:text/javascript,${encodeURIComponent(
+  "import { writeFileSync } from 'node:fs'; process.on('exit', () => { if (process.env.BENCH_RSS_FILE) writeFileSync(process.env.BENCH_RSS_FILE, String(process.resourceUsage().maxRSS)); });",
+)}`;
+
+interface Measured { ms: number; rows: number; maxRssKb: number; downloadMs?: number }
+
+// --- child stages -----------------------------------------------------------------------
+
+async function childParseBare(file: string): Promise<Measured> {
+  const started = performance.now();
+  let rows = -1;
+  await pipeline(createReadStream(file), createGunzip(), parse(), async function* (records) {
+    for await (const _ of records) rows++;
+  });
+  return { ms: performance.now() - started, rows, maxRssKb: process.resourceUsage().maxRSS };
+}
+
+async function childParseReader(kind: FileKind, baseUrl: string): Promise<Measured> {
+  const config = loadConfig({ YZH_BASE_URL: baseUrl, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key }, { requireProvider: true });
+  const client = new ProviderClient(config.provider, silent);
+  const started = performance.now();
+  const url = await client.fileUrl(kind, DATE);
+  const path = join(tmpdir(), `yzh-bench-${process.pid}.gz`);
+  await client.download(url, path, `${kind} file`);
+  const downloadMs = performance.now() - started;
+  let rows = 0;
+  await pipeline(readProviderFile(createReadStream(path), kind as 'order', `${kind} file`), async function* (records) {
+    for await (const _ of records) rows++;
+  });
+  rmSync(path, { force: true });
+  await client.close();
+  return { ms: performance.now() - started, downloadMs, rows, maxRssKb: process.resourceUsage().maxRSS };
+}
+
+function spawnJson(args: string[]): Promise<Measured> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as Measured) : reject(new Error(`bench stage ${args[0]} exited ${code}`))));
+  });
+}
+
+// --- orchestration ----------------------------------------------------------------------
+
+async function loadLedger(db: DatabaseHandle, engine: string, csv: string): Promise<void> {
+  await db.withSession(async (s) => {
+    await migrate(s, silent);
+    await s.query('insert into recon.broker_fee_rates values ($1, 0.07, $2) on conflict do nothing', [BENCH_BROKER, '2000-01-01']);
+    const copy = s.copyFrom('copy recon.ledger_payouts (order_id, dealer_id, broker_id, channel, amount, status, created_at) from stdin with (format csv)');
+    if (copy !== null) {
+      await pipeline(createReadStream(csv), copy);
+    } else {
+      const lines = readFileSync(csv, 'utf8').trim().split('\n').map((l) => l.split(','));
+      for (let i = 0; i < lines.length; i += 2000) {
+        const chunk = lines.slice(i, i + 2000);
+        await s.query(`insert into recon.ledger_payouts select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::timestamptz[])`,
+          [0, 1, 2, 3, 4, 5, 6].map((c) => chunk.map((r) => r[c])));
+      }
+    }
+    await s.query('analyze recon.ledger_payouts');
+    void engine;
+  });
+}
+
+async function runCli(env: Record<string, string>): Promise<{ ms: number; maxRssKb: number; stdout: string }> {
+  const rssFile = join(tmpdir(), `yzh-bench-rss-${process.pid}`);
+  const started = performance.now();
+  const stdout = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', RSS_PROBE, CLI, 'run', '--date', DATE], {
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', BENCH_RSS_FILE: rssFile, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`yzh-recon run exited ${code}`))));
+  });
+  const ms = performance.now() - started;
+  return { ms, maxRssKb: Number(readFileSync(rssFile, 'utf8')), stdout };
+}
+
+/** The floor: Postgres' own COPY of the decompressed files into text tables, plus one join. */
+async function floor(url: string, day: string): Promise<{ copyMs: number; joinMs: number }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query('drop schema if exists bench_floor cascade; create schema bench_floor');
+  await client.query(`create table bench_floor.orders (${Array.from({ length: 16 }, (_, i) => `c${i} text`).join(', ')})`);
+  await client.query(`create table bench_floor.bills (${Array.from({ length: 12 }, (_, i) => `c${i} text`).join(', ')})`);
+  const started = performance.now();
+  for (const [table, file] of [['orders', 'orders.csv.gz'], ['bills', 'bills.csv.gz']] as const) {
+    await pipeline(createReadStream(join(day, file)), createGunzip(), client.query(copyFrom(`copy bench_floor.${table} from stdin with (format csv, header true)`)));
+  }
+  const copyMs = performance.now() - started;
+  const joinStarted = performance.now();
+  await client.query(`select count(*) filter (where o.c0 is null), count(*) filter (where l.order_id is null)
+                        from bench_floor.orders o full join recon.ledger_payouts l on l.order_id = o.c0`);
+  const joinMs = performance.now() - joinStarted;
+  await client.query('drop schema bench_floor cascade');
+  await client.end();
+  return { copyMs, joinMs };
+}
+
+const fmt = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const rate = (rows: number, ms: number) => `${Math.round(rows / (ms / 1000)).toLocaleString('en-US')} rows/s`;
+const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { orders: { type: 'string' }, stages: { type: 'string' }, data: { type: 'string' }, explain: { type: 'boolean' } },
+  });
+  const n = Number(values.orders ?? 1_000_000);
+  const stages = new Set((values.stages ?? 'reader,run,floor').split(','));
+  const dataDir = join(values.data ?? 'bench-data', String(n));
+  const day = join(dataDir, DATE);
+  const plantedFile = join(dataDir, 'planted.json');
+  const databaseUrl = process.env.DATABASE_URL;
+  const machine = `${execFileSync('nproc').toString().trim()} cores, node ${process.version}, ${databaseUrl ? 'Postgres' : 'PGlite'}`;
+  console.log(`yzh-recon bench: ${n.toLocaleString('en-US')} orders on ${machine}`);
+
+  let planted: Planted;
+  if (existsSync(plantedFile)) {
+    planted = JSON.parse(readFileSync(plantedFile, 'utf8')) as Planted;
+    console.log(`using the generated day in ${dataDir}`);
+  } else {
+    const started = performance.now();
+    mkdirSync(dataDir, { recursive: true });
+    planted = await generateDay(dataDir, DATE, n);
+    writeFileSync(plantedFile, JSON.stringify(planted));
+    console.log(`generated the day in ${fmt(performance.now() - started)} (${dataDir})`);
+  }
+  const sandbox = new Sandbox({ ...KEYS, dir: dataDir, retentionDays: null });
+  const baseUrl = await sandbox.start();
+  const table: string[][] = [];
+  const results: Record<string, unknown> = { orders: n, machine };
+
+  if (stages.has('reader')) {
+    for (const kind of ['order', 'bill'] as const) {
+      const file = join(day, kind === 'order' ? 'orders.csv.gz' : 'bills.csv.gz');
+      const bare = await spawnJson(['parse-bare', file]);
+      const reader = await spawnJson(['parse-reader', kind, baseUrl]);
+      const parseMs = reader.ms - reader.downloadMs!;
+      table.push([`${kind} file: bare csv-parse (gunzip + parse)`, fmt(bare.ms), rate(bare.rows, bare.ms), mb(bare.maxRssKb)]);
+      table.push([`${kind} file: reader, download + typed rows`, fmt(reader.ms), rate(reader.rows, reader.ms), mb(reader.maxRssKb)]);
+      table.push([`${kind} file: reader, typed rows alone (vs bare: ${((parseMs / bare.ms - 1) * 100).toFixed(0)}%)`, fmt(parseMs), rate(reader.rows, parseMs), '']);
+      results[`${kind}_reader`] = { bare, reader, parseMs, overheadPct: (parseMs / bare.ms - 1) * 100 };
+    }
+  }
+
+  if (stages.has('run')) {
+    let db: DatabaseHandle;
+    let env: Record<string, string>;
+    const pgliteDir = join(tmpdir(), `yzh-bench-pglite-${process.pid}`);
+    if (databaseUrl) {
+      const admin = new pg.Client({ connectionString: databaseUrl });
+      await admin.connect();
+      await admin.query('drop database if exists yzh_bench with (force)');
+      await admin.query('create database yzh_bench');
+      await admin.end();
+      const url = new URL(databaseUrl);
+      url.pathname = '/yzh_bench';
+      env = { DATABASE_URL: url.toString() };
+      db = openPostgres(url.toString());
+    } else {
+      rmSync(pgliteDir, { recursive: true, force: true });
+      env = { PGLITE_DIR: pgliteDir };
+      db = await openPglite(pgliteDir);
+    }
+    await loadLedger(db, databaseUrl ? 'pg' : 'pglite', join(dataDir, 'ledger.csv'));
+    if (!databaseUrl) await db.close();
+    const run = await runCli({ ...env, YZH_BASE_URL: baseUrl, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key, YZH_TIMEOUT_MS: '120000' });
+    if (!databaseUrl) db = await openPglite(pgliteDir);
+    const found = await db.withSession(async (s) => {
+      const summary = (await s.query<{ summary: { times: Record<string, number> }; order_rows: number; bill_rows: number }>(
+        "select summary, order_rows, bill_rows from recon.runs where status = 'succeeded' order by id desc limit 1")).rows[0]!;
+      const counts = (await s.query<{ kind: string; n: number }>(
+        "select kind, count(*)::int as n from recon.discrepancies where status = 'open' group by kind")).rows;
+      if (values.explain) await explainMain(s.query.bind(s), dataDir);
+      return { summary, counts: Object.fromEntries(counts.map((c) => [c.kind, c.n])) };
+    });
+    await db.close();
+    const t = found.summary.summary.times;
+    const rows = found.summary.order_rows + found.summary.bill_rows;
+    table.push(['run: download both files', fmt(t.downloadMs!), '', '']);
+    table.push(['run: gunzip + parse + load (streamed together)', fmt(t.loadMs!), rate(rows, t.loadMs!), '']);
+    table.push(['run: match (all rules)', fmt(t.matchMs!), rate(found.summary.order_rows, t.matchMs!), '']);
+    table.push(['run: discrepancy writes', fmt(t.writeMs!), '', '']);
+    table.push(['run: end to end (process start to exit)', fmt(run.ms), rate(rows, run.ms), mb(run.maxRssKb)]);
+    results.run = { ...t, endToEndMs: run.ms, maxRssKb: run.maxRssKb, rows };
+    const wrong = Object.entries(planted).filter(([kind, count]) => found.counts[kind] !== count);
+    const extra = Object.keys(found.counts).filter((kind) => !(kind in planted));
+    results.planted = { planted, found: found.counts };
+    if (wrong.length > 0 || extra.length > 0) {
+      console.log(run.stdout);
+      throw new Error(`planted discrepancies not found exactly: planted ${JSON.stringify(planted)}, found ${JSON.stringify(found.counts)}`);
+    }
+    console.log(`all ${Object.values(planted).reduce((a, b) => a + b, 0)} planted discrepancies found, nothing else: ${JSON.stringify(found.counts)}`);
+    if (stages.has('floor') && databaseUrl) {
+      const url = new URL(databaseUrl);
+      url.pathname = '/yzh_bench';
+      const f = await floor(url.toString(), day);
+      const floorMs = f.copyMs + f.joinMs;
+      table.push(['floor: COPY of the decompressed files into text tables', fmt(f.copyMs), rate(rows, f.copyMs), '']);
+      table.push(['floor: one full join against the ledger', fmt(f.joinMs), '', '']);
+      table.push([`ratio end to end / floor`, `${(run.ms / floorMs).toFixed(2)}×`, '', '']);
+      results.floor = { ...f, floorMs, ratio: run.ms / floorMs };
+    }
+    rmSync(pgliteDir, { recursive: true, force: true });
+  }
+  await sandbox.stop();
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...table.map((r) => r[i]!.length)));
+  console.log(`\n${table.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n')}`);
+  writeFileSync(join(dataDir, 'results.json'), JSON.stringify(results, null, 2));
+}
+
+/** EXPLAIN (ANALYZE) of the heaviest matching statements, rebuilt on the loaded day. */
+async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{ rows: unknown[] }>, dataDir: string): Promise<void> {
+  const { MATCH_STATE_SQL } = await import('../recon/match-state.js');
+  const { RULES } = await import('../recon/rules.js');
+  await query('begin');
+  const [params, ...rest] = MATCH_STATE_SQL;
+  await query(params!, [KEYS.dealerId, DATE]);
+  const out: string[] = [];
+  for (const sql of rest) {
+    const explainable = /^\s*(insert|select|create temp table \w+ on commit drop as)/i.test(sql);
+    if (!explainable) { await query(sql); continue; }
+    const stmt = sql.replace(/^\s*create temp table (\w+) on commit drop as/i, 'create temp table $1 on commit drop as');
+    const plan = await query(`explain (analyze, costs off, timing on) ${stmt}`);
+    out.push(`-- ${sql.trim().split('\n')[0]}\n${(plan.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n')}`);
+  }
+  for (const [kind, sql] of Object.entries(RULES)) {
+    const plan = await query(`explain (analyze, costs off) ${sql}`);
+    out.push(`-- rule ${kind}\n${(plan.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n')}`);
+  }
+  await query('rollback');
+  writeFileSync(join(dataDir, 'explain.txt'), out.join('\n\n'));
+  console.log(`EXPLAIN ANALYZE of the matching statements written to ${join(dataDir, 'explain.txt')}`);
+}
+
+const [stage, ...args] = process.argv.slice(2);
+if (stage === 'parse-bare') {
+  process.stdout.write(JSON.stringify(await childParseBare(args[0]!)));
+} else if (stage === 'parse-reader') {
+  process.stdout.write(JSON.stringify(await childParseReader(args[0] as FileKind, args[1]!)));
+} else {
+  await main();
+}
