@@ -3,6 +3,7 @@ import type { RunTrigger } from '../db/schema.js';
 import { ReconError } from '../errors.js';
 import { ProviderClient } from '../provider/client.js';
 import { dateRange, parseBusinessDate, yesterdayInShanghai } from '../recon/business-date.js';
+import { openFindings, pushRunMetrics } from '../recon/metrics.js';
 import { runDay, type RunResult } from '../recon/run-day.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
@@ -46,12 +47,21 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
   const db = await openDatabase(config);
   const client = new ProviderClient(config.provider, ctx.log);
   try {
+    const dealerId = config.provider.dealerId;
     for (const date of dates) {
-      const result: RunResult = await runDay(
-        { db, client, config, log: ctx.log },
-        { dealerId: config.provider.dealerId, date, trigger, signal: ctx.signal },
-      );
-      ctx.stdout.write(formatRunSummary(result));
+      const started = performance.now();
+      let result: RunResult | undefined;
+      try {
+        result = await runDay({ db, client, config, log: ctx.log }, { dealerId, date, trigger, signal: ctx.signal });
+        ctx.stdout.write(formatRunSummary(result));
+      } finally {
+        if (config.pushgatewayUrl !== undefined) {
+          const open = await db.withSession((s) => openFindings(s, dealerId)).catch(() => undefined);
+          await pushRunMetrics(config.pushgatewayUrl, {
+            dealerId, date, outcome: result ? 'succeeded' : 'failed', durationSeconds: (performance.now() - started) / 1000, result, open,
+          }, ctx.log);
+        }
+      }
     }
     return 0;
   } finally {

@@ -26,6 +26,11 @@ export interface Session {
   exec(sql: string): Promise<void>;
   /** `COPY … FROM STDIN` as a writable stream on pg; null on PGlite, which has no COPY stream. */
   copyFrom(sql: string): Writable | null;
+  /**
+   * Cancels the statement running on this session, from another connection (pg). PGlite runs
+   * in this process and finishes its statement; the caller stops before the next one.
+   */
+  cancel(): Promise<void>;
 }
 
 export interface DatabaseHandle {
@@ -80,6 +85,7 @@ export function openPostgres(connectionString: string, options: { applicationNam
     engine: 'pg',
     async withSession(work) {
       const client = await pool.connect();
+      const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
       let lost: Error | undefined;
       const onError = (err: Error) => { lost = err; };
       client.on('error', onError);
@@ -98,6 +104,15 @@ export function openPostgres(connectionString: string, options: { applicationNam
         },
         exec: async (sql) => { await client.query(sql); },
         copyFrom: (sql) => client.query(copyFrom(sql)),
+        cancel: async () => {
+          const other = new pg.Client({ connectionString, application_name: 'yzh-recon cancel' });
+          await other.connect();
+          try {
+            await other.query('select pg_cancel_backend($1)', [pid]);
+          } finally {
+            await other.end();
+          }
+        },
       };
       try {
         return await work(session);
@@ -131,6 +146,7 @@ export async function openPglite(dataDir: string | null): Promise<DatabaseHandle
     },
     exec: async (sql) => { await db.exec(sql); },
     copyFrom: () => null,
+    cancel: async () => {},
   };
   // PGlite is one backend: units of work take turns so that transactions never interleave.
   let queue: Promise<unknown> = Promise.resolve();

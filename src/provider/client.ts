@@ -43,7 +43,6 @@ export interface DownloadResult {
 
 export interface ClientOptions {
   retryBaseDelayMs?: number;
-  onDownloadProgress?: (bytes: number) => void;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
@@ -158,8 +157,8 @@ export class ProviderClient {
    * only https (http for loopback or when allowed), caps the size, retries the whole download
    * on transient failures (a stalled body included).
    */
-  async download(url: string, path: string, label: string, signal?: AbortSignal): Promise<DownloadResult> {
-    return withRetries(`download ${label}`, this.retry, this.log, () => this.downloadOnce(url, path, label, signal), signal);
+  async download(url: string, path: string, label: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<DownloadResult> {
+    return withRetries(`download ${label}`, this.retry, this.log, () => this.downloadOnce(url, path, label, signal, onBytes), signal);
   }
 
   private checkDownloadUrl(raw: string, label: string): URL {
@@ -176,7 +175,7 @@ export class ProviderClient {
     return url;
   }
 
-  private async downloadOnce(rawUrl: string, path: string, label: string, signal?: AbortSignal): Promise<DownloadResult> {
+  private async downloadOnce(rawUrl: string, path: string, label: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<DownloadResult> {
     let url = this.checkDownloadUrl(rawUrl, label);
     for (let redirects = 0; ; redirects++) {
       let response;
@@ -211,7 +210,6 @@ export class ProviderClient {
       const hash = createHash('sha256');
       let bytes = 0;
       const max = this.config.maxDownloadBytes;
-      const onProgress = this.options.onDownloadProgress;
       const meter = new Transform({
         transform(chunk: Buffer, _enc, done) {
           bytes += chunk.length;
@@ -220,7 +218,7 @@ export class ProviderClient {
             return;
           }
           hash.update(chunk);
-          onProgress?.(bytes);
+          onBytes?.(bytes);
           done(null, chunk);
         },
       });

@@ -13,6 +13,7 @@ export interface LifecycleResult {
   /** What this run found, by kind and severity (all days it re-checked). */
   findings: FindingCount[];
   opened: number;
+  openedBySeverity: Record<string, number>;
   stillOpen: number;
   resolved: number;
   systemic: boolean;
@@ -68,16 +69,20 @@ export async function applyFindings(session: Session, runId: number): Promise<Li
       where ${SAME_KEY}`,
     [runId],
   );
-  const opened = await session.query(
-    `insert into recon.discrepancies
+  const opened = await session.query<{ severity: string; n: number }>(
+    `with inserted as (
+     insert into recon.discrepancies
        (dealer_id, business_date, kind, severity, order_id, provider_ref, ledger_amount, provider_amount, details,
         first_seen_run_id, last_seen_run_id)
      select p.dealer_id, f.business_date, f.kind, f.severity, f.order_id, f.provider_ref, f.ledger_amount,
             f.provider_amount, f.details, $1, $1
        from recon_findings f cross join recon_params p
-      where not exists (select 1 from recon.discrepancies d where ${SAME_KEY})`,
+      where not exists (select 1 from recon.discrepancies d where ${SAME_KEY})
+     returning severity)
+     select severity, count(*)::int as n from inserted group by severity`,
     [runId],
   );
+  const openedBySeverity = Object.fromEntries(opened.rows.map((r) => [r.severity, r.n]));
   const resolved = await session.query(
     `update recon.discrepancies d
         set status = 'resolved', resolved_run_id = $1, resolved_at = now()
@@ -92,7 +97,8 @@ export async function applyFindings(session: Session, runId: number): Promise<Li
   );
   return {
     findings: counts.rows,
-    opened: opened.rowCount,
+    opened: opened.rows.reduce((sum, r) => sum + r.n, 0),
+    openedBySeverity,
     stillOpen: refreshed.rowCount,
     resolved: resolved.rowCount,
     systemic: systemic.rowCount > 0,

@@ -9,6 +9,7 @@ import type { ProviderClient, DownloadResult } from '../provider/client.js';
 import type { BillRow, OrderRow } from '../provider/file-format.js';
 import { readProviderFile } from '../provider/file-reader.js';
 import type { FileKind } from '../provider/protocol.js';
+import { startProgress, type Progress } from './progress.js';
 import { billValues, copyLine, orderValues, ROW_COLUMNS, ROW_TABLES } from './provider-rows.js';
 
 export interface FileIngest {
@@ -30,16 +31,19 @@ export const FILE_LABELS: Record<FileKind, (date: string) => string> = {
 
 /** Downloads one day's file to a temporary path (removed by the caller through `discard`). */
 export async function fetchProviderFile(
-  client: ProviderClient, kind: FileKind, date: string, dealerId: string, tmpDir: string, signal?: AbortSignal,
+  client: ProviderClient, kind: FileKind, date: string, dealerId: string, tmpDir: string, log: Logger, signal?: AbortSignal,
 ): Promise<DownloadResult> {
   const label = FILE_LABELS[kind](date);
   const url = await client.fileUrl(kind, date, signal);
   const path = join(tmpDir, `yzh-recon-${dealerId}-${date}-${kind}-${process.pid}-${Date.now()}.csv.gz`);
+  const progress = startProgress(log, `download ${label}`, 'bytes');
   try {
-    return await client.download(url, path, label, signal);
+    return await client.download(url, path, label, signal, (bytes) => progress.update(bytes));
   } catch (err) {
     await rm(path, { force: true });
     throw err;
+  } finally {
+    progress.done();
   }
 }
 
@@ -53,6 +57,7 @@ export async function discard(download: DownloadResult): Promise<void> {
  */
 export async function loadProviderFile(
   session: Session, kind: FileKind, dealerId: string, date: string, download: DownloadResult, runId: number, log: Logger,
+  signal?: AbortSignal,
 ): Promise<Omit<FileIngest, 'downloadMs'>> {
   const label = FILE_LABELS[kind](date);
   const started = performance.now();
@@ -68,7 +73,8 @@ export async function loadProviderFile(
   }
   await session.query(`delete from ${ROW_TABLES[kind]} where dealer_id = $1 and business_date = $2`, [dealerId, date]);
   const rows = readProviderFile(createReadStream(download.path), kind as 'order', label);
-  const count = await writeRows(session, kind, dealerId, date, rows);
+  const progress = startProgress(log, `load ${label}`, 'rows');
+  const count = await writeRows(session, kind, dealerId, date, rows, progress, signal).finally(() => progress.done());
   await session.query(
     `insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, generated_at, run_id)
      values ($1, $2, $3, $4, $5, $6, $7, $8)`,
@@ -82,7 +88,10 @@ export async function loadProviderFile(
 const INSERT_BATCH = 500;
 
 /** COPY on pg; batched multi-row inserts on PGlite. Returns the number of rows written. */
-async function writeRows(session: Session, kind: FileKind, dealerId: string, date: string, rows: Readable): Promise<number> {
+async function writeRows(
+  session: Session, kind: FileKind, dealerId: string, date: string, rows: Readable, progress: Progress, signal?: AbortSignal,
+): Promise<number> {
+  const options = signal ? { signal } : {};
   const table = ROW_TABLES[kind];
   const columns = ROW_COLUMNS[kind];
   const values = kind === 'order'
@@ -95,11 +104,11 @@ async function writeRows(session: Session, kind: FileKind, dealerId: string, dat
       writableObjectMode: true,
       writableHighWaterMark: 1024,
       transform(row: OrderRow | BillRow, _enc, done) {
-        count++;
+        if (++count % 4096 === 0) progress.update(count);
         done(null, copyLine(values(row)));
       },
     });
-    await pipeline(rows, toText, copy);
+    await pipeline(rows, toText, copy, options);
     return count;
   }
   let batch: (string | null)[][] = [];
@@ -114,7 +123,7 @@ async function writeRows(session: Session, kind: FileKind, dealerId: string, dat
     objectMode: true,
     highWaterMark: INSERT_BATCH,
     write(row: OrderRow | BillRow, _enc, done) {
-      count++;
+      if (++count % 4096 === 0) progress.update(count);
       batch.push(values(row));
       if (batch.length < INSERT_BATCH) return done();
       flush().then(() => done(), done);
@@ -122,6 +131,6 @@ async function writeRows(session: Session, kind: FileKind, dealerId: string, dat
     final(done) {
       flush().then(() => done(), done);
     },
-  }));
+  }), options);
   return count;
 }

@@ -42,8 +42,13 @@ export interface RunDeps {
   log: Logger;
 }
 
+function interruption(signal: AbortSignal): ReconError {
+  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'abort');
+  return new ReconError('INTERRUPTED', `interrupted by ${reason}`);
+}
+
 function interrupted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new ReconError('INTERRUPTED', 'the run was interrupted');
+  if (signal?.aborted) throw interruption(signal);
 }
 
 /**
@@ -63,6 +68,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
     const downloads: DownloadResult[] = [];
     let locked = false;
     let inTransaction = false;
+    let onAbort: (() => void) | null = null;
     try {
       await acquireRunLock(session, dealerId, runId, config.lockTimeoutMs, signal);
       locked = true;
@@ -70,7 +76,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       const byKind = new Map<FileKind, DownloadResult>();
       for (const kind of FILE_KINDS) {
         interrupted(signal);
-        const download = await fetchProviderFile(client, kind, date, dealerId, config.tmpDir, signal);
+        const download = await fetchProviderFile(client, kind, date, dealerId, config.tmpDir, log, signal);
         downloads.push(download);
         byKind.set(kind, download);
         log.info({ kind, bytes: download.bytes, sha256: download.sha256 }, `${kind} file downloaded`);
@@ -80,10 +86,14 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
 
       await session.exec('begin');
       inTransaction = true;
+      // A stop signal during a long statement (COPY, a rule) cancels it server-side, so the
+      // rollback below starts within moments rather than after the statement.
+      onAbort = () => { void session.cancel().catch(() => {}); };
+      signal?.addEventListener('abort', onAbort, { once: true });
       const files: FileIngest[] = [];
       for (const kind of FILE_KINDS) {
         interrupted(signal);
-        const loaded = await loadProviderFile(session, kind, dealerId, date, byKind.get(kind)!, runId, log);
+        const loaded = await loadProviderFile(session, kind, dealerId, date, byKind.get(kind)!, runId, log, signal);
         files.push({ ...loaded, downloadMs });
       }
       interrupted(signal);
@@ -109,11 +119,12 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       log.info({ opened: lifecycle.opened, resolved: lifecycle.resolved, findings: lifecycle.findings, ms: Math.round(times.totalMs) }, 'run succeeded');
       return { runId, dealerId, date, files, lifecycle, times };
     } catch (err) {
-      const error = coerceError(err);
+      const error = signal?.aborted ? interruption(signal) : coerceError(err);
       if (inTransaction) await session.exec('rollback').catch(() => {});
       await recordFailure(session, runId, error, log);
       throw error;
     } finally {
+      if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
       if (locked) await releaseRunLock(session, dealerId).catch(() => {});
       await Promise.all(downloads.map(discard));
     }

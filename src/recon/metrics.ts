@@ -1,0 +1,78 @@
+import { DateTime } from 'luxon';
+import { Gauge, Pushgateway, Registry } from 'prom-client';
+import type { Session } from '../db/connection.js';
+import type { Logger } from '../logger.js';
+import { PROVIDER_ZONE } from '../provider/file-format.js';
+import type { RunResult } from './run-day.js';
+
+export const METRICS_JOB = 'yzh-recon';
+
+export interface RunMetricsInput {
+  dealerId: string;
+  date: string;
+  outcome: 'succeeded' | 'failed';
+  durationSeconds: number;
+  result?: RunResult;
+  /** Open findings of the dealer after the run, by kind and severity. */
+  open?: { kind: string; severity: string; count: number }[];
+}
+
+/**
+ * The run's metrics in a registry of their own. Gauges, not counters: the Pushgateway keeps
+ * the last value pushed per group (job, dealer_id), which is what an alert reads.
+ */
+export function buildRunMetrics(input: RunMetricsInput): Registry {
+  const registry = new Registry();
+  const dealer = { dealer_id: input.dealerId };
+  const gauge = (name: string, help: string, labelNames: string[] = []) =>
+    new Gauge({ name, help, labelNames: ['dealer_id', ...labelNames], registers: [registry] });
+
+  gauge('yzh_recon_run_duration_seconds', 'Duration of the last run', ['business_date', 'outcome'])
+    .set({ ...dealer, business_date: input.date, outcome: input.outcome }, input.durationSeconds);
+  gauge('yzh_recon_run_success', '1 if the last run succeeded, 0 if it failed', ['business_date'])
+    .set({ ...dealer, business_date: input.date }, input.outcome === 'succeeded' ? 1 : 0);
+  gauge('yzh_recon_last_run_timestamp_seconds', 'When the last run ended', ['outcome'])
+    .set({ ...dealer, outcome: input.outcome }, Date.now() / 1000);
+  if (input.outcome === 'succeeded' && input.result !== undefined) {
+    const result = input.result;
+    gauge('yzh_recon_last_success_timestamp_seconds', 'When the last successful run ended', ['business_date'])
+      .set({ ...dealer, business_date: input.date }, Date.now() / 1000);
+    gauge('yzh_recon_last_success_business_date_seconds', 'Start (00:00 Asia/Shanghai) of the newest business day reconciled successfully')
+      .set(dealer, DateTime.fromISO(input.date, { zone: PROVIDER_ZONE }).toSeconds());
+    const rows = gauge('yzh_recon_file_rows', 'Rows in the provider file of the last run', ['kind']);
+    for (const f of result.files) rows.set({ ...dealer, kind: f.kind }, f.rows);
+    const fresh = gauge('yzh_recon_run_new_findings', 'Findings the last run opened, by severity', ['severity']);
+    for (const severity of ['critical', 'warning', 'info']) {
+      fresh.set({ ...dealer, severity }, result.lifecycle.openedBySeverity[severity] ?? 0);
+    }
+    const stage = gauge('yzh_recon_run_stage_seconds', 'Time per stage of the last run', ['stage']);
+    stage.set({ ...dealer, stage: 'download' }, result.times.downloadMs / 1000);
+    stage.set({ ...dealer, stage: 'load' }, result.times.loadMs / 1000);
+    stage.set({ ...dealer, stage: 'match' }, result.times.matchMs / 1000);
+    stage.set({ ...dealer, stage: 'write' }, result.times.writeMs / 1000);
+  }
+  if (input.open !== undefined) {
+    const open = gauge('yzh_recon_open_findings', 'Open discrepancies by kind and severity', ['kind', 'severity']);
+    for (const o of input.open) open.set({ ...dealer, kind: o.kind, severity: o.severity }, o.count);
+  }
+  return registry;
+}
+
+export async function openFindings(session: Session, dealerId: string): Promise<{ kind: string; severity: string; count: number }[]> {
+  const r = await session.query<{ kind: string; severity: string; count: number }>(
+    `select kind, severity, count(*)::int as count from recon.discrepancies
+      where dealer_id = $1 and status = 'open' group by kind, severity order by kind, severity`, [dealerId]);
+  return r.rows;
+}
+
+/** Replaces this dealer's group on the Pushgateway. A push failure is logged, never fatal. */
+export async function pushRunMetrics(url: string, input: RunMetricsInput, log: Logger): Promise<void> {
+  const registry = buildRunMetrics(input);
+  const gateway = new Pushgateway(url, { timeout: 10_000 }, registry);
+  try {
+    await gateway.push({ jobName: METRICS_JOB, groupings: { dealer_id: input.dealerId } });
+    log.info({ pushgateway: url }, 'metrics pushed');
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'could not push metrics to the Pushgateway');
+  }
+}

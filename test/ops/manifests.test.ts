@@ -1,0 +1,103 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const K8S = join(ROOT, 'k8s');
+
+type Doc = Record<string, any>;
+const load = (file: string): Doc[] =>
+  parseAllDocuments(readFileSync(join(K8S, file), 'utf8')).map((d) => {
+    expect(d.errors, file).toEqual([]);
+    return d.toJSON() as Doc;
+  });
+const manifests = readdirSync(K8S).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+const docs = manifests.flatMap((f) => load(f).map((doc) => ({ file: f, doc })));
+const cronJobs = docs.filter((d) => d.doc.kind === 'CronJob');
+const jobs = docs.filter((d) => d.doc.kind === 'Job');
+const podSpecs = [
+  ...cronJobs.map((c) => ({ file: c.file, job: c.doc.spec.jobTemplate.spec })),
+  ...jobs.map((j) => ({ file: j.file, job: j.doc.spec })),
+];
+
+describe('Kubernetes manifests', () => {
+  it('kustomization.yaml lists every manifest but the secret example', () => {
+    const [k] = load('kustomization.yaml');
+    expect([...k!.resources].sort()).toEqual(manifests.filter((f) => f !== 'secret.example.yaml').sort());
+  });
+
+  it('one CronJob per regeneration, after the order file, in Beijing time', () => {
+    expect(cronJobs.map((c) => c.doc.spec.schedule).sort()).toEqual(['50 11 * * *', '50 16 * * *', '50 3 * * *']);
+    for (const { file, doc } of cronJobs) {
+      expect(doc.spec.timeZone, file).toBe('Asia/Shanghai');
+      expect(doc.spec.concurrencyPolicy, file).toBe('Forbid');
+      expect(doc.spec.startingDeadlineSeconds, file).toBeGreaterThan(0);
+      expect(doc.spec.successfulJobsHistoryLimit, file).toBeGreaterThan(0);
+      expect(doc.spec.failedJobsHistoryLimit, file).toBeGreaterThan(0);
+      expect(doc.spec.jobTemplate.spec.template.spec.containers[0].args).toEqual(['run', '--trigger', 'schedule']);
+    }
+  });
+
+  it('every Job is bounded, cleaned up and locked down', () => {
+    expect(podSpecs.length).toBe(5);
+    for (const { file, job } of podSpecs) {
+      expect(job.backoffLimit, file).toBeGreaterThanOrEqual(0);
+      expect(job.backoffLimit, file).toBeLessThanOrEqual(3);
+      expect(job.activeDeadlineSeconds, file).toBeGreaterThan(0);
+      expect(job.ttlSecondsAfterFinished, file).toBeGreaterThan(0);
+      const pod = job.template.spec;
+      expect(pod.restartPolicy, file).toBe('Never');
+      expect(pod.terminationGracePeriodSeconds, file).toBeGreaterThanOrEqual(15);
+      expect(pod.securityContext.runAsNonRoot, file).toBe(true);
+      const [c] = pod.containers;
+      expect(c.securityContext, file).toMatchObject({
+        allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] },
+      });
+      expect(c.resources.requests.memory, file).toBeDefined();
+      expect(c.resources.limits.memory, file).toBeDefined();
+      expect(c.envFrom, file).toEqual([{ configMapRef: { name: 'yzh-recon' } }, { secretRef: { name: 'yzh-recon' } }]);
+      // A read-only root filesystem needs a writable /tmp for the downloads.
+      expect(c.volumeMounts, file).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+    }
+  });
+
+  it('a migrate Job and a manual re-run Job exist', () => {
+    const args = jobs.map((j) => j.doc.spec.template.spec.containers[0].args);
+    expect(args).toContainEqual(['migrate']);
+    expect(args.some((a: string[]) => a[0] === 'run' && a.includes('--from') && a.includes('--to'))).toBe(true);
+  });
+
+  it('no secret value is committed: the ConfigMap holds no key, the Secret example only placeholders', () => {
+    const config = docs.find((d) => d.doc.kind === 'ConfigMap')!.doc.data as Record<string, string>;
+    for (const key of ['YZH_APP_KEY', 'YZH_DES3_KEY', 'DATABASE_URL']) expect(config).not.toHaveProperty(key);
+    const secret = docs.find((d) => d.doc.kind === 'Secret')!.doc.stringData as Record<string, string>;
+    expect(Object.keys(secret).sort()).toEqual(['DATABASE_URL', 'YZH_APP_KEY', 'YZH_DES3_KEY']);
+    for (const value of Object.values(secret)) expect(value).toMatch(/<[^>]+>/);
+    const everything = manifests.map((f) => readFileSync(join(K8S, f), 'utf8')).join('\n');
+    expect(everything).not.toMatch(/78f9b4fad3481fbce1df0b30eee58577|123456788765432112345678/);
+  });
+});
+
+describe('Dockerfile', () => {
+  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const stages = [...text.matchAll(/^FROM (\S+) AS (\w+)/gm)].map((m) => [m[1], m[2]]);
+
+  it('builds in stages on the official slim Node 20 image, and runs production dependencies only', () => {
+    expect(stages.map((s) => s[1])).toEqual(['build', 'deps', 'runtime']);
+    expect(stages.every((s) => /^node:20-[a-z]+-slim$/.test(s[0]!))).toBe(true);
+    expect(text).toMatch(/npm ci --omit=dev/);
+    const runtime = text.slice(text.indexOf('AS runtime'));
+    expect(runtime).not.toMatch(/COPY --from=build \/app\/node_modules/);
+  });
+
+  it('runs as a non-root user under tini, with `run` as the default command and no secrets', () => {
+    const runtime = text.slice(text.indexOf('AS runtime'));
+    expect(runtime).toMatch(/^USER 1000:1000$/m);
+    expect(runtime).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "\/app\/dist\/cli\/main.js"\]$/m);
+    expect(runtime).toMatch(/^CMD \["run", "--trigger", "schedule"\]$/m);
+    expect(text).not.toMatch(/YZH_APP_KEY|YZH_DES3_KEY|DATABASE_URL=/);
+    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
+    expect(ignore).toEqual(expect.arrayContaining(['.git', 'node_modules', '.env']));
+  });
+});
