@@ -17,9 +17,7 @@ export const MATCH_STATE_SQL: readonly string[] = [
                                  where dealer_id = $1 and kind = 'order')) + 1)::timestamp
             + interval '16 hours 45 minutes') at time zone 'Asia/Shanghai' as as_of`,
 
-  `create temp table recon_scope (order_id text primary key) on commit drop`,
-
-  `insert into recon_scope
+  `create temp table recon_scope on commit drop as
    select o.order_id from recon.provider_orders o, recon_params p
     where o.dealer_id = p.dealer_id and o.business_date = p.day
    union
@@ -39,6 +37,7 @@ export const MATCH_STATE_SQL: readonly string[] = [
    select o.order_id from recon.provider_orders o, recon_params p
     where o.dealer_id = p.dealer_id and o.status = 'paid_pending_claim'
       and o.business_date between p.day - 7 and p.day`,
+  'analyze recon_scope',
 
   // One row per (order, 订单流水号) known from order files; a 退汇 order row stands apart.
   `create temp table recon_provider_orders on commit drop as
@@ -49,6 +48,7 @@ export const MATCH_STATE_SQL: readonly string[] = [
      join recon_scope s on s.order_id = o.order_id
      join recon_params p on o.dealer_id = p.dealer_id
     order by o.order_id, o.provider_ref, o.status = 'returned', o.business_date desc, o.line desc`,
+  'analyze recon_provider_orders',
 
   // Bill rows summed per (order, 订单流水号): payouts, their fees, and any return.
   `create temp table recon_bill_sums on commit drop as
@@ -63,13 +63,15 @@ export const MATCH_STATE_SQL: readonly string[] = [
      join recon_scope s on s.order_id = b.order_id
      join recon_params p on b.dealer_id = p.dealer_id
     group by b.order_id, b.provider_ref`,
+  'analyze recon_bill_sums',
 
   // Per order: its day, how many payouts the provider made, its latest state, and the ledger.
   `create temp table recon_match on commit drop as
    with orders as (
      select order_id,
             min(business_date) as home_date,
-            count(distinct provider_ref) filter (where status <> 'returned') as refs,
+            -- recon_provider_orders has one row per (order, ref, returned): a plain count.
+            count(*) filter (where status <> 'returned') as refs,
             bool_or(status = 'returned') as returned_row
        from recon_provider_orders group by order_id
    ), latest as (
@@ -98,6 +100,7 @@ export const MATCH_STATE_SQL: readonly string[] = [
      left join latest lt on lt.order_id = s.order_id
      left join bills b on b.order_id = s.order_id
      left join recon.ledger_payouts l on l.order_id = s.order_id and l.dealer_id = p.dealer_id`,
+  'analyze recon_match',
 
   `create temp table recon_findings (
      business_date date not null, kind text not null, severity text not null, order_id text,

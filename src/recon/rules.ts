@@ -68,29 +68,31 @@ export const RULES: Readonly<Record<string, string>> = {
 
   duplicate_provider_order: `
     insert into recon_findings
-    select m.home_date, 'duplicate_provider_order', 'critical', m.order_id, d.refs, m.ledger_amount, d.total,
-           jsonb_build_object('payouts', d.payouts)
+    select m.home_date, 'duplicate_provider_order', 'critical', m.order_id,
+           string_agg(o.provider_ref, ',' order by o.business_date, o.line), m.ledger_amount, sum(o.amount),
+           jsonb_build_object('payouts', jsonb_agg(jsonb_build_object(
+             'provider_ref', o.provider_ref, 'amount', o.amount::text, 'status', o.status,
+             'business_date', o.business_date, 'line', o.line) order by o.business_date, o.line))
       from recon_match m
-      cross join lateral (
-        select string_agg(o.provider_ref, ',' order by o.business_date, o.line) as refs,
-               sum(o.amount) as total,
-               jsonb_agg(jsonb_build_object('provider_ref', o.provider_ref, 'amount', o.amount::text, 'status', o.status,
-                                            'business_date', o.business_date, 'line', o.line) order by o.business_date, o.line) as payouts
-          from recon_provider_orders o where o.order_id = m.order_id and o.status <> 'returned'
-      ) d
-     where m.refs >= 2`,
+      join recon_provider_orders o on o.order_id = m.order_id and o.status <> 'returned'
+     where m.refs >= 2
+     group by m.home_date, m.order_id, m.ledger_amount`,
 
   fee_mismatch: `
     insert into recon_findings
+    with rates as (
+      -- The rate valid on each (broker, day) present: a handful of lookups, not one per order.
+      select k.broker_id, k.home_date,
+             (select f.rate from recon.broker_fee_rates f
+               where f.broker_id = k.broker_id and f.valid_from <= k.home_date
+               order by f.valid_from desc limit 1) as rate
+        from (select distinct broker_id, home_date from recon_match where at_provider) k
+    )
     select m.home_date, 'fee_mismatch', 'warning', m.order_id, m.provider_ref, m.ledger_amount, m.provider_amount,
            jsonb_build_object('fee', m.fee::text, 'expected_fee', round(m.provider_amount * r.rate, 2)::text, 'rate', r.rate::text)
       from recon_match m
-      cross join lateral (
-        select rate from recon.broker_fee_rates f
-         where f.broker_id = m.broker_id and f.valid_from <= m.home_date
-         order by f.valid_from desc limit 1
-      ) r
-     where m.at_provider and m.latest_status in ${PAID}
+      join rates r on r.broker_id = m.broker_id and r.home_date = m.home_date
+     where m.at_provider and m.latest_status in ${PAID} and r.rate is not null
        -- round() on numeric rounds half away from zero: half-up for these positive amounts.
        and m.fee is distinct from round(m.provider_amount * r.rate, 2)`,
 
