@@ -65,20 +65,22 @@ export const MATCH_STATE_SQL: readonly string[] = [
     group by b.order_id, b.provider_ref`,
   'analyze recon_bill_sums',
 
-  // Per order: its day, how many payouts the provider made, its latest state, and the ledger.
+  // Per order from the order files, in one sorted pass: its day, how many payouts, its
+  // latest row (a 退汇 row only when there is nothing else).
+  `create temp table recon_order_state on commit drop as
+   select distinct on (order_id)
+          order_id, provider_ref, status, status_text, amount, fee, broker_id, finished_at,
+          min(business_date) over w as home_date,
+          -- recon_provider_orders has one row per (order, ref, returned): a plain count.
+          count(*) filter (where status <> 'returned') over w as refs,
+          bool_or(status = 'returned') over w as returned_row
+     from recon_provider_orders
+   window w as (partition by order_id)
+    order by order_id, status = 'returned', business_date desc, line desc`,
+
+  // Per order: its provider state, bills and ledger row side by side.
   `create temp table recon_match on commit drop as
-   with orders as (
-     select order_id,
-            min(business_date) as home_date,
-            -- recon_provider_orders has one row per (order, ref, returned): a plain count.
-            count(*) filter (where status <> 'returned') as refs,
-            bool_or(status = 'returned') as returned_row
-       from recon_provider_orders group by order_id
-   ), latest as (
-     select distinct on (order_id) *
-       from recon_provider_orders
-      order by order_id, status = 'returned', business_date desc, line desc
-   ), bills as (
+   with bills as (
      select order_id, min(first_date) as first_date, sum(payout_rows) as payout_rows, bool_or(returned) as returned,
             min(first_payout_ref) as first_payout_ref
        from recon_bill_sums group by order_id
@@ -86,18 +88,17 @@ export const MATCH_STATE_SQL: readonly string[] = [
    select s.order_id,
           o.order_id is not null as at_provider,
           o.home_date, coalesce(o.refs, 0) as refs,
-          lt.provider_ref, lt.status as latest_status, lt.status_text, lt.amount as provider_amount, lt.fee,
-          lt.broker_id, lt.finished_at,
+          o.provider_ref, o.status as latest_status, o.status_text, o.amount as provider_amount, o.fee,
+          o.broker_id, o.finished_at,
           -- A 退汇 order row or a 经纪公司退汇 bill row makes the order returned.
           case when coalesce(o.returned_row, false) or coalesce(b.returned, false) then 'returned'
-               else lt.status end as provider_status,
+               else o.status end as provider_status,
           coalesce(b.payout_rows, 0) as payout_rows, b.first_date as bill_date, b.first_payout_ref,
           l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status, l.created_at as ledger_created_at,
           (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
      from recon_scope s
      cross join recon_params p
-     left join orders o on o.order_id = s.order_id
-     left join latest lt on lt.order_id = s.order_id
+     left join recon_order_state o on o.order_id = s.order_id
      left join bills b on b.order_id = s.order_id
      left join recon.ledger_payouts l on l.order_id = s.order_id and l.dealer_id = p.dealer_id`,
   'analyze recon_match',
