@@ -100,12 +100,22 @@ async function writeRows(
   let count = 0;
   const copy = session.copyFrom(`copy ${table} (${columns.join(', ')}) from stdin`);
   if (copy !== null) {
+    // Rows are joined into ~64 KiB chunks: one CopyData message per row would cost more than
+    // the formatting itself.
+    let pending = '';
     const toText = new Transform({
       writableObjectMode: true,
       writableHighWaterMark: 1024,
       transform(row: OrderRow | BillRow, _enc, done) {
+        pending += copyLine(values(row));
         if (++count % 4096 === 0) progress.update(count);
-        done(null, copyLine(values(row)));
+        if (pending.length < 65_536) return done();
+        const chunk = pending;
+        pending = '';
+        done(null, chunk);
+      },
+      flush(done) {
+        done(null, pending.length > 0 ? pending : undefined);
       },
     });
     await pipeline(rows, toText, copy, options);
