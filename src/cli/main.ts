@@ -1,18 +1,18 @@
 #!/usr/bin/env node
 import { coerceError, type ReconError } from '../errors.js';
 import { createContext, type CommandContext } from './context.js';
-import { demoCommand } from './demo.js';
-import { migrateCommand } from './migrate.js';
-import { reportCommand } from './report.js';
-import { runCommand } from './run.js';
-import { sandboxCommand } from './sandbox.js';
 
-const COMMANDS: Record<string, (ctx: CommandContext, argv: string[]) => Promise<number>> = {
-  migrate: migrateCommand,
-  run: runCommand,
-  report: reportCommand,
-  sandbox: sandboxCommand,
-  demo: demoCommand,
+type Command = (ctx: CommandContext, argv: string[]) => Promise<number>;
+
+// Loaded on demand: the signal handlers are in place before the database drivers and the
+// HTTP client load, and `--help` stays fast.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  migrate: async () => (await import('./migrate.js')).migrateCommand,
+  run: async () => (await import('./run.js')).runCommand,
+  report: async () => (await import('./report.js')).reportCommand,
+  sandbox: async () => (await import('./sandbox.js')).sandboxCommand,
+  demo: async () => (await import('./demo.js')).demoCommand,
+  check: async () => (await import('./check.js')).checkCommand,
 };
 
 const USAGE = `usage: yzh-recon <command> [options]
@@ -25,6 +25,7 @@ commands:
   report    print discrepancies (table, csv with BOM, json)
   sandbox   serve a local double of the provider API
   demo      the whole job on embedded defaults: sandbox + embedded Postgres + the fixture day
+  check     preflight after a deploy: configuration, database, provider keys, clock
 
 yzh-recon <command> --help describes each. Exit status: 0 done, 1 the work failed,
 2 usage error, 143/130 stopped by SIGTERM/SIGINT.`;
@@ -55,13 +56,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS[name];
-  if (command === undefined) {
+  const load = COMMANDS[name];
+  if (load === undefined) {
     process.stderr.write(`yzh-recon: unknown command "${name}"\n${USAGE}\n`);
     return 2;
   }
   const ctx = createContext(process.env, controller.signal);
   try {
+    const command = await load();
     const code = await command(ctx, rest);
     return received !== null ? SIGNAL_EXIT[received]! : code;
   } catch (thrown) {

@@ -55,6 +55,8 @@ const MAX_REDIRECTS = 3;
 export class ProviderClient {
   private readonly agent: Agent;
   private readonly retry: RetryPolicy;
+  /** The provider's clock as of the last answer (its HTTP Date header), for the clock check. */
+  lastServerDate: Date | null = null;
 
   constructor(
     private readonly config: ProviderConfig,
@@ -123,6 +125,8 @@ export class ProviderClient {
         signal,
       });
       statusCode = response.statusCode;
+      const date = response.headers.date;
+      if (typeof date === 'string' && !Number.isNaN(Date.parse(date))) this.lastServerDate = new Date(date);
       text = await response.body.text();
     } catch (err) {
       throw this.transportError(err, `GET ${path}`, facts, signal);

@@ -65,12 +65,16 @@ export async function openFindings(session: Session, dealerId: string): Promise<
   return r.rows;
 }
 
-/** Replaces this dealer's group on the Pushgateway. A push failure is logged, never fatal. */
+/**
+ * Pushes with POST, which replaces only the metric families sent: a failed run does not send
+ * the last-success gauges, so the Pushgateway keeps those of the last good run for the alert
+ * rules to read. A push failure is logged, never fatal.
+ */
 export async function pushRunMetrics(url: string, input: RunMetricsInput, log: Logger): Promise<void> {
   const registry = buildRunMetrics(input);
-  const gateway = new Pushgateway(url, { timeout: 10_000 }, registry);
+  const gateway = new Pushgateway(url, { timeout: 10_000, headers: { 'Content-Type': registry.contentType } }, registry);
   try {
-    await gateway.push({ jobName: METRICS_JOB, groupings: { dealer_id: input.dealerId } });
+    await gateway.pushAdd({ jobName: METRICS_JOB, groupings: { dealer_id: input.dealerId } });
     log.info({ pushgateway: url }, 'metrics pushed');
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'could not push metrics to the Pushgateway');

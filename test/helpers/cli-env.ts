@@ -1,0 +1,46 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Engine } from '../../src/db/connection.js';
+import { openPglite } from '../../src/db/connection.js';
+import type { Sandbox } from '../../src/provider/sandbox.js';
+import { freshDatabase, type TestDatabase } from './db.js';
+import { KEYS } from './provider.js';
+
+/**
+ * A database a child `yzh-recon` process can use: a fresh Postgres database (by URL), or a
+ * PGlite folder that the test opens only while no child has it.
+ */
+export interface ChildDatabase {
+  env: Record<string, string>;
+  /** Runs `work` against the database (for PGlite, only between child runs). */
+  use<T>(work: (db: TestDatabase['handle']) => Promise<T>): Promise<T>;
+  drop(): Promise<void>;
+}
+
+export async function childDatabase(engine: Engine): Promise<ChildDatabase> {
+  if (engine === 'pg') {
+    const db = await freshDatabase('pg');
+    return { env: { DATABASE_URL: db.url! }, use: (work) => work(db.handle), drop: () => db.drop() };
+  }
+  const dir = join(mkdtempSync(join(tmpdir(), 'yzh-child-')), 'pglite');
+  return {
+    env: { PGLITE_DIR: dir },
+    async use(work) {
+      const handle = await openPglite(dir);
+      try {
+        return await work(handle);
+      } finally {
+        await handle.close();
+      }
+    },
+    drop: async () => {},
+  };
+}
+
+export function providerEnv(sandbox: Sandbox, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    YZH_BASE_URL: sandbox.url, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key,
+    YZH_TIMEOUT_MS: '5000', YZH_RETRIES: '2', ...overrides,
+  };
+}

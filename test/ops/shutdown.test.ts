@@ -1,0 +1,68 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/db/migrator.js';
+import { seedFeeRates, seedLedger } from '../../src/db/seed.js';
+import type { Sandbox } from '../../src/provider/sandbox.js';
+import { runCli } from '../helpers/cli.js';
+import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
+import { ENGINES } from '../helpers/db.js';
+import { FIXTURE_DATE, FIXTURE_DIR, silentLog, startSandbox } from '../helpers/provider.js';
+
+const FIXTURES = join(FIXTURE_DIR, '..');
+
+describe.each(ENGINES)('SIGTERM during a run on %s', (engine) => {
+  let sandbox: Sandbox;
+  let db: ChildDatabase;
+  beforeAll(async () => {
+    sandbox = await startSandbox();
+    db = await childDatabase(engine);
+    await db.use(async (h) => h.withSession(async (s) => {
+      await migrate(s, silentLog);
+      await seedLedger(s, join(FIXTURES, 'ledger.csv'));
+      await seedFeeRates(s, join(FIXTURES, 'broker_fee_rates.csv'));
+    }));
+  });
+  afterAll(async () => {
+    await sandbox.stop();
+    await db.drop();
+  });
+
+  it('stops the download, records the run as interrupted, releases the lock, exits 143 and leaves the tables as they were', async () => {
+    const env = { ...db.env, ...providerEnv(sandbox) };
+    expect((await runCli(['run', '--date', FIXTURE_DATE], env)).code).toBe(0);
+    const snapshot = () => db.use((h) => h.withSession(async (s) => ({
+      discrepancies: (await s.query('select * from recon.discrepancies order by id')).rows,
+      files: (await s.query('select * from recon.provider_files order by id')).rows,
+    })));
+    const before = await snapshot();
+
+    // Served slowly: the run is mid-download when the signal comes.
+    sandbox.faults.downloadBytesPerSecond = 100;
+    sandbox.calls.length = 0;
+    let pid = 0;
+    const started = Date.now();
+    const running = runCli(['run', '--date', FIXTURE_DATE], { ...env, YZH_TIMEOUT_MS: '60000' }, { onSpawn: (p) => { pid = p; } });
+    while (!sandbox.calls.some((c) => c.endpoint.includes('order/downloadurl') && c.code === '0000') && Date.now() - started < 20_000) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const signalled = Date.now();
+    process.kill(pid, 'SIGTERM');
+    const result = await running;
+    sandbox.faults.downloadBytesPerSecond = 0;
+
+    expect(result.code).toBe(143);
+    expect(Date.now() - signalled).toBeLessThan(5000);
+    expect(result.stderr).toMatch(/yzh-recon: interrupted by SIGTERM\n$/);
+    expect(await snapshot()).toEqual(before);
+    await db.use((h) => h.withSession(async (s) => {
+      const last = (await s.query<{ status: string; error: string }>('select status, error from recon.runs order by id desc limit 1')).rows[0];
+      expect(last).toEqual({ status: 'failed', error: 'interrupted by SIGTERM' });
+      const lock = await s.query<{ free: boolean }>(`select pg_try_advisory_lock(7313042, hashtext('sixcn')) as free`);
+      expect(lock.rows[0]!.free).toBe(true);
+      await s.query(`select pg_advisory_unlock(7313042, hashtext('sixcn'))`);
+    }));
+    // The next run succeeds.
+    expect((await runCli(['run', '--date', FIXTURE_DATE], env)).code).toBe(0);
+  });
+});
