@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from '../config.js';
 import { openDatabase } from '../db/connection.js';
-import { readMigrations } from '../db/migrator.js';
+import { pendingMigrations } from '../db/migrator.js';
 import { coerceError } from '../errors.js';
 import { ProviderClient } from '../provider/client.js';
 import { SIGNATURE_WINDOW_SECONDS } from '../provider/protocol.js';
@@ -46,8 +46,7 @@ export async function checkCommand(ctx: CommandContext, argv: string[]): Promise
       await db.withSession(async (s) => {
         const version = (await s.query<{ v: string }>('select version() as v')).rows[0]!.v.split(' ').slice(0, 2).join(' ');
         record('database', true, `reachable (${version})`);
-        const applied = await s.query<{ id: number }>('select id from recon.migrations').then((r) => new Set(r.rows.map((x) => x.id)), () => new Set<number>());
-        const pending = readMigrations().filter((m) => !applied.has(m.id)).map((m) => m.name);
+        const pending = (await pendingMigrations(s)).map((m) => m.name);
         record('migrations', pending.length === 0, pending.length === 0 ? 'up to date' : `pending: ${pending.join(', ')} (run yzh-recon migrate)`);
       });
     } finally {

@@ -28,6 +28,9 @@ export function readMigrations(dir = SQL_DIR): Migration[] {
  * Returns the names applied now.
  */
 export async function migrate(session: Session, log: Logger, migrations = readMigrations()): Promise<string[]> {
+  // Read-only first: when nothing is pending, no DDL runs, so a least-privilege job role
+  // (see sql/roles/job-role.sql) that cannot create schemas can still start its runs.
+  if (await pendingMigrations(session, migrations).then((p) => p.length === 0)) return [];
   const applied: string[] = [];
   for (const migration of migrations) {
     await session.exec('begin');
@@ -56,4 +59,13 @@ export async function migrate(session: Session, log: Logger, migrations = readMi
     }
   }
   return applied;
+}
+
+/** Migrations not yet recorded in recon.migrations (all of them on a fresh database). */
+export async function pendingMigrations(session: Session, migrations = readMigrations()): Promise<Migration[]> {
+  const exists = await session.query<{ t: string | null }>("select to_regclass('recon.migrations')::text as t");
+  if (exists.rows[0]?.t === null || exists.rows[0]?.t === undefined) return migrations;
+  const done = await session.query<{ id: number }>('select id from recon.migrations');
+  const applied = new Set(done.rows.map((r) => r.id));
+  return migrations.filter((m) => !applied.has(m.id));
 }

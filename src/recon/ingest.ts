@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Session } from '../db/connection.js';
+import { ReconError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ProviderClient, DownloadResult } from '../provider/client.js';
 import type { BillRow, OrderRow } from '../provider/file-format.js';
@@ -70,6 +71,10 @@ export async function loadProviderFile(
   if (previous !== undefined && previous.sha256 === download.sha256) {
     log.info({ kind, sha256: download.sha256 }, `${label} unchanged since the last ingest; not loaded again`);
     return { kind, label, sha256: download.sha256, bytes: download.bytes, rows: previous.row_count, loaded: false, loadMs: 0 };
+  }
+  if (download.bytes === 0) {
+    // gunzip would call it truncated; a person should read that nothing came at all.
+    throw new ReconError('FILE_FORMAT', `${label}: the file is empty (0 bytes downloaded)`, { facts: { file: label } });
   }
   await session.query(`delete from ${ROW_TABLES[kind]} where dealer_id = $1 and business_date = $2`, [dealerId, date]);
   const rows = readProviderFile(createReadStream(download.path), kind as 'order', label);

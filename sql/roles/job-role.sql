@@ -1,0 +1,42 @@
+-- Least privilege for the scheduled job. Run once as the schema owner, after `yzh-recon
+-- migrate` (again after an upgrade whose migrations add tables):
+--
+--   psql "$OWNER_DATABASE_URL" -f sql/roles/job-role.sql
+--   psql "$OWNER_DATABASE_URL" -c "alter role yzh_recon_job password '...'"
+--
+-- Then give the CronJobs DATABASE_URL=postgres://yzh_recon_job:...@host/db, and the migrate
+-- Job the owner's URL. The job role writes only what the engine owns in schema recon, reads
+-- the ledger (table or view) and the fee rates, and cannot change either, nor any schema.
+-- This file is not a migration: the migrator reads only sql/NNNN_*.sql.
+
+do $$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'yzh_recon_job') then
+    create role yzh_recon_job login;
+  end if;
+  execute format('grant connect, temporary on database %I to yzh_recon_job', current_database());
+end
+$$;
+
+revoke all on schema recon from yzh_recon_job;
+grant usage on schema recon to yzh_recon_job;
+
+-- Inputs and bookkeeping: read only.
+grant select on recon.ledger_payouts, recon.broker_fee_rates, recon.migrations to yzh_recon_job;
+
+-- What the engine writes.
+grant select, insert, update, delete
+  on recon.runs, recon.provider_files, recon.provider_orders, recon.provider_bills
+  to yzh_recon_job;
+-- Discrepancies: never the ack_* columns, which belong to finance; the database enforces it.
+grant select on recon.discrepancies to yzh_recon_job;
+grant insert (dealer_id, business_date, kind, severity, order_id, provider_ref, ledger_amount, provider_amount,
+              details, first_seen_run_id, last_seen_run_id)
+  on recon.discrepancies to yzh_recon_job;
+grant update (severity, provider_ref, ledger_amount, provider_amount, details, status,
+              last_seen_run_id, resolved_run_id, resolved_at)
+  on recon.discrepancies to yzh_recon_job;
+grant usage, select on all sequences in schema recon to yzh_recon_job;
+
+-- The finance views.
+grant select on recon.open_discrepancies, recon.daily_summary to yzh_recon_job;

@@ -1,0 +1,291 @@
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDay } from '../../src/bench/generate.js';
+import { migrate } from '../../src/db/migrator.js';
+import { seedFeeRates, seedLedger } from '../../src/db/seed.js';
+import { Sandbox } from '../../src/provider/sandbox.js';
+import { lastLine, runCli, type CliResult } from '../helpers/cli.js';
+import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
+import { FIXTURE_DATE, FIXTURE_DIR, KEYS, silentLog } from '../helpers/provider.js';
+
+/**
+ * The fault-injection suite: a real `yzh-recon run` (the built command) against the sandbox
+ * and a real Postgres (PGlite when TEST_DATABASE_URL is unset). After every case: the exit
+ * status, the one-line message, and recon.discrepancies exactly as before the run.
+ */
+const ENGINE = process.env.TEST_DATABASE_URL ? 'pg' : 'pglite';
+const BIG = ENGINE === 'pg' ? 1_000_000 : 50_000;
+if (ENGINE === 'pglite') {
+  console.log('fault suite: TEST_DATABASE_URL is not set, so it runs on PGlite, with a 50,000-row file for the "one bad line" case; '
+    + 'the "database connection killed mid-ingest" case needs a real Postgres and is skipped');
+}
+
+const FIXTURES = join(FIXTURE_DIR, '..');
+const D = FIXTURE_DATE;
+const ordersCsv = readFileSync(join(FIXTURE_DIR, D, 'orders.csv'), 'utf8');
+const billsCsv = readFileSync(join(FIXTURE_DIR, D, 'bills.csv'), 'utf8');
+const ORDER_HEADER = ordersCsv.slice(0, ordersCsv.indexOf('\n'));
+const BILL_HEADER = billsCsv.slice(0, billsCsv.indexOf('\n'));
+
+let db: ChildDatabase;
+const sandboxes: Sandbox[] = [];
+
+/** A sandbox serving the fixture folder, with the files of day D replaced as given. */
+async function sandboxWith(files: { orders?: Buffer | string; bills?: Buffer | string; extraDays?: string[] } = {}): Promise<Sandbox> {
+  const dir = mkdtempSync(join(tmpdir(), 'yzh-fault-'));
+  cpSync(FIXTURE_DIR, dir, { recursive: true });
+  for (const [name, content] of [['orders', files.orders], ['bills', files.bills]] as const) {
+    if (content === undefined) continue;
+    // Raw bytes are served as they are (a broken gzip); text is gzipped by the sandbox.
+    if (Buffer.isBuffer(content)) writeFileSync(join(dir, D, `${name}.csv.gz`), content);
+    else writeFileSync(join(dir, D, `${name}.csv`), content);
+  }
+  for (const day of files.extraDays ?? []) {
+    mkdirSync(join(dir, day), { recursive: true });
+    writeFileSync(join(dir, day, 'orders.csv'), `${ORDER_HEADER}\n`);
+    writeFileSync(join(dir, day, 'bills.csv'), `${BILL_HEADER}\n`);
+  }
+  const sandbox = new Sandbox({ ...KEYS, dir, retentionDays: null });
+  await sandbox.start();
+  sandboxes.push(sandbox);
+  return sandbox;
+}
+
+const snapshot = () => db.use((h) => h.withSession(async (s) =>
+  (await s.query('select * from recon.discrepancies order by id')).rows));
+const withoutLastSeen = (rows: Record<string, unknown>[]) => rows.map(({ last_seen_run_id: _, ...rest }) => rest);
+
+async function run(sandbox: Sandbox, args: string[] = ['run', '--date', D], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, { ...db.env, ...providerEnv(sandbox, { YZH_TIMEOUT_MS: '1500', YZH_RETRIES: '2' }), ...env });
+}
+
+/** A failing case: exit code, the one clear line, and the discrepancy table untouched. */
+async function expectFailure(sandbox: Sandbox, message: RegExp, options: { code?: number; args?: string[]; env?: Record<string, string> } = {}) {
+  const before = await snapshot();
+  const result = await run(sandbox, options.args, options.env);
+  expect(result.code, result.stderr).toBe(options.code ?? 1);
+  expect(lastLine(result.stderr)).toMatch(message);
+  expect(await snapshot()).toEqual(before);
+  return result;
+}
+
+/** A recovering case: exit 0 and, the files being the same, nothing changed but last_seen_run_id. */
+async function expectRecovery(sandbox: Sandbox) {
+  const before = await snapshot();
+  const result = await run(sandbox);
+  expect(result.code, result.stderr).toBe(0);
+  expect(withoutLastSeen(await snapshot())).toEqual(withoutLastSeen(before));
+  return result;
+}
+
+const lines = (csv: string) => csv.trimEnd().split('\n');
+const replaceCell = (csv: string, line: number, column: number, value: string) => {
+  const all = lines(csv);
+  const cells = all[line - 1]!.split(',');
+  cells[column] = value;
+  all[line - 1] = cells.join(',');
+  return `${all.join('\n')}\n`;
+};
+
+beforeAll(async () => {
+  db = await childDatabase(ENGINE);
+  await db.use((h) => h.withSession(async (s) => {
+    await migrate(s, silentLog);
+    await seedLedger(s, join(FIXTURES, 'ledger.csv'));
+    await seedFeeRates(s, join(FIXTURES, 'broker_fee_rates.csv'));
+  }));
+  const baseline = await run(await sandboxWith());
+  expect(baseline.code, baseline.stderr).toBe(0);
+  expect((await snapshot()).length).toBe(6);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(sandboxes.map((s) => s.stop()));
+  await db.drop();
+});
+
+describe(`fault injection on ${ENGINE}: transport`, () => {
+  it('HTTP 502 on the first two API calls and 503 on the first download: the run recovers', async () => {
+    const sandbox = await sandboxWith();
+    sandbox.faults.apiHttpErrors = 2;
+    sandbox.faults.downloadHttpErrors = 1;
+    await expectRecovery(sandbox);
+    expect(sandbox.calls.filter((c) => c.code === 'HTTP 502')).toHaveLength(2);
+  });
+
+  it('a download that stalls mid-body past the timeout: retried, then a clear failure', async () => {
+    const sandbox = await sandboxWith();
+    sandbox.faults.stalledDownloads = 10;
+    sandbox.faults.stallMs = 4000;
+    await expectFailure(sandbox, /^yzh-recon: download order file 2017-11-20: gave up after 3 attempts: download order file 2017-11-20 after \d+ bytes: timed out after 1500 ms$/);
+  });
+});
+
+describe(`fault injection on ${ENGINE}: files`, () => {
+  it('a truncated gzip', async () => {
+    const gz = gzipSync(ordersCsv);
+    await expectFailure(await sandboxWith({ orders: gz.subarray(0, gz.length - 20) }),
+      /^yzh-recon: order file 2017-11-20: the gzip stream is truncated \(unexpected end of file\)$/);
+  });
+
+  it('a file that is not gzip at all', async () => {
+    await expectFailure(await sandboxWith({ bills: Buffer.from(billsCsv) }), /^yzh-recon: bill file 2017-11-20: not a valid gzip file/);
+  });
+
+  it('an empty file', async () => {
+    await expectFailure(await sandboxWith({ orders: Buffer.alloc(0) }), /^yzh-recon: order file 2017-11-20: the file is empty \(0 bytes downloaded\)$/);
+  });
+
+  it('a file with only the header is a valid day with no orders, not a failure', async () => {
+    const sandbox = await sandboxWith({ extraDays: ['2017-11-21'] });
+    const before = await snapshot();
+    const result = await run(sandbox, ['run', '--date', '2017-11-21']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/order file\s+0 rows/);
+    // The day before is re-checked and still holds, except the cut-off order, which is no
+    // longer "info": the next day's file is in without it.
+    const after = await snapshot();
+    expect(after.map((d) => [d.order_id, d.kind, d.status])).toEqual(before.map((d) => [d.order_id, d.kind, d.status]));
+    expect(after.find((d) => d.order_id === '2017112709')!.severity).toBe('warning');
+  });
+
+  it('a missing column', async () => {
+    const csv = lines(ordersCsv).map((l) => l.split(',').slice(0, 15).join(',')).join('\n');
+    await expectFailure(await sandboxWith({ orders: csv }), /^yzh-recon: order file 2017-11-20 line 1: missing column "完成时间" in the header$/);
+  });
+
+  it('an unknown column', async () => {
+    await expectFailure(await sandboxWith({ bills: billsCsv.replace('渠道流水号', '银行流水号') }),
+      /^yzh-recon: bill file 2017-11-20 line 1, column 银行流水号: unknown column "银行流水号" in the header$/);
+  });
+
+  it(`a malformed amount on one line among ${BIG.toLocaleString('en-US')}`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'yzh-fault-big-'));
+    const bad = BIG - 1000;
+    await generateDay(dir, D, BIG, { malformedAmountAt: bad });
+    const sandbox = new Sandbox({ ...KEYS, dir, retentionDays: null });
+    await sandbox.start();
+    sandboxes.push(sandbox);
+    // Line = header + orders before it + the duplicate rows the generator plants before it.
+    const dupsBefore = Array.from({ length: bad }, (_, i) => i).filter((i) => i % 4999 !== 1 && i % 7001 !== 2 && i % 9001 !== 3 && i % 11003 !== 4 && i % 13001 === 5).length;
+    const line = 1 + bad + dupsBefore + 1;
+    await expectFailure(sandbox, new RegExp(`^yzh-recon: order file 2017-11-20 line ${line}, column 金额: malformed amount "12\\.3\\.4"$`),
+      { env: { YZH_TIMEOUT_MS: '120000' } });
+  }, 300_000);
+
+  it('a row with too few fields', async () => {
+    const all = lines(ordersCsv);
+    all[4] = all[4]!.split(',').slice(0, 12).join(',');
+    await expectFailure(await sandboxWith({ orders: all.join('\n') }), /^yzh-recon: order file 2017-11-20 line 5: wrong number of fields \(12; the header has 16\)$/);
+  });
+
+  it('an invalid date', async () => {
+    await expectFailure(await sandboxWith({ orders: replaceCell(ordersCsv, 7, 15, '2017-11-31 00:02:03') }),
+      /^yzh-recon: order file 2017-11-20 line 7, column 完成时间: invalid date-time \(expected YYYY-MM-DD HH:mm:ss\) "2017-11-31 00:02:03"$/);
+  });
+
+  it('an unknown status text', async () => {
+    await expectFailure(await sandboxWith({ orders: replaceCell(ordersCsv, 3, 5, '已冲正') }),
+      /^yzh-recon: order file 2017-11-20 line 3, column 订单状态: unknown order status "已冲正"$/);
+  });
+
+  it('an unknown 流水类型', async () => {
+    await expectFailure(await sandboxWith({ bills: replaceCell(billsCsv, 4, 3, '经纪公司返点') }),
+      /^yzh-recon: bill file 2017-11-20 line 4, column 流水类型: unknown 流水类型 "经纪公司返点"$/);
+  });
+});
+
+describe(`fault injection on ${ENGINE}: provider answers`, () => {
+  it.each([
+    ['1001', /code 1001 \(签名已过期\) on GET \/api\/dataservice\/v1\/order\/downloadurl: signature expired.*clock.* \[request_id [0-9a-f-]{36}\]$/],
+    ['1003', /code 1003 \(签名错误\) on GET .*: signature rejected: check YZH_APP_KEY and YZH_DEALER_ID \[request_id [0-9a-f-]{36}\]$/],
+    ['1004', /code 1004 \(加密错误\) on GET .*: decryption failed at the provider: check YZH_DES3_KEY \[request_id [0-9a-f-]{36}\]$/],
+    ['5000', /code 5000 \(不存在的账单\) on GET .*: no such bill: the file is not generated yet .* \[request_id [0-9a-f-]{36}\]$/],
+  ])('provider code %s', async (code, message) => {
+    const sandbox = await sandboxWith();
+    sandbox.faults.providerCode = code;
+    sandbox.faults.providerCodeCalls = 1;
+    await expectFailure(sandbox, new RegExp(`^yzh-recon: provider ${message.source}`));
+  });
+
+  it('an empty download URL (past the 90-day retention)', async () => {
+    const sandbox = await sandboxWith();
+    sandbox.faults.emptyUrlCalls = 1;
+    await expectFailure(sandbox, /^yzh-recon: the provider returned no download URL for the order file of 2017-11-20: files are kept 90 days, this one is past retention$/);
+  });
+
+  it('a wrong app key, a wrong 3DES key, a dealer id the provider does not know', async () => {
+    const sandbox = await sandboxWith();
+    await expectFailure(sandbox, /code 1003 \(签名错误\)/, { env: { YZH_APP_KEY: 'f'.repeat(32) } });
+    await expectFailure(sandbox, /code 1004 \(加密错误\)/, { env: { YZH_DES3_KEY: 'abcdefghijklmnopqrstuvwx' } });
+    await expectFailure(sandbox, /code 1005 \(商户未设置3deskey或没有设置appkey\).*check YZH_DEALER_ID/, { env: { YZH_DEALER_ID: 'nobody' } });
+  });
+});
+
+describe(`fault injection on ${ENGINE}: database and concurrency`, () => {
+  it.skipIf(ENGINE !== 'pg')('the database connection killed in the middle of ingest: a clean failure, then the next run succeeds (needs TEST_DATABASE_URL)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'yzh-fault-kill-'));
+    await generateDay(dir, D, 300_000);
+    const big = new Sandbox({ ...KEYS, dir, retentionDays: null });
+    await big.start();
+    sandboxes.push(big);
+    const before = await snapshot();
+    const running = run(big, ['run', '--date', D], { YZH_TIMEOUT_MS: '60000' });
+    const admin = new pg.Client({ connectionString: db.env.DATABASE_URL });
+    await admin.connect();
+    let killed = false;
+    for (let i = 0; i < 600 && !killed; i++) {
+      const r = await admin.query<{ pid: number }>(
+        "select pid from pg_stat_activity where datname = current_database() and query ilike 'copy recon.provider_%' and pid <> pg_backend_pid()");
+      if (r.rows[0]) killed = (await admin.query('select pg_terminate_backend($1)', [r.rows[0].pid])).rowCount === 1;
+      else await new Promise((res) => setTimeout(res, 50));
+    }
+    const result = await running;
+    expect(killed).toBe(true);
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toMatch(/^yzh-recon: (database error 57P01: terminating connection due to administrator command|database connection lost.*|Connection terminated.*)$/);
+    expect(await snapshot()).toEqual(before);
+    const after = await run(await sandboxWith());
+    expect(after.code, after.stderr).toBe(0);
+    const runs = await admin.query<{ status: string; error: string | null }>('select status, error from recon.runs order by id desc limit 2');
+    expect(runs.rows[0]!.status).toBe('succeeded');
+    expect(runs.rows[1]).toMatchObject({ status: 'failed' });
+    await admin.end();
+  }, 300_000);
+
+  it('two runs of the same day started together: both complete, one result set, no duplicate rows', async () => {
+    const sandbox = await sandboxWith();
+    const before = await snapshot();
+    const [a, b] = await Promise.all([run(sandbox), run(sandbox)]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(withoutLastSeen(await snapshot())).toEqual(withoutLastSeen(before));
+  });
+
+  it('a run for D while a run for D+1 is under way: they take turns, both complete', async () => {
+    const sandbox = await sandboxWith({ extraDays: ['2017-11-21'] });
+    const [next, day] = await Promise.all([run(sandbox, ['run', '--date', '2017-11-21']), run(sandbox)]);
+    expect([next.code, day.code], next.stderr + day.stderr).toEqual([0, 0]);
+    const rows = await snapshot();
+    const open = rows.filter((r) => r.status === 'open').map((r) => `${r.business_date}/${r.kind}/${r.order_id}`);
+    expect(new Set(open).size).toBe(open.length);
+  });
+});
+
+describe(`fault injection on ${ENGINE}: command line`, () => {
+  it.each([
+    [['run', '--date', '2017-02-30'], /^yzh-recon: --date must be a date YYYY-MM-DD, got "2017-02-30"$/],
+    [['run', '--from', '2017-11-21', '--to', '2017-11-20'], /^yzh-recon: --from 2017-11-21 is after --to 2017-11-20$/],
+    [['run', '--date', '2999-12-31'], /^yzh-recon: --date 2999-12-31 is in the future for the provider: the newest day with files is \d{4}-\d{2}-\d{2} \(yesterday in Asia\/Shanghai\)$/],
+  ])('%j exits 2', async (args, message) => {
+    const sandbox = await sandboxWith();
+    const before = await snapshot();
+    const result = await run(sandbox, args as string[]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n')[0]).toMatch(message);
+    expect(await snapshot()).toEqual(before);
+  });
+});
