@@ -186,3 +186,28 @@ describe('provider errors', () => {
     expect(await ask(String(Date.now()))).toBe('0000');
   });
 });
+
+describe('download URL policy', () => {
+  it('refuses a redirect to another scheme or to plain http off loopback, and sends no keys', async () => {
+    const { createServer } = await import('node:http');
+    const seen: Record<string, string | string[] | undefined>[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(302, { location: req.url === '/ftp' ? 'ftp://files.example/x.gz' : 'http://files.example/x.gz' }).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const c = client(sandbox);
+    const ftp = await failure(c.download(`http://127.0.0.1:${port}/ftp`, join(tmp, 'r1.gz'), 'order file'));
+    expect(ftp.message).toMatch(/refusing to download order file over ftp:/);
+    const http = await failure(c.download(`http://127.0.0.1:${port}/http`, join(tmp, 'r2.gz'), 'order file'));
+    expect(http.message).toMatch(/refusing to download order file over http:/);
+    expect(seen.length).toBe(2);
+    for (const headers of seen) {
+      expect(Object.keys(headers)).not.toContain('dealer-id');
+      expect(JSON.stringify(headers)).not.toContain(KEYS.appKey);
+    }
+    await c.close();
+    server.close();
+  });
+});

@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/db/migrator.js';
+import { seedFeeRates, seedLedger } from '../../src/db/seed.js';
+import type { Sandbox } from '../../src/provider/sandbox.js';
+import { runCli } from '../helpers/cli.js';
+import { providerEnv } from '../helpers/cli-env.js';
+import { freshDatabase, type TestDatabase } from '../helpers/db.js';
+import { FIXTURE_DATE, FIXTURE_DIR, silentLog, startSandbox } from '../helpers/provider.js';
+
+const HAS_PG = Boolean(process.env.TEST_DATABASE_URL);
+if (!HAS_PG) console.log('least-privilege role test: needs a real Postgres (TEST_DATABASE_URL); PGlite has a single user');
+
+describe.skipIf(!HAS_PG)('the least-privilege job role (sql/roles/job-role.sql)', () => {
+  let db: TestDatabase;
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    db = await freshDatabase('pg');
+    sandbox = await startSandbox();
+    await db.handle.withSession(async (s) => {
+      await migrate(s, silentLog);
+      await seedLedger(s, join(FIXTURE_DIR, '..', 'ledger.csv'));
+      await seedFeeRates(s, join(FIXTURE_DIR, '..', 'broker_fee_rates.csv'));
+      await s.exec(readFileSync(join(import.meta.dirname, '..', '..', 'sql', 'roles', 'job-role.sql'), 'utf8'));
+    });
+  });
+  afterAll(async () => {
+    await sandbox.stop();
+    await db.drop();
+  });
+
+  it('runs the job, and cannot change the ledger, the fee rates, the ack columns or the schema', async () => {
+    const url = new URL(db.url!);
+    url.username = 'yzh_recon_job';
+    const result = await runCli(['run', '--date', FIXTURE_DATE], { DATABASE_URL: url.toString(), ...providerEnv(sandbox) });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('findings   critical 4 · warning 1 · info 1');
+
+    const job = new pg.Client({ connectionString: url.toString() });
+    await job.connect();
+    const denied = async (sql: string) => {
+      const err = await job.query(sql).then(() => null, (e: { code?: string }) => e);
+      expect(err?.code, sql).toBe('42501'); // insufficient_privilege
+    };
+    await denied(`update recon.ledger_payouts set status = 'paid'`);
+    await denied(`insert into recon.broker_fee_rates values ('x', 0.1, '2020-01-01')`);
+    await denied(`update recon.discrepancies set ack_by = 'job'`);
+    await denied('create table recon.extra (id int)');
+    await denied('drop table recon.runs');
+    await job.end();
+  });
+});

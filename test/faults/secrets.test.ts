@@ -1,0 +1,72 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/db/migrator.js';
+import { seedFeeRates, seedLedger } from '../../src/db/seed.js';
+import { Sandbox } from '../../src/provider/sandbox.js';
+import { runCli } from '../helpers/cli.js';
+import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
+import { ENGINES } from '../helpers/db.js';
+import { FIXTURE_DATE, FIXTURE_DIR, KEYS, silentLog } from '../helpers/provider.js';
+
+// Personal data the provider would normally mask, planted unmasked to prove it never leaks.
+const PERSONAL = { name: '张三丰', card: '6228880199872220', idCard: '120101198812142146', phone: '18601318616' };
+
+describe.each(ENGINES)('nothing leaked on %s', (engine) => {
+  let db: ChildDatabase;
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'yzh-secrets-'));
+    cpSync(FIXTURE_DIR, dir, { recursive: true });
+    const orders = join(dir, FIXTURE_DATE, 'orders.csv');
+    const text = readFileSync(orders, 'utf8')
+      .replace('2017112701,1053817962754221,,张**,yiyun**,成功,6228*****52416', `2017112701,1053817962754221,${PERSONAL.idCard},${PERSONAL.name},yiyun**,成功,${PERSONAL.card}`)
+      .replace('2017112702,1053817962754222,,陈**,yiyun**,失败,oQWg******iusdfzvMZN1HEsdf', `2017112702,1053817962754222,,陈**,yiyun**,失败,${PERSONAL.phone}`);
+    writeFileSync(orders, text);
+    sandbox = new Sandbox({ ...KEYS, dir, retentionDays: null });
+    await sandbox.start();
+    db = await childDatabase(engine);
+    await db.use((h) => h.withSession(async (s) => {
+      await migrate(s, silentLog);
+      await seedLedger(s, join(FIXTURE_DIR, '..', 'ledger.csv'));
+      await seedFeeRates(s, join(FIXTURE_DIR, '..', 'broker_fee_rates.csv'));
+    }));
+  });
+  afterAll(async () => {
+    await sandbox.stop();
+    await db.drop();
+  });
+
+  it('no key, signature, ciphertext, name, ID, card or phone number in anything printed or in recon.runs.error', async () => {
+    const env = { ...db.env, ...providerEnv(sandbox), LOG_LEVEL: 'debug' };
+    const outputs = [
+      await runCli(['run', '--date', FIXTURE_DATE], env),
+      await runCli(['report', '--format', 'json'], env),
+      await runCli(['report', '--format', 'csv'], env),
+      await runCli(['check'], env),
+      // failures print their causes: wrong keys, a broken file
+      await runCli(['run', '--date', FIXTURE_DATE], { ...env, YZH_APP_KEY: 'a'.repeat(32) }),
+      await runCli(['run', '--date', FIXTURE_DATE], { ...env, YZH_DES3_KEY: 'b'.repeat(24) }),
+    ];
+    expect(outputs[0]!.code, outputs[0]!.stderr).toBe(0);
+    expect(outputs[4]!.code).toBe(1);
+    const errors = await db.use((h) => h.withSession(async (s) =>
+      (await s.query<{ error: string | null }>('select error from recon.runs')).rows.map((r) => r.error ?? '')));
+    const everything = [...outputs.flatMap((o) => [o.stdout, o.stderr]), ...errors].join('\n');
+    expect(everything.length).toBeGreaterThan(1000); // debug logs were written
+
+    for (const secret of [KEYS.appKey, KEYS.des3Key, 'a'.repeat(32), 'b'.repeat(24), ...Object.values(PERSONAL)]) {
+      expect(everything).not.toContain(secret);
+    }
+    // No signature and no ciphertext: the only long hex strings are the files' sha256, and
+    // there is no base64 run of the length a 3DES payload has.
+    const shas = new Set([...everything.matchAll(/"sha256":"([0-9a-f]{64})"/g)].map((m) => m[1]));
+    const hex = new Set([...everything.matchAll(/\b[0-9a-f]{64}\b/g)].map((m) => m[0]));
+    expect([...hex].filter((h) => !shas.has(h))).toEqual([]);
+    expect(shas.size).toBe(2);
+    const base64 = [...everything.matchAll(/[A-Za-z0-9+/]{40,}={0,2}/g)].map((m) => m[0]).filter((s) => !/^[0-9a-f]+$/.test(s));
+    expect(base64).toEqual([]);
+    expect(everything).not.toMatch(/\bsign=|\bdata=|"sign":|"mess":/);
+  });
+});
