@@ -11,7 +11,7 @@ import type { BillRow, OrderRow } from '../provider/file-format.js';
 import { readProviderFile } from '../provider/file-reader.js';
 import type { FileKind } from '../provider/protocol.js';
 import { startProgress, type Progress } from './progress.js';
-import { billValues, copyLine, orderValues, ROW_COLUMNS, ROW_TABLES } from './provider-rows.js';
+import { billCopyLine, billValues, copyPrefix, orderCopyLine, orderValues, ROW_COLUMNS, ROW_TABLES } from './provider-rows.js';
 
 export interface FileIngest {
   kind: FileKind;
@@ -108,11 +108,15 @@ async function writeRows(
     // Rows are joined into ~64 KiB chunks: one CopyData message per row would cost more than
     // the formatting itself.
     let pending = '';
+    const prefix = copyPrefix(dealerId, date);
+    const line = kind === 'order'
+      ? (r: OrderRow | BillRow) => orderCopyLine(prefix, r as OrderRow)
+      : (r: OrderRow | BillRow) => billCopyLine(prefix, r as BillRow);
     const toText = new Transform({
       writableObjectMode: true,
       writableHighWaterMark: 1024,
       transform(row: OrderRow | BillRow, _enc, done) {
-        pending += copyLine(values(row));
+        pending += line(row);
         if (++count % 4096 === 0) progress.update(count);
         if (pending.length < 65_536) return done();
         const chunk = pending;

@@ -16,34 +16,70 @@ export const ROW_COLUMNS: Record<FileKind, readonly string[]> = {
 
 export const ROW_TABLES: Record<FileKind, string> = { order: 'recon.provider_orders', bill: 'recon.provider_bills' };
 
-const instant = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
 
+/** A text value for COPY text format: backslash escapes, `\N` for null. */
+function text(v: string | null): string {
+  if (v === null) return '\\N';
+  return NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : v;
+}
+
+const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+let cachedDay = -1;
+let cachedDayText = '';
+
+/**
+ * An instant (epoch ms) as UTC ISO text. The date part is formatted once per UTC day:
+ * Date#toISOString for two timestamps of every row cost more than the rest of the line.
+ */
+function instant(ms: number | null): string {
+  if (ms === null) return '\\N';
+  const day = Math.floor(ms / 86_400_000);
+  if (day !== cachedDay) {
+    cachedDay = day;
+    cachedDayText = new Date(day * 86_400_000).toISOString().slice(0, 11);
+  }
+  const secs = Math.floor((ms - day * 86_400_000) / 1000);
+  const millis = ms % 1000;
+  const base = `${cachedDayText}${pad2(Math.floor(secs / 3600))}:${pad2(Math.floor(secs / 60) % 60)}:${pad2(secs % 60)}`;
+  return millis === 0 ? `${base}Z` : `${base}.${String(millis).padStart(3, '0')}Z`;
+}
+
+const fen = (v: bigint | null): string => (v === null ? '\\N' : formatFen(v));
+/** Values that can never need escaping: enums, numbers, dates. */
+const plain = (v: string | null): string => (v === null ? '\\N' : v);
+
+/**
+ * One row as a COPY text line, in ROW_COLUMNS order, built directly from the row: only the
+ * free-text fields from the file are checked for characters COPY must escape.
+ */
+export function orderCopyLine(prefix: string, r: OrderRow): string {
+  return `${prefix}\t${r.line}\t${text(r.orderId)}\t${text(r.providerRef)}\t${text(r.batchId)}\t${text(r.name)}\t${text(r.brokerId)}\t${text(r.statusText)}\t${r.status}\t${text(r.account)}\t${plain(r.channel)}\t${formatFen(r.amountFen)}\t${fen(r.feeFen)}\t${text(r.channelRef)}\t${text(r.creditBillNo)}\t${text(r.feeBillNo)}\t${text(r.balanceBillNo)}\t${instant(r.createdAt)}\t${instant(r.finishedAt)}\n`;
+}
+
+export function billCopyLine(prefix: string, r: BillRow): string {
+  return `${prefix}\t${r.line}\t${text(r.orderId)}\t${text(r.providerRef)}\t${text(r.billRef)}\t${r.billType}\t${r.billStatus}\t${plain(r.channel)}\t${text(r.name)}\t${text(r.brokerId)}\t${formatFen(r.amountFen)}\t${text(r.channelRef)}\t${instant(r.createdAt)}\t${instant(r.finishedAt)}\n`;
+}
+
+/** The columns every row of one file shares: dealer and business day, escaped once. */
+export function copyPrefix(dealerId: string, date: string): string {
+  return `${text(dealerId)}\t${date}`;
+}
+
+/** The same row as parameters, for PGlite's batched inserts. */
 export function orderValues(dealerId: string, date: string, r: OrderRow): (string | null)[] {
   return [
     dealerId, date, String(r.line), r.orderId, r.providerRef, r.batchId, r.name, r.brokerId, r.statusText, r.status,
     r.account, r.channel, formatFen(r.amountFen), r.feeFen === null ? null : formatFen(r.feeFen), r.channelRef,
-    r.creditBillNo, r.feeBillNo, r.balanceBillNo, instant(r.createdAt), instant(r.finishedAt),
+    r.creditBillNo, r.feeBillNo, r.balanceBillNo, nullableIso(r.createdAt), nullableIso(r.finishedAt),
   ];
 }
 
 export function billValues(dealerId: string, date: string, r: BillRow): (string | null)[] {
   return [
     dealerId, date, String(r.line), r.orderId, r.providerRef, r.billRef, r.billType, r.billStatus, r.channel, r.name,
-    r.brokerId, formatFen(r.amountFen), r.channelRef, instant(r.createdAt), instant(r.finishedAt),
+    r.brokerId, formatFen(r.amountFen), r.channelRef, nullableIso(r.createdAt), nullableIso(r.finishedAt),
   ];
 }
 
-const NEEDS_ESCAPE = /[\\\t\n\r]/;
-
-/** One row in COPY text format: tab-separated, `\N` for null, backslash escapes. */
-export function copyLine(values: readonly (string | null)[]): string {
-  let line = '';
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (i > 0) line += '\t';
-    if (v === null || v === undefined) line += '\\N';
-    else if (NEEDS_ESCAPE.test(v)) line += v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
-    else line += v;
-  }
-  return `${line}\n`;
-}
+const nullableIso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());

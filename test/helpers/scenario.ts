@@ -1,10 +1,12 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DatabaseHandle } from '../../src/db/connection.js';
+import { afterAll, beforeAll } from 'vitest';
+import type { DatabaseHandle, Engine } from '../../src/db/connection.js';
 import { ProviderClient } from '../../src/provider/client.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import { runDay, type RunResult } from '../../src/recon/run-day.js';
+import { freshDatabase, type TestDatabase } from './db.js';
 import { KEYS, providerConfig, silentLog } from './provider.js';
 
 export const ORDER_HEADER = '商户订单号,订单流水号,商户批次号,姓名,经纪公司ID,订单状态,收款账号,支付渠道,金额,服务费,渠道流水号,短周期授信账单号,服务费账单号,余额账单号,创建时间,完成时间';
@@ -166,4 +168,28 @@ export class Scenario {
   async stop(): Promise<void> {
     await this.sandbox.stop();
   }
+}
+
+/**
+ * One migrated database for a test file and a fresh Scenario (its own dealer) per test;
+ * registers the hooks that create and drop them.
+ */
+export function scenarioSuite(engine: Engine): { db: () => TestDatabase; scenario: () => Promise<Scenario> } {
+  let db: TestDatabase;
+  const scenarios: Scenario[] = [];
+  beforeAll(async () => {
+    db = await freshDatabase(engine);
+  });
+  afterAll(async () => {
+    await Promise.all(scenarios.map((s) => s.stop()));
+    await db.drop();
+  });
+  return {
+    db: () => db,
+    scenario: async () => {
+      const s = await Scenario.create(db.handle);
+      scenarios.push(s);
+      return s;
+    },
+  };
 }

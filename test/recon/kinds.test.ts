@@ -1,24 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
-import { paidBills, Scenario, type ProviderOrder } from '../helpers/scenario.js';
+import { describe, expect, it } from 'vitest';
+import { ENGINES } from '../helpers/db.js';
+import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
 
 const D = '2024-03-10';
 
 describe.each(ENGINES)('discrepancy kinds on %s', (engine) => {
-  let db: TestDatabase;
-  const scenarios: Scenario[] = [];
-  beforeAll(async () => {
-    db = await freshDatabase(engine);
-  });
-  afterAll(async () => {
-    await Promise.all(scenarios.map((s) => s.stop()));
-    await db.drop();
-  });
-  const scenario = async () => {
-    const s = await Scenario.create(db.handle);
-    scenarios.push(s);
-    return s;
-  };
+  const { scenario } = scenarioSuite(engine);
   /** A paid order with its bills, and the ledger row that matches it. */
   const clean = (s: Scenario, local: string, amount = '100', fee?: string): ProviderOrder =>
     ({ id: s.id(local), ref: `9${local.replace(/\D/g, '').padStart(17, '0')}`, amount, ...(fee ? { fee } : {}) });

@@ -1,27 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ReconError } from '../../src/errors.js';
-import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
-import { paidBills, Scenario, type ProviderOrder } from '../helpers/scenario.js';
+import { ENGINES } from '../helpers/db.js';
+import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
 
 const D = '2024-05-20';
 const D1 = '2024-05-21';
 const D2 = '2024-05-22';
 
 describe.each(ENGINES)('discrepancy lifecycle across days on %s', (engine) => {
-  let db: TestDatabase;
-  const scenarios: Scenario[] = [];
-  beforeAll(async () => {
-    db = await freshDatabase(engine);
-  });
-  afterAll(async () => {
-    await Promise.all(scenarios.map((s) => s.stop()));
-    await db.drop();
-  });
-  const scenario = async () => {
-    const s = await Scenario.create(db.handle);
-    scenarios.push(s);
-    return s;
-  };
+  const { db, scenario } = scenarioSuite(engine);
   const order = (s: Scenario, local: string, amount = '100'): ProviderOrder => ({ id: s.id(local), ref: `8${local.padStart(17, '0')}`, amount });
 
   /** Everything of a dealer's discrepancies but last_seen_run_id. */
@@ -94,7 +81,7 @@ describe.each(ENGINES)('discrepancy lifecycle across days on %s', (engine) => {
     s.writeDay(D, orders, orders.slice(1).flatMap(paidBills));
     await s.ledger(orders.map((o, i) => ({ id: o.id, amount: i === 2 ? '99' : '100', status: 'paid' as const })), D);
     const first = await s.run(D);
-    await db.handle.withSession((x) => x.query(
+    await db().handle.withSession((x) => x.query(
       `update recon.discrepancies set ack_by = 'li.na', ack_note = 'asked the bank', ack_at = now() where dealer_id = $1`, [s.dealerId]));
     const before = await snapshot(s);
     expect(before.length).toBeGreaterThan(0);
@@ -118,7 +105,7 @@ describe.each(ENGINES)('discrepancy lifecycle across days on %s', (engine) => {
     const rerun = await s.run(D);
     expect(rerun.files.map((f) => [f.rows, f.loaded])).toEqual([[2, true], [2, true]]);
     expect(await s.open()).toEqual([]);
-    const count = await db.handle.withSession((x) => x.query<{ n: number }>(
+    const count = await db().handle.withSession((x) => x.query<{ n: number }>(
       'select count(*)::int as n from recon.provider_orders where dealer_id = $1', [s.dealerId]));
     expect(count.rows[0]!.n).toBe(2);
   });
@@ -129,7 +116,7 @@ describe.each(ENGINES)('discrepancy lifecycle across days on %s', (engine) => {
     s.writeDay(D, [a], paidBills(a));
     await s.ledger([{ id: a.id, amount: '90', status: 'paid' }], D);
     await s.run(D);
-    const tables = async () => db.handle.withSession(async (x) => ({
+    const tables = async () => db().handle.withSession(async (x) => ({
       discrepancies: (await x.query('select * from recon.discrepancies where dealer_id = $1 order by id', [s.dealerId])).rows,
       orders: (await x.query('select * from recon.provider_orders where dealer_id = $1 order by line', [s.dealerId])).rows,
       bills: (await x.query('select * from recon.provider_bills where dealer_id = $1 order by line', [s.dealerId])).rows,
@@ -143,7 +130,7 @@ describe.each(ENGINES)('discrepancy lifecycle across days on %s', (engine) => {
     expect(err).toBeInstanceOf(ReconError);
     expect((err as ReconError).message).toMatch(/^bill file 2024-05-20 line 3, column 金额: malformed amount "1.234"$/);
     expect(await tables()).toEqual(before);
-    const run = await db.handle.withSession((x) => x.query<{ status: string; error: string }>(
+    const run = await db().handle.withSession((x) => x.query<{ status: string; error: string }>(
       'select status, error from recon.runs where dealer_id = $1 order by id desc limit 1', [s.dealerId]));
     expect(run.rows[0]).toEqual({ status: 'failed', error: 'bill file 2024-05-20 line 3, column 金额: malformed amount "1.234"' });
   });
