@@ -205,7 +205,7 @@ async function main(): Promise<void> {
     const run = await runCli({ ...env, YZH_BASE_URL: baseUrl, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key, YZH_TIMEOUT_MS: '120000' });
     if (!databaseUrl) db = await openPglite(pgliteDir);
     const found = await db.withSession(async (s) => {
-      const summary = (await s.query<{ summary: { times: Record<string, number> }; order_rows: number; bill_rows: number }>(
+      const summary = (await s.query<{ summary: { times: Record<string, number>; files: { kind: string; rows: number; loadMs: number }[] }; order_rows: number; bill_rows: number }>(
         "select summary, order_rows, bill_rows from recon.runs where status = 'succeeded' order by id desc limit 1")).rows[0]!;
       const counts = (await s.query<{ kind: string; n: number }>(
         "select kind, count(*)::int as n from recon.discrepancies where status = 'open' group by kind")).rows;
@@ -217,6 +217,7 @@ async function main(): Promise<void> {
     const rows = found.summary.order_rows + found.summary.bill_rows;
     table.push(['run: download both files', fmt(t.downloadMs!), '', '']);
     table.push(['run: gunzip + parse + load (streamed together)', fmt(t.loadMs!), rate(rows, t.loadMs!), '']);
+    for (const f of found.summary.summary.files) table.push([`run:   ${f.kind} file`, fmt(f.loadMs), rate(f.rows, f.loadMs), '']);
     table.push(['run: match (all rules)', fmt(t.matchMs!), rate(found.summary.order_rows, t.matchMs!), '']);
     table.push(['run: discrepancy writes', fmt(t.writeMs!), '', '']);
     table.push(['run: end to end (process start to exit)', fmt(run.ms), rate(rows, run.ms), mb(run.maxRssKb)]);

@@ -111,7 +111,10 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       const bill = files.find((f) => f.kind === 'bill')!;
       await markSucceeded(session, runId, {
         orderSha256: order.sha256, billSha256: bill.sha256, orderRows: order.rows, billRows: bill.rows,
-        summary: { findings: lifecycle.findings, opened: lifecycle.opened, resolved: lifecycle.resolved, times: roundTimes(times) },
+        summary: {
+          findings: lifecycle.findings, opened: lifecycle.opened, resolved: lifecycle.resolved, times: roundTimes(times),
+          files: files.map((f) => ({ kind: f.kind, rows: f.rows, loaded: f.loaded, loadMs: Math.round(f.loadMs) })),
+        },
       });
       interrupted(signal);
       await session.exec('commit');
