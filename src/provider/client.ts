@@ -75,6 +75,13 @@ export class ProviderClient {
     await this.agent.close();
   }
 
+  /** The same client (connections, retry policy) logging through `log`: a run's child logger. */
+  withLog(log: Logger): ProviderClient {
+    const scoped = Object.create(this) as ProviderClient;
+    Object.defineProperty(scoped, 'log', { value: log });
+    return scoped;
+  }
+
   /** The download URL of the day's order or bill file (`""` past the 90-day retention is an error). */
   async fileUrl(kind: FileKind, date: string, signal?: AbortSignal): Promise<string> {
     const path = kind === 'order' ? ENDPOINTS.orderFileUrl : ENDPOINTS.billFileUrl;

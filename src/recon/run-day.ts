@@ -57,13 +57,14 @@ function interrupted(signal: AbortSignal | undefined): void {
  * were, and the run is recorded as failed with its error.
  */
 export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunResult> {
-  const { db, client, config } = deps;
+  const { db, config } = deps;
   const { dealerId, date, signal } = request;
   const started = performance.now();
   return db.withSession(async (session) => {
     await migrate(session, deps.log);
     const runId = await insertRun(session, dealerId, date, request.trigger);
     const log = deps.log.child({ run_id: runId, dealer_id: dealerId, business_date: date });
+    const client = deps.client.withLog(log);
     log.info({ trigger: request.trigger }, 'run started');
     const downloads: DownloadResult[] = [];
     let locked = false;

@@ -59,3 +59,23 @@ describe('yzh-recon command line', () => {
     expect(r.stdout.startsWith('\uFEFFbusiness_date,severity,kind,order_id')).toBe(true);
   });
 });
+
+describe('yzh-recon check', () => {
+  it('passes every item against the sandbox, and names what fails', async () => {
+    const { startSandbox } = await import('../helpers/provider.js');
+    const { providerEnv } = await import('../helpers/cli-env.js');
+    const sandbox = await startSandbox();
+    const env = { ...providerEnv(sandbox), PGLITE_DIR: join(mkdtempSync(join(tmpdir(), 'yzh-check-')), 'db') };
+    expect((await runCli(['migrate'], env)).code).toBe(0);
+    const ok = await runCli(['check'], env);
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.stdout.split('\n').filter(Boolean).map((l) => l.slice(0, 19).trim())).toEqual([
+      'ok    configuration', 'ok    database', 'ok    migrations', 'ok    provider', 'ok    clock',
+    ]);
+    const bad = await runCli(['check'], { ...env, YZH_APP_KEY: 'z'.repeat(32) });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^FAIL  provider\s+provider code 1003 \(签名错误\)/m);
+    expect(bad.stdout).not.toContain('z'.repeat(32));
+    await sandbox.stop();
+  });
+});

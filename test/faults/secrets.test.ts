@@ -70,3 +70,20 @@ describe.each(ENGINES)('nothing leaked on %s', (engine) => {
     expect(everything).not.toMatch(/\bsign=|\bdata=|"sign":|"mess":/);
   });
 });
+
+describe('every log line of a run carries its context', () => {
+  it('run_id, dealer_id and business_date on each line between "run started" and the end', async () => {
+    const { startSandbox } = await import('../helpers/provider.js');
+    const sandbox = await startSandbox();
+    sandbox.faults.apiHttpErrors = 1; // a retry warning comes from the client
+    const db = await childDatabase('pglite');
+    const result = await runCli(['run', '--date', FIXTURE_DATE], { ...db.env, ...providerEnv(sandbox), LOG_LEVEL: 'debug' });
+    await sandbox.stop();
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stderr.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const fromStart = lines.slice(lines.findIndex((l) => l.msg === 'run started'));
+    expect(fromStart.some((l) => String(l.msg).includes('retrying'))).toBe(true);
+    expect(fromStart.some((l) => l.msg === 'provider call')).toBe(true);
+    for (const line of fromStart) expect(line, JSON.stringify(line)).toMatchObject({ run_id: 1, dealer_id: 'sixcn', business_date: FIXTURE_DATE });
+  });
+});
