@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --orders N] [--stages reader,run,floor] [--data DIR]
+ * npm run bench [-- --orders N] [--stages reader,run,floor] [--data DIR] [--repeat K] [--explain]
  *
  * Generates a day of N orders (about 2N bill rows, a ledger of N rows with planted
  * discrepancies), serves it from the sandbox, and measures in separate processes (so that each
@@ -135,15 +135,21 @@ async function floor(url: string, day: string): Promise<{ copyMs: number; joinMs
   return { copyMs, joinMs };
 }
 
+/** The run whose `key` is the median of the runs (whole figures of one run, not mixed). */
+function median(runs: Measured[], key: (m: Measured) => number): Measured {
+  return [...runs].sort((a, b) => key(a) - key(b))[Math.floor(runs.length / 2)]!;
+}
+
 const fmt = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const rate = (rows: number, ms: number) => `${Math.round(rows / (ms / 1000)).toLocaleString('en-US')} rows/s`;
 const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { orders: { type: 'string' }, stages: { type: 'string' }, data: { type: 'string' }, explain: { type: 'boolean' } },
+    options: { orders: { type: 'string' }, stages: { type: 'string' }, data: { type: 'string' }, explain: { type: 'boolean' }, repeat: { type: 'string' } },
   });
   const n = Number(values.orders ?? 1_000_000);
+  const repeat = Number(values.repeat ?? 3);
   const stages = new Set((values.stages ?? 'reader,run,floor').split(','));
   const dataDir = join(values.data ?? 'bench-data', String(n));
   const day = join(dataDir, DATE);
@@ -171,13 +177,21 @@ async function main(): Promise<void> {
   if (stages.has('reader')) {
     for (const kind of ['order', 'bill'] as const) {
       const file = join(day, kind === 'order' ? 'orders.csv.gz' : 'bills.csv.gz');
-      const bare = await spawnJson(['parse-bare', file]);
-      const reader = await spawnJson(['parse-reader', kind, baseUrl]);
+      // Alternating runs, medians reported: single runs on a shared 2-core machine vary by
+      // more than the difference being measured.
+      const bares: Measured[] = [];
+      const readers: Measured[] = [];
+      for (let i = 0; i < repeat; i++) {
+        bares.push(await spawnJson(['parse-bare', file]));
+        readers.push(await spawnJson(['parse-reader', kind, baseUrl]));
+      }
+      const bare = median(bares, (m) => m.ms);
+      const reader = median(readers, (m) => m.ms - m.downloadMs!);
       const parseMs = reader.ms - reader.downloadMs!;
-      table.push([`${kind} file: bare csv-parse (gunzip + parse)`, fmt(bare.ms), rate(bare.rows, bare.ms), mb(bare.maxRssKb)]);
+      table.push([`${kind} file: bare csv-parse (gunzip + parse), median of ${repeat}`, fmt(bare.ms), rate(bare.rows, bare.ms), mb(bare.maxRssKb)]);
       table.push([`${kind} file: reader, download + typed rows`, fmt(reader.ms), rate(reader.rows, reader.ms), mb(reader.maxRssKb)]);
       table.push([`${kind} file: reader, typed rows alone (vs bare: ${((parseMs / bare.ms - 1) * 100).toFixed(0)}%)`, fmt(parseMs), rate(reader.rows, parseMs), '']);
-      results[`${kind}_reader`] = { bare, reader, parseMs, overheadPct: (parseMs / bare.ms - 1) * 100 };
+      results[`${kind}_reader`] = { bare, reader, parseMs, overheadPct: (parseMs / bare.ms - 1) * 100, bares, readers };
     }
   }
 

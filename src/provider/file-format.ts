@@ -181,7 +181,18 @@ const two = (text: string, i: number): number => digit(text, i) * 10 + digit(tex
  * calendar day with luxon (Asia/Shanghai has had no DST since 1991, so a day has one offset);
  * a per-row luxon parse would cost more than the CSV parsing itself.
  */
+let lastText = '';
+let lastMs: number | null = null;
+
 export function parseShanghaiTime(text: string): number | null {
+  // Busy days have many rows per second, and 创建时间 often equals 完成时间.
+  if (text === lastText) return lastMs;
+  lastMs = parseTime(text);
+  lastText = text;
+  return lastMs;
+}
+
+function parseTime(text: string): number | null {
   if (text.length !== 19 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45
       || (text.charCodeAt(10) !== 32 && text.charCodeAt(10) !== 84) || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) {
     return null;
