@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --orders N] [--stages reader,run,floor] [--data DIR] [--repeat K] [--explain]
+ * npm run bench [-- --orders N[,N2…]] [--stages reader,run,floor] [--data DIR] [--repeat K] [--explain]
  *
  * Generates a day of N orders (about 2N bill rows, a ledger of N rows with planted
  * discrepancies), serves it from the sandbox, and measures in separate processes (so that each
@@ -144,12 +144,28 @@ const fmt = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const rate = (rows: number, ms: number) => `${Math.round(rows / (ms / 1000)).toLocaleString('en-US')} rows/s`;
 const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
 
+interface SizeResult { n: number; runRssKb?: number; readerRssKb?: number }
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { orders: { type: 'string' }, stages: { type: 'string' }, data: { type: 'string' }, explain: { type: 'boolean' }, repeat: { type: 'string' } },
   });
-  const n = Number(values.orders ?? 1_000_000);
+  const sizes = (values.orders ?? '1000000').split(',').map(Number);
+  const results: SizeResult[] = [];
+  for (const n of sizes) results.push(await runSize(n, values));
+  if (results.length > 1) {
+    const base = results[0]!;
+    console.log('\npeak RSS side by side (the whole process):');
+    for (const r of results) {
+      const growth = (now?: number, then?: number) => (now && then ? ` (${now >= then ? '+' : ''}${Math.round((now / then - 1) * 100)}% against N = ${base.n.toLocaleString('en-US')})` : '');
+      console.log(`  N = ${r.n.toLocaleString('en-US').padStart(9)}:${r.runRssKb ? ` yzh-recon run ${mb(r.runRssKb)}${growth(r.runRssKb, base.runRssKb)}` : ''}${r.readerRssKb ? `; reader ${mb(r.readerRssKb)}${growth(r.readerRssKb, base.readerRssKb)}` : ''}`);
+    }
+  }
+}
+
+async function runSize(n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string }): Promise<SizeResult> {
   const repeat = Number(values.repeat ?? 3);
+  const size: SizeResult = { n };
   const stages = new Set((values.stages ?? 'reader,run,floor').split(','));
   const dataDir = join(values.data ?? 'bench-data', String(n));
   const day = join(dataDir, DATE);
@@ -192,6 +208,7 @@ async function main(): Promise<void> {
       table.push([`${kind} file: reader, download + typed rows`, fmt(reader.ms), rate(reader.rows, reader.ms), mb(reader.maxRssKb)]);
       table.push([`${kind} file: reader, typed rows alone (vs bare: ${((parseMs / bare.ms - 1) * 100).toFixed(0)}%)`, fmt(parseMs), rate(reader.rows, parseMs), '']);
       results[`${kind}_reader`] = { bare, reader, parseMs, overheadPct: (parseMs / bare.ms - 1) * 100, bares, readers };
+      size.readerRssKb = Math.max(size.readerRssKb ?? 0, reader.maxRssKb);
     }
   }
 
@@ -236,6 +253,7 @@ async function main(): Promise<void> {
     table.push(['run: discrepancy writes', fmt(t.writeMs!), '', '']);
     table.push(['run: end to end (process start to exit)', fmt(run.ms), rate(rows, run.ms), mb(run.maxRssKb)]);
     results.run = { ...t, endToEndMs: run.ms, maxRssKb: run.maxRssKb, rows };
+    size.runRssKb = run.maxRssKb;
     const wrong = Object.entries(planted).filter(([kind, count]) => found.counts[kind] !== count);
     const extra = Object.keys(found.counts).filter((kind) => !(kind in planted));
     results.planted = { planted, found: found.counts };
@@ -260,6 +278,7 @@ async function main(): Promise<void> {
   const widths = [0, 1, 2, 3].map((i) => Math.max(...table.map((r) => r[i]!.length)));
   console.log(`\n${table.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n')}`);
   writeFileSync(join(dataDir, 'results.json'), JSON.stringify(results, null, 2));
+  return size;
 }
 
 /** EXPLAIN (ANALYZE) of the heaviest matching statements, rebuilt on the loaded day. */
