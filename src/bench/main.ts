@@ -79,7 +79,7 @@ function spawnJson(args: string[]): Promise<Measured> {
 
 // --- orchestration ----------------------------------------------------------------------
 
-async function loadLedger(db: DatabaseHandle, engine: string, csv: string): Promise<void> {
+async function loadLedger(db: DatabaseHandle, csv: string): Promise<void> {
   await db.withSession(async (s) => {
     await migrate(s, silent);
     await s.query('insert into recon.broker_fee_rates values ($1, 0.07, $2) on conflict do nothing', [BENCH_BROKER, '2000-01-01']);
@@ -95,7 +95,6 @@ async function loadLedger(db: DatabaseHandle, engine: string, csv: string): Prom
       }
     }
     await s.query('analyze recon.ledger_payouts');
-    void engine;
   });
 }
 
@@ -231,7 +230,7 @@ async function runSize(n: number, values: { stages?: string; data?: string; expl
       env = { PGLITE_DIR: pgliteDir };
       db = await openPglite(pgliteDir);
     }
-    await loadLedger(db, databaseUrl ? 'pg' : 'pglite', join(dataDir, 'ledger.csv'));
+    await loadLedger(db, join(dataDir, 'ledger.csv'));
     if (!databaseUrl) await db.close();
     const run = await runCli({ ...env, YZH_BASE_URL: baseUrl, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key, YZH_TIMEOUT_MS: '120000' });
     if (!databaseUrl) db = await openPglite(pgliteDir);
