@@ -1,8 +1,7 @@
 import { rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { openPglite } from '../db/connection.js';
 import { migrate } from '../db/migrator.js';
-import { seedFeeRates, seedLedger } from '../db/seed.js';
+import { seedFixtureLedger } from '../db/seed.js';
 import { loadConfig } from '../config.js';
 import { ProviderClient } from '../provider/client.js';
 import { Sandbox } from '../provider/sandbox.js';
@@ -14,7 +13,6 @@ import { formatTable } from './report.js';
 import { FIXTURE_SANDBOX_DIR, SANDBOX_KEYS } from './sandbox.js';
 import { formatRunSummary } from './summary.js';
 
-const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 export const DEMO_DATE = '2017-11-20';
 
 export const DEMO_USAGE = `usage: yzh-recon demo [--dir DIR]
@@ -45,8 +43,7 @@ export async function demoCommand(ctx: CommandContext, argv: string[]): Promise<
   try {
     await db.withSession(async (s) => {
       await migrate(s, ctx.log);
-      const ledger = await seedLedger(s, `${FIXTURES}/ledger.csv`);
-      await seedFeeRates(s, `${FIXTURES}/broker_fee_rates.csv`);
+      const ledger = await seedFixtureLedger(s);
       ctx.stdout.write(`demo: sandbox provider at ${baseUrl}, embedded database in ${dir}, ${ledger} ledger rows loaded\n\n`);
     });
     const result = await runDay({ db, client, config, log: ctx.log }, {

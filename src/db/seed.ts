@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import type { Session } from './connection.js';
 
@@ -32,4 +33,13 @@ export async function seedFeeRates(session: Session, csvPath: string): Promise<n
     );
   }
   return rows.length;
+}
+
+/** The fixture day's ledger and fee rates (fixtures/README.md), for the demo and the tests. */
+export const FIXTURES_DIR = fileURLToPath(new URL('../../fixtures/', import.meta.url));
+
+export async function seedFixtureLedger(session: Session): Promise<number> {
+  const rows = await seedLedger(session, `${FIXTURES_DIR}ledger.csv`);
+  await seedFeeRates(session, `${FIXTURES_DIR}broker_fee_rates.csv`);
+  return rows;
 }

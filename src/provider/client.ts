@@ -61,7 +61,7 @@ export class ProviderClient {
   constructor(
     private readonly config: ProviderConfig,
     private readonly log: Logger,
-    private readonly options: ClientOptions = {},
+    options: ClientOptions = {},
   ) {
     this.agent = new Agent({
       connect: { timeout: config.timeoutMs },

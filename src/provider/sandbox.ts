@@ -168,9 +168,9 @@ export class Sandbox {
     }
     switch (endpoint) {
       case ENDPOINTS.orderFileUrl:
-        return this.fileUrl('order', payload.order_date, url);
+        return this.fileUrl('order', payload.order_date);
       case ENDPOINTS.billFileUrl:
-        return this.fileUrl('bill', payload.bill_date, url);
+        return this.fileUrl('bill', payload.bill_date);
       case ENDPOINTS.queryOrder:
         return this.queryOrder(payload);
       default:
@@ -178,7 +178,7 @@ export class Sandbox {
     }
   }
 
-  private fileUrl(kind: FileKind, date: unknown, url: URL): Reply {
+  private fileUrl(kind: FileKind, date: unknown): Reply {
     if (typeof date !== 'string' || !DATE.test(date) || !DateTime.fromISO(date).isValid) throw new Reply('1002');
     const key = kind === 'order' ? 'order_download_url' : 'bill_download_url';
     const retention = this.options.retentionDays === undefined ? 90 : this.options.retentionDays;

@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrator.js';
-import { seedFeeRates, seedLedger } from '../../src/db/seed.js';
+import { seedFixtureLedger } from '../../src/db/seed.js';
 import type { Sandbox } from '../../src/provider/sandbox.js';
 import { runCli } from '../helpers/cli.js';
 import { providerEnv } from '../helpers/cli-env.js';
 import { freshDatabase, type TestDatabase } from '../helpers/db.js';
-import { FIXTURE_DATE, FIXTURE_DIR, silentLog, startSandbox } from '../helpers/provider.js';
+import { FIXTURE_DATE, silentLog, startSandbox } from '../helpers/provider.js';
 
 const HAS_PG = Boolean(process.env.TEST_DATABASE_URL);
 if (!HAS_PG) console.log('least-privilege role test: needs a real Postgres (TEST_DATABASE_URL); PGlite has a single user');
@@ -21,8 +21,7 @@ describe.skipIf(!HAS_PG)('the least-privilege job role (sql/roles/job-role.sql)'
     sandbox = await startSandbox();
     await db.handle.withSession(async (s) => {
       await migrate(s, silentLog);
-      await seedLedger(s, join(FIXTURE_DIR, '..', 'ledger.csv'));
-      await seedFeeRates(s, join(FIXTURE_DIR, '..', 'broker_fee_rates.csv'));
+      await seedFixtureLedger(s);
       await s.exec(readFileSync(join(import.meta.dirname, '..', '..', 'sql', 'roles', 'job-role.sql'), 'utf8'));
     });
   });

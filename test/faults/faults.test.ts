@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDay } from '../../src/bench/generate.js';
 import { migrate } from '../../src/db/migrator.js';
-import { seedFeeRates, seedLedger } from '../../src/db/seed.js';
+import { seedFixtureLedger } from '../../src/db/seed.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import { lastLine, runCli, type CliResult } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
@@ -24,7 +24,6 @@ if (ENGINE === 'pglite') {
     + 'the "database connection killed mid-ingest" case needs a real Postgres and is skipped');
 }
 
-const FIXTURES = join(FIXTURE_DIR, '..');
 const D = FIXTURE_DATE;
 const ordersCsv = readFileSync(join(FIXTURE_DIR, D, 'orders.csv'), 'utf8');
 const billsCsv = readFileSync(join(FIXTURE_DIR, D, 'bills.csv'), 'utf8');
@@ -95,8 +94,7 @@ beforeAll(async () => {
   db = await childDatabase(ENGINE);
   await db.use((h) => h.withSession(async (s) => {
     await migrate(s, silentLog);
-    await seedLedger(s, join(FIXTURES, 'ledger.csv'));
-    await seedFeeRates(s, join(FIXTURES, 'broker_fee_rates.csv'));
+    await seedFixtureLedger(s);
   }));
   const baseline = await run(await sandboxWith());
   expect(baseline.code, baseline.stderr).toBe(0);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrator.js';
-import { seedFeeRates, seedLedger } from '../../src/db/seed.js';
+import { seedFixtureLedger } from '../../src/db/seed.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import { runCli } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
@@ -29,8 +29,7 @@ describe.each(ENGINES)('nothing leaked on %s', (engine) => {
     db = await childDatabase(engine);
     await db.use((h) => h.withSession(async (s) => {
       await migrate(s, silentLog);
-      await seedLedger(s, join(FIXTURE_DIR, '..', 'ledger.csv'));
-      await seedFeeRates(s, join(FIXTURE_DIR, '..', 'broker_fee_rates.csv'));
+      await seedFixtureLedger(s);
     }));
   });
   afterAll(async () => {

@@ -1,14 +1,12 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrator.js';
-import { seedFeeRates, seedLedger } from '../../src/db/seed.js';
+import { seedFixtureLedger } from '../../src/db/seed.js';
 import type { Sandbox } from '../../src/provider/sandbox.js';
 import { runCli } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
 import { ENGINES } from '../helpers/db.js';
-import { FIXTURE_DATE, FIXTURE_DIR, silentLog, startSandbox } from '../helpers/provider.js';
+import { FIXTURE_DATE, silentLog, startSandbox } from '../helpers/provider.js';
 
-const FIXTURES = join(FIXTURE_DIR, '..');
 
 describe.each(ENGINES)('SIGTERM during a run on %s', (engine) => {
   let sandbox: Sandbox;
@@ -18,8 +16,7 @@ describe.each(ENGINES)('SIGTERM during a run on %s', (engine) => {
     db = await childDatabase(engine);
     await db.use(async (h) => h.withSession(async (s) => {
       await migrate(s, silentLog);
-      await seedLedger(s, join(FIXTURES, 'ledger.csv'));
-      await seedFeeRates(s, join(FIXTURES, 'broker_fee_rates.csv'));
+      await seedFixtureLedger(s);
     }));
   });
   afterAll(async () => {

@@ -1,12 +1,10 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedFeeRates, seedLedger } from '../../src/db/seed.js';
+import { seedFixtureLedger } from '../../src/db/seed.js';
 import { runDay } from '../../src/recon/run-day.js';
 import type { Sandbox } from '../../src/provider/sandbox.js';
 import { freshDatabase, ENGINES, type TestDatabase } from '../helpers/db.js';
-import { client, FIXTURE_DATE, FIXTURE_DIR, silentLog, startSandbox } from '../helpers/provider.js';
+import { client, FIXTURE_DATE, silentLog, startSandbox } from '../helpers/provider.js';
 
-const FIXTURES = join(FIXTURE_DIR, '..');
 
 describe.each(ENGINES)('the fixture day on %s', (engine) => {
   let db: TestDatabase;
@@ -15,8 +13,7 @@ describe.each(ENGINES)('the fixture day on %s', (engine) => {
     sandbox = await startSandbox();
     db = await freshDatabase(engine);
     await db.handle.withSession(async (s) => {
-      await seedLedger(s, join(FIXTURES, 'ledger.csv'));
-      await seedFeeRates(s, join(FIXTURES, 'broker_fee_rates.csv'));
+      await seedFixtureLedger(s);
     });
   });
   afterAll(async () => {
