@@ -39,67 +39,60 @@ export const MATCH_STATE_SQL: readonly string[] = [
       and o.business_date between p.day - 7 and p.day`,
   'analyze recon_scope',
 
-  // One row per (order, 订单流水号) known from order files; a 退汇 order row stands apart.
-  `create temp table recon_provider_orders on commit drop as
-   select distinct on (o.order_id, o.provider_ref, o.status = 'returned')
-          o.order_id, o.provider_ref, o.business_date, o.line, o.status, o.status_text, o.amount, o.fee,
-          o.broker_id, o.channel, o.finished_at
+  // Per order from every order file, in one sorted pass: its day, whether it has two or more
+  // payouts (two distinct 订单流水号 that are not 退汇 rows: min <> max), and its latest row
+  // (a 退汇 row only when there is nothing else).
+  `create temp table recon_order_state on commit drop as
+   select distinct on (o.order_id)
+          o.order_id, o.provider_ref, o.status, o.status_text, o.amount, o.fee, o.broker_id, o.finished_at,
+          min(o.business_date) over w as home_date,
+          min(o.provider_ref) filter (where o.status <> 'returned') over w as min_ref,
+          max(o.provider_ref) filter (where o.status <> 'returned') over w as max_ref,
+          bool_or(o.status = 'returned') over w as returned_row
      from recon.provider_orders o
      join recon_scope s on s.order_id = o.order_id
      join recon_params p on o.dealer_id = p.dealer_id
-    order by o.order_id, o.provider_ref, o.status = 'returned', o.business_date desc, o.line desc`,
-  'analyze recon_provider_orders',
+   window w as (partition by o.order_id)
+    order by o.order_id, o.status = 'returned', o.business_date desc, o.line desc`,
 
-  // Bill rows summed per (order, 订单流水号): payouts, their fees, and any return.
-  `create temp table recon_bill_sums on commit drop as
-   select b.order_id, b.provider_ref,
+  // Per order from every bill file: payouts and their fees summed, the 订单流水号 they carry
+  // (min = max when there is one), and any return.
+  `create temp table recon_bill_state on commit drop as
+   select b.order_id,
           min(b.business_date) as first_date,
           count(*) filter (where b.bill_type = 'payout') as payout_rows,
           sum(b.amount) filter (where b.bill_type = 'payout') as payout_amount,
           coalesce(sum(b.amount) filter (where b.bill_type = 'payout_fee'), 0) as fee_amount,
+          min(b.provider_ref) filter (where b.bill_type in ('payout', 'payout_fee')) as min_ref,
+          max(b.provider_ref) filter (where b.bill_type in ('payout', 'payout_fee')) as max_ref,
           bool_or(b.bill_type = 'return') as returned,
           min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
      from recon.provider_bills b
      join recon_scope s on s.order_id = b.order_id
      join recon_params p on b.dealer_id = p.dealer_id
-    group by b.order_id, b.provider_ref`,
-  'analyze recon_bill_sums',
-
-  // Per order from the order files, in one sorted pass: its day, how many payouts, its
-  // latest row (a 退汇 row only when there is nothing else).
-  `create temp table recon_order_state on commit drop as
-   select distinct on (order_id)
-          order_id, provider_ref, status, status_text, amount, fee, broker_id, finished_at,
-          min(business_date) over w as home_date,
-          -- recon_provider_orders has one row per (order, ref, returned): a plain count.
-          count(*) filter (where status <> 'returned') over w as refs,
-          bool_or(status = 'returned') over w as returned_row
-     from recon_provider_orders
-   window w as (partition by order_id)
-    order by order_id, status = 'returned', business_date desc, line desc`,
+    group by b.order_id`,
 
   // Per order: its provider state, bills and ledger row side by side.
   `create temp table recon_match on commit drop as
-   with bills as (
-     select order_id, min(first_date) as first_date, sum(payout_rows) as payout_rows, bool_or(returned) as returned,
-            min(first_payout_ref) as first_payout_ref
-       from recon_bill_sums group by order_id
-   )
    select s.order_id,
           o.order_id is not null as at_provider,
-          o.home_date, coalesce(o.refs, 0) as refs,
+          o.home_date,
+          case when o.min_ref is null then 0 when o.min_ref = o.max_ref then 1 else 2 end as refs,
           o.provider_ref, o.status as latest_status, o.status_text, o.amount as provider_amount, o.fee,
           o.broker_id, o.finished_at,
           -- A 退汇 order row or a 经纪公司退汇 bill row makes the order returned.
           case when coalesce(o.returned_row, false) or coalesce(b.returned, false) then 'returned'
                else o.status end as provider_status,
           coalesce(b.payout_rows, 0) as payout_rows, b.first_date as bill_date, b.first_payout_ref,
+          b.payout_amount as bill_amount, b.fee_amount as bill_fee,
+          -- The bills carry exactly the order's one 订单流水号: sums compare per order.
+          (b.min_ref = b.max_ref and b.min_ref = o.min_ref and o.min_ref = o.max_ref) as bills_single_ref,
           l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status, l.created_at as ledger_created_at,
           (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
      from recon_scope s
      cross join recon_params p
      left join recon_order_state o on o.order_id = s.order_id
-     left join bills b on b.order_id = s.order_id
+     left join recon_bill_state b on b.order_id = s.order_id
      left join recon.ledger_payouts l on l.order_id = s.order_id and l.dealer_id = p.dealer_id`,
   'analyze recon_match',
 

@@ -68,14 +68,22 @@ export const RULES: Readonly<Record<string, string>> = {
 
   duplicate_provider_order: `
     insert into recon_findings
+    with payouts as (
+      -- The few orders with two or more payouts, their rows read again (one per 订单流水号).
+      select distinct on (o.order_id, o.provider_ref) o.order_id, o.provider_ref, o.amount, o.status, o.business_date, o.line
+        from recon.provider_orders o
+        join recon_match m on m.order_id = o.order_id and m.refs >= 2
+        join recon_params p on o.dealer_id = p.dealer_id
+       where o.status <> 'returned'
+       order by o.order_id, o.provider_ref, o.business_date desc, o.line desc
+    )
     select m.home_date, 'duplicate_provider_order', 'critical', m.order_id,
            string_agg(o.provider_ref, ',' order by o.business_date, o.line), m.ledger_amount, sum(o.amount),
            jsonb_build_object('payouts', jsonb_agg(jsonb_build_object(
              'provider_ref', o.provider_ref, 'amount', o.amount::text, 'status', o.status,
              'business_date', o.business_date, 'line', o.line) order by o.business_date, o.line))
       from recon_match m
-      join recon_provider_orders o on o.order_id = m.order_id and o.status <> 'returned'
-     where m.refs >= 2
+      join payouts o on o.order_id = m.order_id
      group by m.home_date, m.order_id, m.ledger_amount`,
 
   fee_mismatch: `
@@ -98,22 +106,44 @@ export const RULES: Readonly<Record<string, string>> = {
 
   bill_without_order: `
     insert into recon_findings
-    select bill_date, 'bill_without_order', 'critical', order_id, first_payout_ref, ledger_amount,
-           (select sum(s.payout_amount) from recon_bill_sums s where s.order_id = recon_match.order_id),
+    select bill_date, 'bill_without_order', 'critical', order_id, first_payout_ref, ledger_amount, bill_amount,
            jsonb_build_object('payout_rows', payout_rows)
       from recon_match
      where not at_provider and payout_rows > 0`,
 
   bill_amount_mismatch: `
     insert into recon_findings
+    -- The usual order: one 订单流水号 on the order and on its bills; sums compare per order.
+    select home_date, 'bill_amount_mismatch', 'critical', order_id, provider_ref, ledger_amount, provider_amount,
+           jsonb_build_object('payouts', jsonb_build_array(jsonb_build_object(
+             'provider_ref', provider_ref, 'amount', provider_amount::text, 'fee', fee::text,
+             'bill_amount', bill_amount::text, 'bill_fee', bill_fee::text)))
+      from recon_match
+     where at_provider and payout_rows > 0 and bills_single_ref and latest_status <> 'returned'
+       and (bill_amount <> provider_amount or bill_fee <> coalesce(fee, 0))
+    union all
+    -- Two or more 订单流水号 on either side: each order row against the bills of its own.
     select m.home_date, 'bill_amount_mismatch', 'critical', m.order_id, min(o.provider_ref), m.ledger_amount, sum(o.amount),
            jsonb_build_object('payouts', jsonb_agg(jsonb_build_object(
              'provider_ref', o.provider_ref, 'amount', o.amount::text, 'fee', o.fee::text,
              'bill_amount', b.payout_amount::text, 'bill_fee', b.fee_amount::text) order by o.provider_ref))
       from recon_match m
-      join recon_provider_orders o on o.order_id = m.order_id and o.status <> 'returned'
-      join recon_bill_sums b on b.order_id = o.order_id and b.provider_ref = o.provider_ref and b.payout_rows > 0
-     where b.payout_amount <> o.amount or b.fee_amount <> coalesce(o.fee, 0)
+      cross join recon_params p
+      join lateral (
+        select distinct on (o.provider_ref) o.provider_ref, o.amount, o.fee
+          from recon.provider_orders o
+         where o.dealer_id = p.dealer_id and o.order_id = m.order_id and o.status <> 'returned'
+         order by o.provider_ref, o.business_date desc, o.line desc
+      ) o on true
+      join lateral (
+        select sum(b.amount) filter (where b.bill_type = 'payout') as payout_amount,
+               coalesce(sum(b.amount) filter (where b.bill_type = 'payout_fee'), 0) as fee_amount,
+               count(*) filter (where b.bill_type = 'payout') as payout_rows
+          from recon.provider_bills b
+         where b.dealer_id = p.dealer_id and b.order_id = m.order_id and b.provider_ref = o.provider_ref
+      ) b on b.payout_rows > 0
+     where m.at_provider and m.payout_rows > 0 and not m.bills_single_ref
+       and (b.payout_amount <> o.amount or b.fee_amount <> coalesce(o.fee, 0))
      group by m.home_date, m.order_id, m.ledger_amount`,
 
   order_without_bill: `
