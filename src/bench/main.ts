@@ -1,11 +1,13 @@
 /**
- * npm run bench [-- --orders N[,N2…]] [--stages reader,run,floor] [--data DIR] [--repeat K] [--explain]
+ * npm run bench [-- --orders N[,N2…]] [--stages reader,run,floor,instructions] [--data DIR] [--repeat K] [--explain]
  *
  * Generates a day of N orders (about 2N bill rows, a ledger of N rows with planted
  * discrepancies), serves it from the sandbox, and measures in separate processes (so that each
  * peak RSS is its own): bare csv-parse, the real reader (download included), `yzh-recon run`
  * end to end against DATABASE_URL (PGlite when unset), and the floor: the same decompressed
  * files COPYed by Postgres into text staging tables plus one join against the ledger.
+ * `--stages instructions` (needs valgrind) counts the instructions of bare csv-parse and of the
+ * reader with callgrind: the same figure on every run, however busy the machine is.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,6 +53,16 @@ async function childParseBare(file: string): Promise<Measured> {
   return { ms: performance.now() - started, rows, maxRssKb: process.resourceUsage().maxRSS };
 }
 
+/** The reader on a local file: the same work as childParseReader without the download. */
+async function childParseReaderFile(kind: FileKind, file: string): Promise<Measured> {
+  const started = performance.now();
+  let rows = 0;
+  await pipeline(readProviderFile(createReadStream(file), kind as 'order', `${kind} file`), async function* (records) {
+    for await (const _ of records) rows++;
+  });
+  return { ms: performance.now() - started, rows, maxRssKb: process.resourceUsage().maxRSS };
+}
+
 async function childParseReader(kind: FileKind, baseUrl: string): Promise<Measured> {
   const config = loadConfig({ YZH_BASE_URL: baseUrl, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key }, { requireProvider: true });
   const client = new ProviderClient(config.provider, silent);
@@ -66,6 +78,24 @@ async function childParseReader(kind: FileKind, baseUrl: string): Promise<Measur
   rmSync(path, { force: true });
   await client.close();
   return { ms: performance.now() - started, downloadMs, rows, maxRssKb: process.resourceUsage().maxRSS };
+}
+
+/** Instructions a child stage executes under valgrind's callgrind: repeatable, whatever the load. */
+function instructions(args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const out = join(tmpdir(), `yzh-bench-callgrind-${process.pid}-${Date.now()}`);
+    const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, '--smc-check=all-non-file',
+      process.execPath, SELF, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      rmSync(out, { force: true });
+      const m = /Collected : (\d+)/.exec(err);
+      if (code === 0 && m) resolve(Number(m[1]));
+      else reject(new Error(`callgrind of ${args[0]} exited ${code}`));
+    });
+  });
 }
 
 function spawnJson(args: string[]): Promise<Measured> {
@@ -211,6 +241,21 @@ async function runSize(n: number, values: { stages?: string; data?: string; expl
     }
   }
 
+  if (stages.has('instructions')) {
+    // Wall time on a shared machine varies by more than the reader's overhead; instruction
+    // counts do not. Each figure is net of a process that loads the same modules and exits.
+    const base = await instructions(['noop']);
+    for (const kind of ['order', 'bill'] as const) {
+      const file = join(day, kind === 'order' ? 'orders.csv.gz' : 'bills.csv.gz');
+      const bare = (await instructions(['parse-bare', file])) - base;
+      const reader = (await instructions(['parse-reader-file', kind, file])) - base;
+      const pct = (reader / bare - 1) * 100;
+      table.push([`${kind} file: instructions, bare csv-parse`, `${(bare / 1e9).toFixed(2)} G`, '', '']);
+      table.push([`${kind} file: instructions, reader (vs bare: ${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%)`, `${(reader / 1e9).toFixed(2)} G`, '', '']);
+      results[`${kind}_instructions`] = { bare, reader, overheadPct: pct };
+    }
+  }
+
   if (stages.has('run')) {
     let db: DatabaseHandle;
     let env: Record<string, string>;
@@ -307,6 +352,10 @@ async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{
 const [stage, ...args] = process.argv.slice(2);
 if (stage === 'parse-bare') {
   process.stdout.write(JSON.stringify(await childParseBare(args[0]!)));
+} else if (stage === 'parse-reader-file') {
+  process.stdout.write(JSON.stringify(await childParseReaderFile(args[0] as FileKind, args[1]!)));
+} else if (stage === 'noop') {
+  process.stdout.write('{}');
 } else if (stage === 'parse-reader') {
   process.stdout.write(JSON.stringify(await childParseReader(args[0] as FileKind, args[1]!)));
 } else {
