@@ -47,6 +47,8 @@ describe.each(ENGINES)('property: every row matches or is reported, and a re-run
   });
 
   it('holds over generated days', async () => {
+    const seed = Number(process.env.FC_SEED ?? Date.now() % 1e9);
+    console.log(`property test seed ${seed} (replay with FC_SEED=${seed})`);
     await fc.assert(
       fc.asyncProperty(fc.array(orderSpec, { minLength: 1, maxLength: 12 }), async (specs) => {
         const s = await Scenario.create(db.handle);
@@ -97,7 +99,7 @@ describe.each(ENGINES)('property: every row matches or is reported, and a re-run
           await s.stop();
         }
       }),
-      { numRuns: engine === 'pglite' ? 30 : 40, seed: Number(process.env.FC_SEED ?? Date.now() % 1e9), endOnFailure: true },
+      { numRuns: engine === 'pglite' ? 30 : 40, seed, endOnFailure: true },
     );
   }, 240_000);
 });
