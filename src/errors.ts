@@ -38,11 +38,13 @@ export function coerceError(err: unknown): ReconError {
   if (err instanceof ReconError) return err;
   if (err instanceof Error) {
     const pgCode = (err as { code?: unknown }).code;
+    // Checked first: 57P01-57P03 (shutdown, crash) and class 08 (connection exception) are
+    // SQLSTATEs too, but what a person needs to read is that the connection went away.
+    if (typeof pgCode === 'string' && (/^(57P0[1-3]|08[0-9A-Z]{3})$/.test(pgCode) || ['ECONNREFUSED', 'ECONNRESET', 'EPIPE'].includes(pgCode))) {
+      return new ReconError('DATABASE', `database connection lost (${pgCode}): ${err.message}`, { cause: err });
+    }
     if (typeof pgCode === 'string' && /^[0-9A-Z]{5}$/.test(pgCode)) {
       return new ReconError('DATABASE', `database error ${pgCode}: ${err.message}`, { cause: err });
-    }
-    if (['ECONNREFUSED', 'ECONNRESET', '57P01', 'EPIPE'].includes(String(pgCode))) {
-      return new ReconError('DATABASE', `database connection lost: ${err.message}`, { cause: err });
     }
     return new ReconError('INTERNAL', err.message, { cause: err });
   }
