@@ -96,46 +96,58 @@ const INSERT_BATCH = 500;
 async function writeRows(
   session: Session, kind: FileKind, dealerId: string, date: string, rows: Readable, progress: Progress, signal?: AbortSignal,
 ): Promise<number> {
+  const target = `${ROW_TABLES[kind]} (${ROW_COLUMNS[kind].join(', ')})`;
+  const copy = session.copyFrom(`copy ${target} from stdin`);
   const options = signal ? { signal } : {};
-  const table = ROW_TABLES[kind];
-  const columns = ROW_COLUMNS[kind];
+  return copy !== null
+    ? copyRows(kind, dealerId, date, rows, copy, progress, options)
+    : insertRows(session, target, kind, dealerId, date, rows, progress, options);
+}
+
+async function copyRows(
+  kind: FileKind, dealerId: string, date: string, rows: Readable, copy: Writable, progress: Progress, options: { signal?: AbortSignal },
+): Promise<number> {
+  const prefix = copyPrefix(dealerId, date);
+  const line = kind === 'order'
+    ? (r: OrderRow | BillRow) => orderCopyLine(prefix, r as OrderRow)
+    : (r: OrderRow | BillRow) => billCopyLine(prefix, r as BillRow);
+  // Rows are joined into ~64 KiB chunks: one CopyData message per row would cost more than
+  // the formatting itself.
+  let count = 0;
+  let pending = '';
+  const toText = new Transform({
+    writableObjectMode: true,
+    writableHighWaterMark: 1024,
+    transform(row: OrderRow | BillRow, _enc, done) {
+      pending += line(row);
+      if (++count % 4096 === 0) progress.update(count);
+      if (pending.length < 65_536) return done();
+      const chunk = pending;
+      pending = '';
+      done(null, chunk);
+    },
+    flush(done) {
+      done(null, pending.length > 0 ? pending : undefined);
+    },
+  });
+  await pipeline(rows, toText, copy, options);
+  return count;
+}
+
+async function insertRows(
+  session: Session, target: string, kind: FileKind, dealerId: string, date: string, rows: Readable, progress: Progress,
+  options: { signal?: AbortSignal },
+): Promise<number> {
   const values = kind === 'order'
     ? (r: OrderRow | BillRow) => orderValues(dealerId, date, r as OrderRow)
     : (r: OrderRow | BillRow) => billValues(dealerId, date, r as BillRow);
   let count = 0;
-  const copy = session.copyFrom(`copy ${table} (${columns.join(', ')}) from stdin`);
-  if (copy !== null) {
-    // Rows are joined into ~64 KiB chunks: one CopyData message per row would cost more than
-    // the formatting itself.
-    let pending = '';
-    const prefix = copyPrefix(dealerId, date);
-    const line = kind === 'order'
-      ? (r: OrderRow | BillRow) => orderCopyLine(prefix, r as OrderRow)
-      : (r: OrderRow | BillRow) => billCopyLine(prefix, r as BillRow);
-    const toText = new Transform({
-      writableObjectMode: true,
-      writableHighWaterMark: 1024,
-      transform(row: OrderRow | BillRow, _enc, done) {
-        pending += line(row);
-        if (++count % 4096 === 0) progress.update(count);
-        if (pending.length < 65_536) return done();
-        const chunk = pending;
-        pending = '';
-        done(null, chunk);
-      },
-      flush(done) {
-        done(null, pending.length > 0 ? pending : undefined);
-      },
-    });
-    await pipeline(rows, toText, copy, options);
-    return count;
-  }
   let batch: (string | null)[][] = [];
   const flush = async () => {
     if (batch.length === 0) return;
     const params: (string | null)[] = [];
     const tuples = batch.map((row) => `(${row.map((v) => { params.push(v); return `$${params.length}`; }).join(', ')})`);
-    await session.query(`insert into ${table} (${columns.join(', ')}) values ${tuples.join(', ')}`, params);
+    await session.query(`insert into ${target} values ${tuples.join(', ')}`, params);
     batch = [];
   };
   await pipeline(rows, new Writable({
