@@ -176,14 +176,14 @@ const digit = (text: string, i: number): number => {
 };
 const two = (text: string, i: number): number => digit(text, i) * 10 + digit(text, i + 1);
 
+let lastText = '';
+let lastMs: number | null = null;
+
 /**
  * Beijing wall time `YYYY-MM-DD HH:mm:ss` to epoch ms. The zone offset is looked up once per
  * calendar day with luxon (Asia/Shanghai has had no DST since 1991, so a day has one offset);
  * a per-row luxon parse would cost more than the CSV parsing itself.
  */
-let lastText = '';
-let lastMs: number | null = null;
-
 export function parseShanghaiTime(text: string): number | null {
   // Busy days have many rows per second, and 创建时间 often equals 完成时间.
   if (text === lastText) return lastMs;
