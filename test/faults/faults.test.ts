@@ -5,12 +5,10 @@ import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDay } from '../../src/bench/generate.js';
-import { migrate } from '../../src/db/migrator.js';
-import { seedFixtureLedger } from '../../src/db/seed.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import { lastLine, runCli, type CliResult } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
-import { FIXTURE_DATE, FIXTURE_DIR, KEYS, silentLog } from '../helpers/provider.js';
+import { FIXTURE_DATE, FIXTURE_DIR, KEYS } from '../helpers/provider.js';
 
 /**
  * The fault-injection suite: a real `yzh-recon run` (the built command) against the sandbox
@@ -91,11 +89,7 @@ const replaceCell = (csv: string, line: number, column: number, value: string) =
 };
 
 beforeAll(async () => {
-  db = await childDatabase(ENGINE);
-  await db.use((h) => h.withSession(async (s) => {
-    await migrate(s, silentLog);
-    await seedFixtureLedger(s);
-  }));
+  db = await childDatabase(ENGINE, { fixtureDay: true });
   const baseline = await run(await sandboxWith());
   expect(baseline.code, baseline.stderr).toBe(0);
   expect((await snapshot()).length).toBe(6);

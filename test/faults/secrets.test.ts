@@ -2,13 +2,11 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../src/db/migrator.js';
-import { seedFixtureLedger } from '../../src/db/seed.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import { runCli } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
 import { ENGINES } from '../helpers/db.js';
-import { FIXTURE_DATE, FIXTURE_DIR, KEYS, silentLog } from '../helpers/provider.js';
+import { FIXTURE_DATE, FIXTURE_DIR, KEYS } from '../helpers/provider.js';
 
 // Personal data the provider would normally mask, planted unmasked to prove it never leaks.
 const PERSONAL = { name: '张三丰', card: '6228880199872220', idCard: '120101198812142146', phone: '18601318616' };
@@ -26,11 +24,7 @@ describe.each(ENGINES)('nothing leaked on %s', (engine) => {
     writeFileSync(orders, text);
     sandbox = new Sandbox({ ...KEYS, dir, retentionDays: null });
     await sandbox.start();
-    db = await childDatabase(engine);
-    await db.use((h) => h.withSession(async (s) => {
-      await migrate(s, silentLog);
-      await seedFixtureLedger(s);
-    }));
+    db = await childDatabase(engine, { fixtureDay: true });
   });
   afterAll(async () => {
     await sandbox.stop();

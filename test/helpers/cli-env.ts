@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Engine } from '../../src/db/connection.js';
 import { openPglite } from '../../src/db/connection.js';
+import { migrate } from '../../src/db/migrator.js';
+import { seedFixtureLedger } from '../../src/db/seed.js';
 import type { Sandbox } from '../../src/provider/sandbox.js';
 import { freshDatabase, type TestDatabase } from './db.js';
-import { KEYS } from './provider.js';
+import { KEYS, silentLog } from './provider.js';
 
 /**
  * A database a child `yzh-recon` process can use: a fresh Postgres database (by URL), or a
@@ -18,7 +20,19 @@ export interface ChildDatabase {
   drop(): Promise<void>;
 }
 
-export async function childDatabase(engine: Engine): Promise<ChildDatabase> {
+export async function childDatabase(engine: Engine, options: { fixtureDay?: boolean } = {}): Promise<ChildDatabase> {
+  const db = await openChildDatabase(engine);
+  // Migrated, with the fixture day's ledger and fee rates, as the CLI tests start from.
+  if (options.fixtureDay) {
+    await db.use((h) => h.withSession(async (s) => {
+      await migrate(s, silentLog);
+      await seedFixtureLedger(s);
+    }));
+  }
+  return db;
+}
+
+async function openChildDatabase(engine: Engine): Promise<ChildDatabase> {
   if (engine === 'pg') {
     const db = await freshDatabase('pg');
     return { env: { DATABASE_URL: db.url! }, use: (work) => work(db.handle), drop: () => db.drop() };

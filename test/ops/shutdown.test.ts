@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../src/db/migrator.js';
-import { seedFixtureLedger } from '../../src/db/seed.js';
 import type { Sandbox } from '../../src/provider/sandbox.js';
 import { runCli } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
 import { ENGINES } from '../helpers/db.js';
-import { FIXTURE_DATE, silentLog, startSandbox } from '../helpers/provider.js';
+import { FIXTURE_DATE, startSandbox } from '../helpers/provider.js';
 
 
 describe.each(ENGINES)('SIGTERM during a run on %s', (engine) => {
@@ -13,11 +11,7 @@ describe.each(ENGINES)('SIGTERM during a run on %s', (engine) => {
   let db: ChildDatabase;
   beforeAll(async () => {
     sandbox = await startSandbox();
-    db = await childDatabase(engine);
-    await db.use(async (h) => h.withSession(async (s) => {
-      await migrate(s, silentLog);
-      await seedFixtureLedger(s);
-    }));
+    db = await childDatabase(engine, { fixtureDay: true });
   });
   afterAll(async () => {
     await sandbox.stop();
