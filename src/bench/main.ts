@@ -329,17 +329,18 @@ async function runSize(n: number, values: { stages?: string; data?: string; expl
 async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{ rows: unknown[] }>, dataDir: string): Promise<void> {
   const { MATCH_STATE_SQL } = await import('../recon/match-state.js');
   const { RULES } = await import('../recon/rules.js');
+  const { MATCH_WORK_MEM } = await import('../recon/matching.js');
   await query('begin');
+  await query(`set local work_mem = '${MATCH_WORK_MEM}'`);
   const [params, ...rest] = MATCH_STATE_SQL;
   await query(params!, [KEYS.dealerId, DATE]);
   const out: string[] = [];
   for (const sql of rest) {
-    const explainable = /^\s*(insert|select|create temp table \w+ on commit drop as)/i.test(sql);
-    if (!explainable) { await query(sql); continue; }
-    const stmt = sql.replace(/^\s*create temp table (\w+) on commit drop as/i, 'create temp table $1 on commit drop as');
-    const plan = await query(`explain (analyze, costs off, timing on) ${stmt}`);
+    if (!/^\s*(with|insert|update|select|create temp table \w+ on commit drop as)\b/i.test(sql)) { await query(sql); continue; }
+    const plan = await query(`explain (analyze, costs off, timing on) ${sql}`);
     out.push(`-- ${sql.trim().split('\n')[0]}\n${(plan.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n')}`);
   }
+  await query('set local jit = off');
   for (const [kind, sql] of Object.entries(RULES)) {
     const plan = await query(`explain (analyze, costs off) ${sql}`);
     out.push(`-- rule ${kind}\n${(plan.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n')}`);

@@ -41,12 +41,7 @@ const SYSTEMIC_SQL = `
             and not exists (select 1 from recon.discrepancies d where ${SAME_KEY})) as new_critical,
         (select count(distinct f.order_id) from recon_findings f
           where f.severity = 'critical' and f.business_date = p.day and f.order_id is not null) as critical,
-        (select count(*) from (
-           select order_id from recon.provider_orders o where o.dealer_id = p.dealer_id and o.business_date = p.day
-           union
-           select order_id from recon.ledger_payouts l where l.dealer_id = p.dealer_id
-              and l.created_at >= p.day::timestamp at time zone 'Asia/Shanghai'
-              and l.created_at < (p.day + 1)::timestamp at time zone 'Asia/Shanghai') x) as day_orders
+        (select count(*) from recon_scope where day_order) as day_orders
     ) n
    where n.day_orders > 0
      and (n.new_critical > ${SYSTEMIC_SHARE} * n.day_orders
@@ -88,7 +83,9 @@ export async function applyFindings(session: Session, runId: number): Promise<Li
         set status = 'resolved', resolved_run_id = $1, resolved_at = now()
        from recon_params p
       where d.dealer_id = p.dealer_id and d.status = 'open' and d.last_seen_run_id <> $1
-        and (d.order_id in (select order_id from recon_scope) or (d.order_id is null and d.business_date = p.day))`,
+        -- Every open row's order is in recon_scope (the scope takes them all), so each was
+        -- judged again; the file-level ones belong to the day.
+        and (d.order_id is not null or d.business_date = p.day)`,
     [runId],
   );
   const counts = await session.query<FindingCount>(

@@ -1,99 +1,173 @@
+import { CANDIDATE_FILTER } from './rules.js';
+
 /**
  * The temp tables every rule reads, built once per run inside its transaction.
  *
  * Scope: the orders whose findings this run decides: every order in day D's order or bill
- * file, every ledger row created on D, every order with a discrepancy still open from
- * any earlier day, and the week's unclaimed red packets. Each order in scope is evaluated against everything ingested so far (all
- * days), so a later file (the next day's order, a bill row a day late, a 退汇 days later)
- * updates the findings of the day the order belongs to.
+ * file, every ledger row created on D, every order with a discrepancy still open from any
+ * earlier day, and the week's unclaimed red packets. Each order in scope is evaluated against
+ * everything ingested so far (all days), so a later file (the next day's order, a bill row a
+ * day late, a 退汇 days later) updates the findings of the day the order belongs to.
+ *
+ * A million-order day takes a few passes: the scope, one aggregate per order of its order rows
+ * and one of its bill rows, then one join of those with the ledger that keeps only the
+ * candidates (orders for which some rule's condition holds) in recon_match, so that the rules
+ * read a few hundred rows instead of a million.
  */
-export const MATCH_STATE_SQL: readonly string[] = [
-  `create temp table recon_params on commit drop as
-   select $1::text as dealer_id,
-          $2::date as day,
-          -- Findings that depend on elapsed time are judged at the final regeneration (16:45
-          -- on D+1) of the newest order file, so a re-run on the same files decides the same.
-          ((greatest($2::date, (select max(business_date) from recon.provider_files
-                                 where dealer_id = $1 and kind = 'order')) + 1)::timestamp
-            + interval '16 hours 45 minutes') at time zone 'Asia/Shanghai' as as_of`,
+const ORDER_AGGREGATES = `count(*) as order_rows,
+          min(o.business_date) as home_date,
+          min(o.provider_ref) filter (where o.status <> 'returned') as min_ref,
+          max(o.provider_ref) filter (where o.status <> 'returned') as max_ref,
+          bool_or(o.status = 'returned') as returned_row,
+          min(o.provider_ref) as provider_ref, min(o.status) as status, min(o.status_text) as status_text,
+          min(o.amount) as amount, min(o.fee) as fee, min(o.broker_id) as broker_id, min(o.finished_at) as finished_at`;
 
-  `create temp table recon_scope on commit drop as
-   select o.order_id from recon.provider_orders o, recon_params p
-    where o.dealer_id = p.dealer_id and o.business_date = p.day
-   union
-   select b.order_id from recon.provider_bills b, recon_params p
-    where b.dealer_id = p.dealer_id and b.business_date = p.day
-   union
-   select l.order_id from recon.ledger_payouts l, recon_params p
-    where l.dealer_id = p.dealer_id
-      and l.created_at >= p.day::timestamp at time zone 'Asia/Shanghai'
-      and l.created_at < (p.day + 1)::timestamp at time zone 'Asia/Shanghai'
-   union
-   select d.order_id from recon.discrepancies d, recon_params p
-    where d.dealer_id = p.dealer_id and d.status = 'open' and d.order_id is not null
-   union
-   -- Red packets still unclaimed in their (final) file: no later order file mentions them
-   -- again, so they are re-checked for staleness for a week after their day.
-   select o.order_id from recon.provider_orders o, recon_params p
-    where o.dealer_id = p.dealer_id and o.status = 'paid_pending_claim'
-      and o.business_date between p.day - 7 and p.day`,
-  'analyze recon_scope',
-
-  // Per order from every order file, in one sorted pass: its day, whether it has two or more
-  // payouts (two distinct 订单流水号 that are not 退汇 rows: min <> max), and its latest row
-  // (a 退汇 row only when there is nothing else).
-  `create temp table recon_order_state on commit drop as
-   select distinct on (o.order_id)
-          o.order_id, o.provider_ref, o.status, o.status_text, o.amount, o.fee, o.broker_id, o.finished_at,
-          min(o.business_date) over w as home_date,
-          min(o.provider_ref) filter (where o.status <> 'returned') over w as min_ref,
-          max(o.provider_ref) filter (where o.status <> 'returned') over w as max_ref,
-          bool_or(o.status = 'returned') over w as returned_row
-     from recon.provider_orders o
-     join recon_scope s on s.order_id = o.order_id
-     join recon_params p on o.dealer_id = p.dealer_id
-   window w as (partition by o.order_id)
-    order by o.order_id, o.status = 'returned', o.business_date desc, o.line desc`,
-
-  // Per order from every bill file: payouts and their fees summed, the 订单流水号 they carry
-  // (min = max when there is one), and any return.
-  `create temp table recon_bill_state on commit drop as
-   select b.order_id,
-          min(b.business_date) as first_date,
+const BILL_AGGREGATES = `min(b.business_date) as first_date,
           count(*) filter (where b.bill_type = 'payout') as payout_rows,
           sum(b.amount) filter (where b.bill_type = 'payout') as payout_amount,
           coalesce(sum(b.amount) filter (where b.bill_type = 'payout_fee'), 0) as fee_amount,
           min(b.provider_ref) filter (where b.bill_type in ('payout', 'payout_fee')) as min_ref,
           max(b.provider_ref) filter (where b.bill_type in ('payout', 'payout_fee')) as max_ref,
           bool_or(b.bill_type = 'return') as returned,
-          min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
+          min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref`;
+
+export const MATCH_STATE_SQL: readonly string[] = [
+  `create temp table recon_params on commit drop as
+   select $1::text as dealer_id,
+          $2::date as day,
+          $2::date::timestamp at time zone 'Asia/Shanghai' as day_start,
+          ($2::date + 1)::timestamp at time zone 'Asia/Shanghai' as day_end,
+          -- Findings that depend on elapsed time are judged at the final regeneration (16:45
+          -- on D+1) of the newest order file, so a re-run on the same files decides the same.
+          ((greatest($2::date, (select max(business_date) from recon.provider_files
+                                 where dealer_id = $1 and kind = 'order')) + 1)::timestamp
+            + interval '16 hours 45 minutes') at time zone 'Asia/Shanghai' as as_of`,
+  'analyze recon_params',
+
+  // Per order from day D's order file: its day, whether it has two or more payouts (two
+  // distinct 订单流水号 that are not 退汇 rows: min <> max), and its row (when it has just one;
+  // see the update below for the others).
+  `create temp table recon_order_state on commit drop as
+   select o.order_id, ${ORDER_AGGREGATES}
+     from recon.provider_orders o
+    where o.dealer_id = (select dealer_id from recon_params) and o.business_date = (select day from recon_params)
+    group by o.order_id`,
+
+  // Per order from day D's bill file: payouts and their fees summed, the 订单流水号 they
+  // carry (min = max when there is one), and any return.
+  `create temp table recon_bill_state on commit drop as
+   select b.order_id, ${BILL_AGGREGATES}
      from recon.provider_bills b
-     join recon_scope s on s.order_id = b.order_id
-     join recon_params p on b.dealer_id = p.dealer_id
+    where b.dealer_id = (select dealer_id from recon_params) and b.business_date = (select day from recon_params)
     group by b.order_id`,
 
-  // Per order: its provider state, bills and ledger row side by side.
+  // day_order: in D's order file or created on D in the ledger (the systemic check's base).
+  `create temp table recon_scope on commit drop as
+   select order_id, bool_or(day_order) as day_order from (
+     select order_id, true as day_order from recon_order_state
+     union all
+     select order_id, false from recon_bill_state
+     union all
+     select l.order_id, true from recon.ledger_payouts l
+      where l.dealer_id = (select dealer_id from recon_params)
+        and l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params)
+     union all
+     select d.order_id, false from recon.discrepancies d
+      where d.dealer_id = (select dealer_id from recon_params) and d.status = 'open' and d.order_id is not null
+     union all
+     -- Red packets still unclaimed in their (final) file: no later order file mentions them
+     -- again, so they are re-checked for staleness for a week after their day.
+     select o.order_id, false from recon.provider_orders o
+      where o.dealer_id = (select dealer_id from recon_params) and o.status = 'paid_pending_claim'
+        and o.business_date between (select day - 7 from recon_params) and (select day from recon_params)
+   ) x
+   group by order_id`,
+  'analyze recon_scope',
+
+  // The rows of other days for the orders in scope (usually few), merged into the states.
+  `with other as (
+     select o.order_id, ${ORDER_AGGREGATES}
+       from recon.provider_orders o
+      where o.dealer_id = (select dealer_id from recon_params) and o.business_date <> (select day from recon_params)
+        and o.order_id in (select order_id from recon_scope)
+      group by o.order_id
+   ), taken as (
+     delete from recon_order_state s using other where s.order_id = other.order_id returning s.*
+   )
+   insert into recon_order_state
+   select order_id, sum(order_rows), min(home_date), min(min_ref), max(max_ref), bool_or(returned_row),
+          min(provider_ref), min(status), min(status_text), min(amount), min(fee), min(broker_id), min(finished_at)
+     from (select * from taken union all select * from other) o
+    group by order_id`,
+  `with other as (
+     select b.order_id, ${BILL_AGGREGATES}
+       from recon.provider_bills b
+      where b.dealer_id = (select dealer_id from recon_params) and b.business_date <> (select day from recon_params)
+        and b.order_id in (select order_id from recon_scope)
+      group by b.order_id
+   ), taken as (
+     delete from recon_bill_state s using other where s.order_id = other.order_id returning s.*
+   )
+   insert into recon_bill_state
+   select order_id, min(first_date), sum(payout_rows), sum(payout_amount), sum(fee_amount), min(min_ref), max(max_ref),
+          bool_or(returned), min(first_payout_ref)
+     from (select * from taken union all select * from other) b
+    group by order_id`,
+  // An order in two or more files (or twice in one) takes the columns of its latest row, a
+  // 退汇 row only when there is nothing else. Rare, so looked up one by one.
+  `update recon_order_state s
+      set provider_ref = x.provider_ref, status = x.status, status_text = x.status_text, amount = x.amount,
+          fee = x.fee, broker_id = x.broker_id, finished_at = x.finished_at
+     from (select distinct on (o.order_id) o.order_id, o.provider_ref, o.status, o.status_text, o.amount, o.fee, o.broker_id, o.finished_at
+             from recon.provider_orders o
+            where o.dealer_id = (select dealer_id from recon_params)
+              and o.order_id in (select order_id from recon_order_state where order_rows > 1)
+            order by o.order_id, o.status = 'returned', o.business_date desc, o.line desc) x
+    where s.order_id = x.order_id`,
+  'analyze recon_order_state',
+  'analyze recon_bill_state',
+
+  // Per order: its provider state, bills and ledger row side by side; only the candidates
+  // (orders for which some rule's condition holds) are kept.
   `create temp table recon_match on commit drop as
-   select s.order_id,
-          o.order_id is not null as at_provider,
-          o.home_date,
-          case when o.min_ref is null then 0 when o.min_ref = o.max_ref then 1 else 2 end as refs,
-          o.provider_ref, o.status as latest_status, o.status_text, o.amount as provider_amount, o.fee,
-          o.broker_id, o.finished_at,
-          -- A 退汇 order row or a 经纪公司退汇 bill row makes the order returned.
-          case when coalesce(o.returned_row, false) or coalesce(b.returned, false) then 'returned'
-               else o.status end as provider_status,
-          coalesce(b.payout_rows, 0) as payout_rows, b.first_date as bill_date, b.first_payout_ref,
-          b.payout_amount as bill_amount, b.fee_amount as bill_fee,
-          -- The bills carry exactly the order's one 订单流水号: sums compare per order.
-          (b.min_ref = b.max_ref and b.min_ref = o.min_ref and o.min_ref = o.max_ref) as bills_single_ref,
-          l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status, l.created_at as ledger_created_at,
-          (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
-     from recon_scope s
-     cross join recon_params p
-     left join recon_order_state o on o.order_id = s.order_id
-     left join recon_bill_state b on b.order_id = s.order_id
-     left join recon.ledger_payouts l on l.order_id = s.order_id and l.dealer_id = p.dealer_id`,
+   with rates as (
+     select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
+       from recon.broker_fee_rates
+   ), joined as (
+     select s.order_id,
+            o.order_id is not null as at_provider,
+            o.home_date,
+            case when o.min_ref is null then 0 when o.min_ref = o.max_ref then 1 else 2 end as refs,
+            o.provider_ref as provider_ref,
+            o.status as latest_status,
+            o.status_text as status_text,
+            o.amount as provider_amount,
+            o.fee as fee,
+            o.broker_id as broker_id,
+            o.finished_at as finished_at,
+            -- A 退汇 order row or a 经纪公司退汇 bill row makes the order returned.
+            case when coalesce(o.returned_row, false) or coalesce(b.returned, false) then 'returned'
+                 else o.status end as provider_status,
+            coalesce(b.payout_rows, 0) as payout_rows, b.first_date as bill_date, b.first_payout_ref,
+            b.payout_amount as bill_amount, b.fee_amount as bill_fee,
+            -- The bills carry exactly the order's one 订单流水号: sums compare per order.
+            (b.min_ref = b.max_ref and b.min_ref = o.min_ref and o.min_ref = o.max_ref) as bills_single_ref,
+            l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
+            l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
+       from recon_scope s
+       left join recon_order_state o on o.order_id = s.order_id
+       left join recon_bill_state b on b.order_id = s.order_id
+       left join recon.ledger_payouts l on l.order_id = s.order_id and l.dealer_id = (select dealer_id from recon_params)
+   ), priced as (
+     -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
+     -- half-up for these positive amounts.
+     select m.*, r.rate, round(m.provider_amount * r.rate, 2) as expected_fee
+       from joined m
+       left join rates r on r.broker_id = m.broker_id and r.valid_from <= m.home_date
+                        and (r.valid_until is null or m.home_date < r.valid_until)
+   )
+   select m.* from priced m cross join recon_params p
+    where ${CANDIDATE_FILTER}`,
   'analyze recon_match',
 
   `create temp table recon_findings (

@@ -13,5 +13,8 @@ export async function computeFindings(session: Session, dealerId: string, date: 
   await session.query(`set local work_mem = '${MATCH_WORK_MEM}'`);
   const [params, ...rest] = MATCH_STATE_SQL;
   await session.query(params!, [dealerId, date]);
-  for (const sql of [...rest, ...Object.values(RULES)]) await session.query(sql);
+  for (const sql of rest) await session.query(sql);
+  // The rules read a few hundred candidates; compiling each of them would cost more than it runs.
+  await session.query('set local jit = off');
+  for (const sql of Object.values(RULES)) await session.query(sql);
 }
