@@ -1,8 +1,9 @@
-import { createReadStream } from 'node:fs';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Writable, type Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import type { Session } from '../db/connection.js';
 import { ReconError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -10,8 +11,9 @@ import type { ProviderClient, DownloadResult } from '../provider/client.js';
 import type { BillRow, OrderRow } from '../provider/file-format.js';
 import { readProviderFile } from '../provider/file-reader.js';
 import type { FileKind } from '../provider/protocol.js';
+import { parseInThread } from './parse-thread.js';
 import { startProgress, type Progress } from './progress.js';
-import { billCopyLine, billValues, copyPrefix, orderCopyLine, orderValues, ROW_COLUMNS, ROW_TABLES } from './provider-rows.js';
+import { billValues, copyPrefix, orderValues, ROW_COLUMNS, ROW_TABLES } from './provider-rows.js';
 
 export interface FileIngest {
   kind: FileKind;
@@ -52,92 +54,187 @@ export async function discard(download: DownloadResult): Promise<void> {
   await rm(download.path, { force: true });
 }
 
+/** One file of the day to load, as downloaded. */
+export interface FileToLoad {
+  kind: FileKind;
+  download: DownloadResult;
+}
+
+export interface LoadResult {
+  files: Omit<FileIngest, 'downloadMs'>[];
+  /** Wall time of the whole load (files load side by side, so this is not the sum). */
+  loadMs: number;
+}
+
 /**
- * Replaces the day's rows of one file kind with the downloaded file's rows, inside the
+ * Replaces the day's rows of each file kind with the downloaded file's rows, inside the
  * caller's transaction; a file equal (by sha256) to the last one ingested is not loaded again.
+ *
+ * On Postgres the files are parsed side by side, each on its own thread: the bill file (the
+ * larger) is COPYed as it is parsed, while the order file's COPY text waits in a spool file
+ * next to the download until the connection is free. PGlite takes batched inserts, one file
+ * after the other.
  */
-export async function loadProviderFile(
-  session: Session, kind: FileKind, dealerId: string, date: string, download: DownloadResult, runId: number, log: Logger,
-  signal?: AbortSignal,
-): Promise<Omit<FileIngest, 'downloadMs'>> {
-  const label = FILE_LABELS[kind](date);
+export async function loadProviderFiles(
+  session: Session, dealerId: string, date: string, files: FileToLoad[], runId: number, log: Logger, signal?: AbortSignal,
+): Promise<LoadResult> {
   const started = performance.now();
-  const last = await session.query<{ sha256: string; row_count: number }>(
-    `select sha256, row_count from recon.provider_files
-      where dealer_id = $1 and business_date = $2 and kind = $3 order by id desc limit 1`,
-    [dealerId, date, kind],
-  );
-  const previous = last.rows[0];
-  if (previous !== undefined && previous.sha256 === download.sha256) {
-    log.info({ kind, sha256: download.sha256 }, `${label} unchanged since the last ingest; not loaded again`);
-    return { kind, label, sha256: download.sha256, bytes: download.bytes, rows: previous.row_count, loaded: false, loadMs: 0 };
+  const results = new Map<FileKind, Omit<FileIngest, 'downloadMs'>>();
+  const toLoad: FileToLoad[] = [];
+  for (const { kind, download } of files) {
+    const label = FILE_LABELS[kind](date);
+    const last = await session.query<{ sha256: string; row_count: number }>(
+      `select sha256, row_count from recon.provider_files
+        where dealer_id = $1 and business_date = $2 and kind = $3 order by id desc limit 1`,
+      [dealerId, date, kind],
+    );
+    const previous = last.rows[0];
+    if (previous !== undefined && previous.sha256 === download.sha256) {
+      log.info({ kind, sha256: download.sha256 }, `${label} unchanged since the last ingest; not loaded again`);
+      results.set(kind, { kind, label, sha256: download.sha256, bytes: download.bytes, rows: previous.row_count, loaded: false, loadMs: 0 });
+      continue;
+    }
+    if (download.bytes === 0) {
+      // gunzip would call it truncated; a person should read that nothing came at all.
+      throw new ReconError('FILE_FORMAT', `${label}: the file is empty (0 bytes downloaded)`, { facts: { file: label } });
+    }
+    await session.query(`delete from ${ROW_TABLES[kind]} where dealer_id = $1 and business_date = $2`, [dealerId, date]);
+    toLoad.push({ kind, download });
   }
-  if (download.bytes === 0) {
-    // gunzip would call it truncated; a person should read that nothing came at all.
-    throw new ReconError('FILE_FORMAT', `${label}: the file is empty (0 bytes downloaded)`, { facts: { file: label } });
+
+  const loaded = session.engine === 'pglite'
+    ? await insertFiles(session, dealerId, date, toLoad, log, signal)
+    : await copyFiles(session, dealerId, date, toLoad, log, signal);
+  for (const { kind, download } of toLoad) {
+    const { rows, loadMs } = loaded.get(kind)!;
+    const label = FILE_LABELS[kind](date);
+    await session.query(
+      `insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, generated_at, run_id)
+       values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [dealerId, date, kind, download.sha256, download.bytes, rows, download.lastModified, runId],
+    );
+    log.info({ kind, rows, ms: Math.round(loadMs) }, `${label} loaded`);
+    results.set(kind, { kind, label, sha256: download.sha256, bytes: download.bytes, rows, loaded: true, loadMs });
   }
-  await session.query(`delete from ${ROW_TABLES[kind]} where dealer_id = $1 and business_date = $2`, [dealerId, date]);
-  const rows = readProviderFile(createReadStream(download.path), kind as 'order', label);
-  const progress = startProgress(log, `load ${label}`, 'rows');
-  const count = await writeRows(session, kind, dealerId, date, rows, progress, signal).finally(() => progress.done());
-  await session.query(
-    `insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, generated_at, run_id)
-     values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [dealerId, date, kind, download.sha256, download.bytes, count, download.lastModified, runId],
-  );
-  const loadMs = performance.now() - started;
-  log.info({ kind, rows: count, ms: Math.round(loadMs) }, `${label} loaded`);
-  return { kind, label, sha256: download.sha256, bytes: download.bytes, rows: count, loaded: true, loadMs };
+  return { files: files.map((f) => results.get(f.kind)!), loadMs: performance.now() - started };
+}
+
+interface Loaded { rows: number; loadMs: number }
+
+const copyTarget = (kind: FileKind) => `copy ${ROW_TABLES[kind]} (${ROW_COLUMNS[kind].join(', ')}) from stdin`;
+
+async function copyFiles(
+  session: Session, dealerId: string, date: string, files: FileToLoad[], log: Logger, signal?: AbortSignal,
+): Promise<Map<FileKind, Loaded>> {
+  const started = performance.now();
+  const loaded = new Map<FileKind, Loaded>();
+  // One failure stops every parser and COPY of the load; the caller rolls back.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(signal!.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const parsers = files.map(({ kind, download }) => {
+    const label = FILE_LABELS[kind](date);
+    const progress = startProgress(log, `load ${label}`, 'rows');
+    let rows = 0;
+    const text = parseInThread({ path: download.path, kind, label, prefix: copyPrefix(dealerId, date) }, (n) => {
+      rows = n;
+      progress.update(n);
+    });
+    return { kind, label, download, text, progress, rows: () => rows, spool: `${download.path}.copy` };
+  });
+  // The first failure stops everything else; it, not the AbortErrors it causes, is reported.
+  const guard = (task: Promise<unknown>) => task.catch((err: unknown) => { if (!stop.signal.aborted) stop.abort(err); });
+  stop.signal.addEventListener('abort', () => { for (const p of parsers) p.text.destroy(); }, { once: true });
+  const copy = async (p: (typeof parsers)[number], text: Readable | (() => AsyncGenerator<unknown>)) => {
+    await pipeline(text, session.copyFrom(copyTarget(p.kind))!, { signal: stop.signal });
+    loaded.set(p.kind, { rows: p.rows(), loadMs: performance.now() - started });
+  };
+  try {
+    // The first file is COPYed as it is parsed; each other one is spooled meanwhile, then
+    // COPYed from its spool followed by the rest of its text as it comes.
+    const [first, ...others] = parsers;
+    const spools = others.map((p) => spoolUntilTurn(p.text, p.spool));
+    for (const sp of spools) void guard(sp.done);
+    if (first) await guard(copy(first, first.text));
+    for (const [i, sp] of spools.entries()) {
+      if (stop.signal.aborted) break;
+      await guard(sp.takeTurn());
+      if (stop.signal.aborted) break;
+      await guard(copy(others[i]!, sp.text));
+    }
+    if (stop.signal.aborted) throw stop.signal.reason;
+    return loaded;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    for (const p of parsers) {
+      p.progress.done();
+      if (!p.text.destroyed) p.text.destroy();
+      await rm(p.spool, { force: true });
+    }
+  }
+}
+
+/**
+ * Writes a text stream to a spool file until `takeTurn()`; then `text()` yields the spool's
+ * contents followed by the rest of the stream. The parser thus never waits for the
+ * connection, which takes one COPY at a time.
+ */
+function spoolUntilTurn(source: Readable, path: string) {
+  const chunks = source[Symbol.asyncIterator]();
+  const out = createWriteStream(path);
+  let turn = false;
+  let ended = false;
+  const done = (async () => {
+    try {
+      while (!turn) {
+        const next = await chunks.next();
+        if (next.done === true) {
+          ended = true;
+          break;
+        }
+        if (!out.write(next.value as string)) await once(out, 'drain');
+      }
+    } finally {
+      out.end();
+      await finished(out);
+    }
+  })();
+  return {
+    done,
+    takeTurn() {
+      turn = true;
+      return done;
+    },
+    text: async function* () {
+      yield* createReadStream(path);
+      if (ended) return;
+      for (let next = await chunks.next(); next.done !== true; next = await chunks.next()) yield next.value;
+    },
+  };
 }
 
 const INSERT_BATCH = 500;
 
-/** COPY on pg; batched multi-row inserts on PGlite. Returns the number of rows written. */
-async function writeRows(
-  session: Session, kind: FileKind, dealerId: string, date: string, rows: Readable, progress: Progress, signal?: AbortSignal,
-): Promise<number> {
-  const target = `${ROW_TABLES[kind]} (${ROW_COLUMNS[kind].join(', ')})`;
-  const copy = session.copyFrom(`copy ${target} from stdin`);
-  const options = signal ? { signal } : {};
-  return copy !== null
-    ? copyRows(kind, dealerId, date, rows, copy, progress, options)
-    : insertRows(session, target, kind, dealerId, date, rows, progress, options);
-}
-
-async function copyRows(
-  kind: FileKind, dealerId: string, date: string, rows: Readable, copy: Writable, progress: Progress, options: { signal?: AbortSignal },
-): Promise<number> {
-  const prefix = copyPrefix(dealerId, date);
-  const line = kind === 'order'
-    ? (r: OrderRow | BillRow) => orderCopyLine(prefix, r as OrderRow)
-    : (r: OrderRow | BillRow) => billCopyLine(prefix, r as BillRow);
-  // Rows are joined into ~64 KiB chunks: one CopyData message per row would cost more than
-  // the formatting itself.
-  let count = 0;
-  let pending = '';
-  const toText = new Transform({
-    writableObjectMode: true,
-    writableHighWaterMark: 1024,
-    transform(row: OrderRow | BillRow, _enc, done) {
-      pending += line(row);
-      if (++count % 4096 === 0) progress.update(count);
-      if (pending.length < 65_536) return done();
-      const chunk = pending;
-      pending = '';
-      done(null, chunk);
-    },
-    flush(done) {
-      done(null, pending.length > 0 ? pending : undefined);
-    },
-  });
-  await pipeline(rows, toText, copy, options);
-  return count;
+async function insertFiles(
+  session: Session, dealerId: string, date: string, files: FileToLoad[], log: Logger, signal?: AbortSignal,
+): Promise<Map<FileKind, Loaded>> {
+  const loaded = new Map<FileKind, Loaded>();
+  for (const { kind, download } of files) {
+    const started = performance.now();
+    const label = FILE_LABELS[kind](date);
+    const progress = startProgress(log, `load ${label}`, 'rows');
+    const rows = readProviderFile(createReadStream(download.path), kind as 'order', label);
+    const count = await insertRows(session, kind, dealerId, date, rows, progress, signal ? { signal } : {}).finally(() => progress.done());
+    loaded.set(kind, { rows: count, loadMs: performance.now() - started });
+  }
+  return loaded;
 }
 
 async function insertRows(
-  session: Session, target: string, kind: FileKind, dealerId: string, date: string, rows: Readable, progress: Progress,
+  session: Session, kind: FileKind, dealerId: string, date: string, rows: Readable, progress: Progress,
   options: { signal?: AbortSignal },
 ): Promise<number> {
+  const target = `${ROW_TABLES[kind]} (${ROW_COLUMNS[kind].join(', ')})`;
   const values = kind === 'order'
     ? (r: OrderRow | BillRow) => orderValues(dealerId, date, r as OrderRow)
     : (r: OrderRow | BillRow) => billValues(dealerId, date, r as BillRow);

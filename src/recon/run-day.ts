@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js';
 import type { DownloadResult, ProviderClient } from '../provider/client.js';
 import { FILE_KINDS, type FileKind } from '../provider/protocol.js';
 import { applyFindings, type LifecycleResult } from './discrepancies.js';
-import { discard, fetchProviderFile, loadProviderFile, type FileIngest } from './ingest.js';
+import { discard, fetchProviderFile, loadProviderFiles, type FileIngest } from './ingest.js';
 import { computeFindings } from './matching.js';
 import { acquireRunLock, insertRun, markFailed, markSucceeded, releaseRunLock } from './runs.js';
 
@@ -91,12 +91,10 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       // rollback below starts within moments rather than after the statement.
       onAbort = () => { void session.cancel().catch(() => {}); };
       signal?.addEventListener('abort', onAbort, { once: true });
-      const files: FileIngest[] = [];
-      for (const kind of FILE_KINDS) {
-        interrupted(signal);
-        const loaded = await loadProviderFile(session, kind, dealerId, date, byKind.get(kind)!, runId, log, signal);
-        files.push({ ...loaded, downloadMs });
-      }
+      const load = await loadProviderFiles(
+        session, dealerId, date, FILE_KINDS.map((kind) => ({ kind, download: byKind.get(kind)! })), runId, log, signal,
+      );
+      const files: FileIngest[] = load.files.map((f) => ({ ...f, downloadMs }));
       interrupted(signal);
       const matchStarted = performance.now();
       await computeFindings(session, dealerId, date);
@@ -106,7 +104,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       const lifecycle = await applyFindings(session, runId);
       const writeMs = performance.now() - writeStarted;
       const times: StageTimes = {
-        downloadMs, loadMs: files.reduce((s, f) => s + f.loadMs, 0), matchMs, writeMs, totalMs: performance.now() - started,
+        downloadMs, loadMs: load.loadMs, matchMs, writeMs, totalMs: performance.now() - started,
       };
       const order = files.find((f) => f.kind === 'order')!;
       const bill = files.find((f) => f.kind === 'bill')!;
