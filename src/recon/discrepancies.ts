@@ -29,20 +29,35 @@ const SAME_KEY = `d.dealer_id = p.dealer_id and d.status = 'open' and d.business
  */
 const SYSTEMIC_SQL = `
   insert into recon_findings
+  with counts as materialized (
+    select
+      (select count(distinct f.order_id) from recon_findings f
+        where f.severity = 'critical' and f.business_date = p.day and f.order_id is not null
+          and not exists (select 1 from recon.discrepancies d where ${SAME_KEY})) as new_critical,
+      (select count(distinct f.order_id) from recon_findings f
+        where f.severity = 'critical' and f.business_date = p.day and f.order_id is not null) as critical,
+      (select count(*) from recon_order_state where in_day_file) as file_orders,
+      (select count(*) from recon.ledger_payouts l
+        where l.dealer_id = p.dealer_id and l.created_at >= p.day_start and l.created_at < p.day_end) as ledger_orders
+      from recon_params p
+  ), n as materialized (
+    -- The day's orders: in D's order file or created on D in the ledger. That is at least the
+    -- larger of the two counts, so their union (a join) is counted only when the criticals
+    -- exceed the share of that.
+    select c.new_critical, c.critical,
+           case when c.critical > ${SYSTEMIC_SHARE} * greatest(c.file_orders, c.ledger_orders)
+                then c.file_orders + (select count(*) from recon.ledger_payouts l
+                                       where l.dealer_id = p.dealer_id and l.created_at >= p.day_start and l.created_at < p.day_end
+                                         and not exists (select 1 from recon_order_state o
+                                                          where o.order_id = l.order_id and o.in_day_file))
+                else greatest(c.file_orders, c.ledger_orders) end as day_orders
+      from counts c cross join recon_params p
+  )
   select p.day, 'systemic_mismatch', 'critical', null, null, null, null,
          jsonb_build_object('critical_orders', n.critical, 'day_orders', n.day_orders,
                             'share', round(n.critical::numeric / n.day_orders, 4)::text,
                             'message', 'critical findings for more than ${SYSTEMIC_SHARE * 100}% of the day''s orders: check the files, the parser and the ledger view before acting on single rows')
-    from recon_params p
-    cross join lateral (
-      select
-        (select count(distinct f.order_id) from recon_findings f
-          where f.severity = 'critical' and f.business_date = p.day and f.order_id is not null
-            and not exists (select 1 from recon.discrepancies d where ${SAME_KEY})) as new_critical,
-        (select count(distinct f.order_id) from recon_findings f
-          where f.severity = 'critical' and f.business_date = p.day and f.order_id is not null) as critical,
-        (select count(*) from recon_scope where day_order) as day_orders
-    ) n
+    from n cross join recon_params p
    where n.day_orders > 0
      and (n.new_critical > ${SYSTEMIC_SHARE} * n.day_orders
           or (n.critical > ${SYSTEMIC_SHARE} * n.day_orders
@@ -83,8 +98,8 @@ export async function applyFindings(session: Session, runId: number): Promise<Li
         set status = 'resolved', resolved_run_id = $1, resolved_at = now()
        from recon_params p
       where d.dealer_id = p.dealer_id and d.status = 'open' and d.last_seen_run_id <> $1
-        -- Every open row's order is in recon_scope (the scope takes them all), so each was
-        -- judged again; the file-level ones belong to the day.
+        -- Every open row's order is in scope (recon_extra takes them all), so each was judged
+        -- again; the file-level ones belong to the day.
         and (d.order_id is not null or d.business_date = p.day)`,
     [runId],
   );

@@ -9,10 +9,11 @@ import { CANDIDATE_FILTER } from './rules.js';
  * everything ingested so far (all days), so a later file (the next day's order, a bill row a
  * day late, a 退汇 days later) updates the findings of the day the order belongs to.
  *
- * A million-order day takes a few passes: the scope, one aggregate per order of its order rows
- * and one of its bill rows, then one join of those with the ledger that keeps only the
- * candidates (orders for which some rule's condition holds) in recon_match, so that the rules
- * read a few hundred rows instead of a million.
+ * A million-order day takes three passes: one aggregate per order of D's order rows, one of
+ * D's bill rows, then one full join of those with the ledger that keeps only the candidates
+ * (orders for which some rule's condition holds) in recon_match, so that the rules read a few
+ * hundred rows instead of a million. Rows of other days are looked up only for the orders in
+ * scope (with a single day loaded there are none, and no time is spent on them).
  */
 const ORDER_AGGREGATES = `count(*) as order_rows,
           min(o.business_date) as home_date,
@@ -48,7 +49,7 @@ export const MATCH_STATE_SQL: readonly string[] = [
   // distinct 订单流水号 that are not 退汇 rows: min <> max), and its row (when it has just one;
   // see the update below for the others).
   `create temp table recon_order_state on commit drop as
-   select o.order_id, ${ORDER_AGGREGATES}
+   select o.order_id, true as in_day_file, ${ORDER_AGGREGATES}
      from recon.provider_orders o
     where o.dealer_id = (select dealer_id from recon_params) and o.business_date = (select day from recon_params)
     group by o.order_id`,
@@ -61,41 +62,36 @@ export const MATCH_STATE_SQL: readonly string[] = [
     where b.dealer_id = (select dealer_id from recon_params) and b.business_date = (select day from recon_params)
     group by b.order_id`,
 
-  // day_order: in D's order file or created on D in the ledger (the systemic check's base).
-  `create temp table recon_scope on commit drop as
-   select order_id, bool_or(day_order) as day_order from (
-     select order_id, true as day_order from recon_order_state
-     union all
-     select order_id, false from recon_bill_state
-     union all
-     select l.order_id, true from recon.ledger_payouts l
-      where l.dealer_id = (select dealer_id from recon_params)
-        and l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params)
-     union all
-     select d.order_id, false from recon.discrepancies d
-      where d.dealer_id = (select dealer_id from recon_params) and d.status = 'open' and d.order_id is not null
-     union all
-     -- Red packets still unclaimed in their (final) file: no later order file mentions them
-     -- again, so they are re-checked for staleness for a week after their day.
-     select o.order_id, false from recon.provider_orders o
-      where o.dealer_id = (select dealer_id from recon_params) and o.status = 'paid_pending_claim'
-        and o.business_date between (select day - 7 from recon_params) and (select day from recon_params)
-   ) x
-   group by order_id`,
-  'analyze recon_scope',
+  // Orders in scope beyond day D's files and ledger rows: those with a discrepancy still open,
+  // and red packets still unclaimed in their (final) file, which no later order file mentions
+  // again, re-checked for staleness for a week after their day.
+  `create temp table recon_extra on commit drop as
+   select d.order_id from recon.discrepancies d
+    where d.dealer_id = (select dealer_id from recon_params) and d.status = 'open' and d.order_id is not null
+   union
+   select o.order_id from recon.provider_orders o
+    where o.dealer_id = (select dealer_id from recon_params) and o.status = 'paid_pending_claim'
+      and o.business_date between (select day - 7 from recon_params) and (select day - 1 from recon_params)`,
+  'analyze recon_extra',
 
   // The rows of other days for the orders in scope (usually few), merged into the states.
   `with other as (
-     select o.order_id, ${ORDER_AGGREGATES}
+     select o.order_id, false as in_day_file, ${ORDER_AGGREGATES}
        from recon.provider_orders o
       where o.dealer_id = (select dealer_id from recon_params) and o.business_date <> (select day from recon_params)
-        and o.order_id in (select order_id from recon_scope)
+        and o.order_id in (select order_id from recon_order_state
+                           union all select order_id from recon_bill_state
+                           union all select order_id from recon.ledger_payouts
+                                      where dealer_id = (select dealer_id from recon_params)
+                                        and created_at >= (select day_start from recon_params)
+                                        and created_at < (select day_end from recon_params)
+                           union all select order_id from recon_extra)
       group by o.order_id
    ), taken as (
      delete from recon_order_state s using other where s.order_id = other.order_id returning s.*
    )
    insert into recon_order_state
-   select order_id, sum(order_rows), min(home_date), min(min_ref), max(max_ref), bool_or(returned_row),
+   select order_id, bool_or(in_day_file), sum(order_rows), min(home_date), min(min_ref), max(max_ref), bool_or(returned_row),
           min(provider_ref), min(status), min(status_text), min(amount), min(fee), min(broker_id), min(finished_at)
      from (select * from taken union all select * from other) o
     group by order_id`,
@@ -103,7 +99,13 @@ export const MATCH_STATE_SQL: readonly string[] = [
      select b.order_id, ${BILL_AGGREGATES}
        from recon.provider_bills b
       where b.dealer_id = (select dealer_id from recon_params) and b.business_date <> (select day from recon_params)
-        and b.order_id in (select order_id from recon_scope)
+        and b.order_id in (select order_id from recon_order_state
+                           union all select order_id from recon_bill_state
+                           union all select order_id from recon.ledger_payouts
+                                      where dealer_id = (select dealer_id from recon_params)
+                                        and created_at >= (select day_start from recon_params)
+                                        and created_at < (select day_end from recon_params)
+                           union all select order_id from recon_extra)
       group by b.order_id
    ), taken as (
      delete from recon_bill_state s using other where s.order_id = other.order_id returning s.*
@@ -134,7 +136,7 @@ export const MATCH_STATE_SQL: readonly string[] = [
      select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
        from recon.broker_fee_rates
    ), joined as (
-     select s.order_id,
+     select coalesce(o.order_id, b.order_id, l.order_id) as order_id,
             o.order_id is not null as at_provider,
             o.home_date,
             case when o.min_ref is null then 0 when o.min_ref = o.max_ref then 1 else 2 end as refs,
@@ -154,10 +156,15 @@ export const MATCH_STATE_SQL: readonly string[] = [
             (b.min_ref = b.max_ref and b.min_ref = o.min_ref and o.min_ref = o.max_ref) as bills_single_ref,
             l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
             l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
-       from recon_scope s
-       left join recon_order_state o on o.order_id = s.order_id
-       left join recon_bill_state b on b.order_id = s.order_id
-       left join recon.ledger_payouts l on l.order_id = s.order_id and l.dealer_id = (select dealer_id from recon_params)
+       from recon_order_state o
+       full join recon_bill_state b on b.order_id = o.order_id
+       full join (select * from recon.ledger_payouts where dealer_id = (select dealer_id from recon_params)) l
+              on l.order_id = coalesce(o.order_id, b.order_id)
+      -- In scope: at the provider (D's files, or another day's for an order in scope), created
+      -- on D in the ledger, or one of the extra orders.
+      where o.order_id is not null or b.order_id is not null
+         or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
+         or l.order_id in (select order_id from recon_extra)
    ), priced as (
      -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
      -- half-up for these positive amounts.

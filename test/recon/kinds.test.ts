@@ -243,4 +243,28 @@ describe.each(ENGINES)('discrepancy kinds on %s', (engine) => {
     await t.run(D);
     expect((await t.open({ systemic: true })).some(([, kind]) => kind === 'systemic_mismatch')).toBe(false);
   });
+
+  it("systemic_mismatch: the day's orders are those of the order file and the ledger together", async () => {
+    // Ten in the file (five failed ones the ledger never booked) and ten in the ledger (five
+    // cancelled ones the provider never saw): fifteen orders, more than either side alone.
+    const day = async (mismatches: number) => {
+      const s = await scenario();
+      const matched = Array.from({ length: 5 }, (_, i) => clean(s, String(i + 1)));
+      const failed = Array.from({ length: 5 }, (_, i) => ({ ...clean(s, String(i + 11)), status: '失败' }));
+      s.writeDay(D, [...matched, ...failed], matched.flatMap(paidBills));
+      await s.ledger([
+        ...matched.map((o, i) => ({ id: o.id, amount: i < mismatches ? '1' : '100', status: 'paid' as const })),
+        ...Array.from({ length: 5 }, (_, i) => ({ id: s.id(String(i + 21)), amount: '5', status: 'cancelled' as const })),
+      ], D);
+      await s.run(D);
+      return s;
+    };
+    // Three of fifteen is 20%, not more (though it is more than 20% of either side's ten).
+    const quiet = await day(3);
+    expect((await quiet.open()).filter(([, kind]) => kind === 'amount_mismatch')).toHaveLength(3);
+    expect((await quiet.open({ systemic: true })).some(([, kind]) => kind === 'systemic_mismatch')).toBe(false);
+    const loud = await day(4);
+    const systemic = (await loud.discrepancies()).find((d) => d.kind === 'systemic_mismatch')!;
+    expect(systemic.details).toMatchObject({ critical_orders: 4, day_orders: 15 });
+  });
 });
