@@ -78,7 +78,9 @@ export const MATCH_STATE_SQL: readonly string[] = [
   `with other as (
      select o.order_id, false as in_day_file, ${ORDER_AGGREGATES}
        from recon.provider_orders o
-      where o.dealer_id = (select dealer_id from recon_params) and o.business_date <> (select day from recon_params)
+      where o.dealer_id = (select dealer_id from recon_params)
+        -- (not <>: two index ranges, which cost nothing when only day D is loaded)
+        and (o.business_date < (select day from recon_params) or o.business_date > (select day from recon_params))
         and o.order_id in (select order_id from recon_order_state
                            union all select order_id from recon_bill_state
                            union all select order_id from recon.ledger_payouts
@@ -98,7 +100,9 @@ export const MATCH_STATE_SQL: readonly string[] = [
   `with other as (
      select b.order_id, ${BILL_AGGREGATES}
        from recon.provider_bills b
-      where b.dealer_id = (select dealer_id from recon_params) and b.business_date <> (select day from recon_params)
+      where b.dealer_id = (select dealer_id from recon_params)
+        -- (not <>: two index ranges, which cost nothing when only day D is loaded)
+        and (b.business_date < (select day from recon_params) or b.business_date > (select day from recon_params))
         and b.order_id in (select order_id from recon_order_state
                            union all select order_id from recon_bill_state
                            union all select order_id from recon.ledger_payouts
