@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -60,6 +60,15 @@ export interface FileToLoad {
   download: DownloadResult;
 }
 
+export interface LoadHooks {
+  /**
+   * Runs once day D's order rows are in place, on the same connection, while the bill file
+   * may still be parsing (its text spools meanwhile): work that needs only the order rows
+   * gets done inside the load's time.
+   */
+  ordersLoaded?: () => Promise<void>;
+}
+
 export interface LoadResult {
   files: Omit<FileIngest, 'downloadMs'>[];
   /** Wall time of the whole load (files load side by side, so this is not the sum). */
@@ -77,6 +86,7 @@ export interface LoadResult {
  */
 export async function loadProviderFiles(
   session: Session, dealerId: string, date: string, files: FileToLoad[], runId: number, log: Logger, signal?: AbortSignal,
+  hooks: LoadHooks = {},
 ): Promise<LoadResult> {
   const started = performance.now();
   const results = new Map<FileKind, Omit<FileIngest, 'downloadMs'>>();
@@ -102,9 +112,14 @@ export async function loadProviderFiles(
     toLoad.push({ kind, download });
   }
 
+  let ordersLoaded = async () => { await hooks.ordersLoaded?.(); };
+  if (!toLoad.some((f) => f.kind === 'order')) {
+    await ordersLoaded();
+    ordersLoaded = async () => {};
+  }
   const loaded = session.engine === 'pglite'
-    ? await insertFiles(session, dealerId, date, toLoad, log, signal)
-    : await copyFiles(session, dealerId, date, toLoad, log, signal);
+    ? await insertFiles(session, dealerId, date, toLoad, log, signal, ordersLoaded)
+    : await copyFiles(session, dealerId, date, toLoad, log, signal, ordersLoaded);
   for (const { kind, download } of toLoad) {
     const { rows, loadMs } = loaded.get(kind)!;
     const label = FILE_LABELS[kind](date);
@@ -124,7 +139,8 @@ interface Loaded { rows: number; loadMs: number }
 const copyTarget = (kind: FileKind) => `copy ${ROW_TABLES[kind]} (${ROW_COLUMNS[kind].join(', ')}) from stdin`;
 
 async function copyFiles(
-  session: Session, dealerId: string, date: string, files: FileToLoad[], log: Logger, signal?: AbortSignal,
+  session: Session, dealerId: string, date: string, files: FileToLoad[], log: Logger, signal: AbortSignal | undefined,
+  ordersLoaded: () => Promise<void>,
 ): Promise<Map<FileKind, Loaded>> {
   const started = performance.now();
   const loaded = new Map<FileKind, Loaded>();
@@ -150,17 +166,18 @@ async function copyFiles(
     loaded.set(p.kind, { rows: p.rows(), loadMs: performance.now() - started });
   };
   try {
-    // The first file is COPYed as it is parsed; each other one is spooled meanwhile, then
-    // COPYed from its spool followed by the rest of its text as it comes.
+    // The first file is COPYed as it is parsed. Each other one is written to a spool file as
+    // it is parsed and COPYed from there once the connection is free, the spool read as it
+    // grows: its parser never waits for the database.
     const [first, ...others] = parsers;
-    const spools = others.map((p) => spoolUntilTurn(p.text, p.spool));
-    for (const sp of spools) void guard(sp.done);
+    const spools = others.map((p) => spoolQueue(p.text, p.spool));
+    for (const sp of spools) void guard(sp.written);
     if (first) await guard(copy(first, first.text));
+    if (first?.kind === 'order' && !stop.signal.aborted) await guard(ordersLoaded());
     for (const [i, sp] of spools.entries()) {
       if (stop.signal.aborted) break;
-      await guard(sp.takeTurn());
-      if (stop.signal.aborted) break;
-      await guard(copy(others[i]!, sp.text));
+      await guard(copy(others[i]!, sp.read));
+      if (others[i]!.kind === 'order' && !stop.signal.aborted) await guard(ordersLoaded());
     }
     if (stop.signal.aborted) throw stop.signal.reason;
     return loaded;
@@ -175,40 +192,65 @@ async function copyFiles(
 }
 
 /**
- * Writes a text stream to a spool file until `takeTurn()`; then `text()` yields the spool's
- * contents followed by the rest of the stream. The parser thus never waits for the
- * connection, which takes one COPY at a time.
+ * Writes a text stream to a spool file as fast as it comes; `read()` yields the file's bytes
+ * as they are written, following the file until the stream has ended and all is read. A
+ * spool of the whole file's COPY text at worst: a few hundred MB on a million-order day.
  */
-function spoolUntilTurn(source: Readable, path: string) {
-  const chunks = source[Symbol.asyncIterator]();
+function spoolQueue(source: Readable, path: string) {
   const out = createWriteStream(path);
-  let turn = false;
-  let ended = false;
-  const done = (async () => {
+  // Taken now: a stream ended before any write may finish without `pending` ever clearing.
+  const opened = once(out, 'open');
+  opened.catch(() => {});
+  let flushed = 0;
+  let complete = false;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const written = (async () => {
     try {
-      while (!turn) {
-        const next = await chunks.next();
-        if (next.done === true) {
-          ended = true;
-          break;
-        }
-        if (!out.write(next.value as string)) await once(out, 'drain');
+      for await (const chunk of source) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        const ok = out.write(bytes, () => {
+          flushed += bytes.length;
+          notify();
+        });
+        if (!ok) await once(out, 'drain');
       }
-    } finally {
       out.end();
       await finished(out);
+      complete = true;
+    } finally {
+      if (!complete) out.destroy();
+      notify();
     }
   })();
+  // Whoever reads learns of a failure through `written`; this keeps it from going unhandled.
+  written.catch(() => {});
   return {
-    done,
-    takeTurn() {
-      turn = true;
-      return done;
-    },
-    text: async function* () {
-      yield* createReadStream(path);
-      if (ended) return;
-      for (let next = await chunks.next(); next.done !== true; next = await chunks.next()) yield next.value;
+    written,
+    read: async function* () {
+      await opened;
+      const file = await open(path, 'r');
+      try {
+        let offset = 0;
+        for (;;) {
+          if (offset < flushed) {
+            const bytes = Buffer.allocUnsafe(Math.min(flushed - offset, 1 << 20));
+            const { bytesRead } = await file.read(bytes, 0, bytes.length, offset);
+            offset += bytesRead;
+            yield bytes.subarray(0, bytesRead);
+            continue;
+          }
+          if (complete) return;
+          const settled = await Promise.race([written.then(() => 'done', () => 'failed'), new Promise<string>((r) => { wake = () => r('more'); })]);
+          if (settled === 'failed') await written;
+        }
+      } finally {
+        await file.close();
+      }
     },
   };
 }
@@ -216,7 +258,8 @@ function spoolUntilTurn(source: Readable, path: string) {
 const INSERT_BATCH = 500;
 
 async function insertFiles(
-  session: Session, dealerId: string, date: string, files: FileToLoad[], log: Logger, signal?: AbortSignal,
+  session: Session, dealerId: string, date: string, files: FileToLoad[], log: Logger, signal: AbortSignal | undefined,
+  ordersLoaded: () => Promise<void>,
 ): Promise<Map<FileKind, Loaded>> {
   const loaded = new Map<FileKind, Loaded>();
   for (const { kind, download } of files) {
@@ -226,6 +269,7 @@ async function insertFiles(
     const rows = readProviderFile(createReadStream(download.path), kind as 'order', label);
     const count = await insertRows(session, kind, dealerId, date, rows, progress, signal ? { signal } : {}).finally(() => progress.done());
     loaded.set(kind, { rows: count, loadMs: performance.now() - started });
+    if (kind === 'order') await ordersLoaded();
   }
   return loaded;
 }

@@ -32,7 +32,8 @@ const BILL_AGGREGATES = `min(b.business_date) as first_date,
           bool_or(b.bill_type = 'return') as returned,
           min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref`;
 
-export const MATCH_STATE_SQL: readonly string[] = [
+/** The run's parameters; $1 dealer, $2 day. */
+export const PARAMS_SQL: readonly string[] = [
   `create temp table recon_params on commit drop as
    select $1::text as dealer_id,
           $2::date as day,
@@ -44,7 +45,10 @@ export const MATCH_STATE_SQL: readonly string[] = [
                                  where dealer_id = $1 and kind = 'order')) + 1)::timestamp
             + interval '16 hours 45 minutes') at time zone 'Asia/Shanghai' as as_of`,
   'analyze recon_params',
+];
 
+/** What needs only day D's order rows: built during the load, while the bill file parses. */
+export const ORDER_STATE_SQL: readonly string[] = [
   // Per order from day D's order file: its day, whether it has two or more payouts (two
   // distinct 订单流水号 that are not 退汇 rows: min <> max), and its row (when it has just one;
   // see the update below for the others).
@@ -53,7 +57,10 @@ export const MATCH_STATE_SQL: readonly string[] = [
      from recon.provider_orders o
     where o.dealer_id = (select dealer_id from recon_params) and o.business_date = (select day from recon_params)
     group by o.order_id`,
+];
 
+/** The rest, once both files are in. */
+export const MATCH_STATE_SQL: readonly string[] = [
   // Per order from day D's bill file: payouts and their fees summed, the 订单流水号 they
   // carry (min = max when there is one), and any return.
   `create temp table recon_bill_state on commit drop as

@@ -1,19 +1,24 @@
 import type { Session } from '../db/connection.js';
-import { MATCH_STATE_SQL } from './match-state.js';
+import { MATCH_STATE_SQL, ORDER_STATE_SQL, PARAMS_SQL } from './match-state.js';
 import { RULES } from './rules.js';
 
 export const MATCH_WORK_MEM = '64MB';
 
 /**
- * Builds the run's scope and per-order state, then runs every rule into recon_findings.
- * Must run inside the run's transaction (the temp tables are dropped at commit).
+ * The first part of matching, which needs only day D's order rows (see LoadHooks). Must run
+ * inside the run's transaction (the temp tables are dropped at commit).
  */
-export async function computeFindings(session: Session, dealerId: string, date: string): Promise<void> {
+export async function prepareFindings(session: Session, dealerId: string, date: string): Promise<void> {
   // Enough memory for the per-order hashes of a million-order day to stay off disk.
   await session.query(`set local work_mem = '${MATCH_WORK_MEM}'`);
-  const [params, ...rest] = MATCH_STATE_SQL;
+  const [params, ...rest] = PARAMS_SQL;
   await session.query(params!, [dealerId, date]);
-  for (const sql of rest) await session.query(sql);
+  for (const sql of [...rest, ...ORDER_STATE_SQL]) await session.query(sql);
+}
+
+/** The rest of matching, once both files are in: per-order state, candidates, every rule. */
+export async function computeFindings(session: Session): Promise<void> {
+  for (const sql of MATCH_STATE_SQL) await session.query(sql);
   // The rules read a few hundred candidates; compiling each of them would cost more than it runs.
   await session.query('set local jit = off');
   for (const sql of Object.values(RULES)) await session.query(sql);
