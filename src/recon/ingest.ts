@@ -1,9 +1,8 @@
-import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import type { Session } from '../db/connection.js';
 import { ReconError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -12,6 +11,7 @@ import type { BillRow, OrderRow } from '../provider/file-format.js';
 import { readProviderFile } from '../provider/file-reader.js';
 import type { FileKind } from '../provider/protocol.js';
 import { parseInThread } from './parse-thread.js';
+import { spoolQueue } from './spool.js';
 import { startProgress, type Progress } from './progress.js';
 import { billValues, copyPrefix, orderValues, ROW_COLUMNS, ROW_TABLES } from './provider-rows.js';
 
@@ -189,70 +189,6 @@ async function copyFiles(
       await rm(p.spool, { force: true });
     }
   }
-}
-
-/**
- * Writes a text stream to a spool file as fast as it comes; `read()` yields the file's bytes
- * as they are written, following the file until the stream has ended and all is read. A
- * spool of the whole file's COPY text at worst: a few hundred MB on a million-order day.
- */
-function spoolQueue(source: Readable, path: string) {
-  const out = createWriteStream(path);
-  // Taken now: a stream ended before any write may finish without `pending` ever clearing.
-  const opened = once(out, 'open');
-  opened.catch(() => {});
-  let flushed = 0;
-  let complete = false;
-  let wake: (() => void) | null = null;
-  const notify = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  const written = (async () => {
-    try {
-      for await (const chunk of source) {
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-        const ok = out.write(bytes, () => {
-          flushed += bytes.length;
-          notify();
-        });
-        if (!ok) await once(out, 'drain');
-      }
-      out.end();
-      await finished(out);
-      complete = true;
-    } finally {
-      if (!complete) out.destroy();
-      notify();
-    }
-  })();
-  // Whoever reads learns of a failure through `written`; this keeps it from going unhandled.
-  written.catch(() => {});
-  return {
-    written,
-    read: async function* () {
-      await opened;
-      const file = await open(path, 'r');
-      try {
-        let offset = 0;
-        for (;;) {
-          if (offset < flushed) {
-            const bytes = Buffer.allocUnsafe(Math.min(flushed - offset, 1 << 20));
-            const { bytesRead } = await file.read(bytes, 0, bytes.length, offset);
-            offset += bytesRead;
-            yield bytes.subarray(0, bytesRead);
-            continue;
-          }
-          if (complete) return;
-          const settled = await Promise.race([written.then(() => 'done', () => 'failed'), new Promise<string>((r) => { wake = () => r('more'); })]);
-          if (settled === 'failed') await written;
-        }
-      } finally {
-        await file.close();
-      }
-    },
-  };
 }
 
 const INSERT_BATCH = 500;

@@ -1,0 +1,69 @@
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+
+/**
+ * Writes a text stream to a spool file as fast as it comes; `read()` yields the file's bytes
+ * as they are written, following the file until the stream has ended and all is read. A
+ * spool of the whole file's COPY text at worst: a few hundred MB on a million-order day.
+ */
+export function spoolQueue(source: Readable, path: string) {
+  const out = createWriteStream(path);
+  // Taken now: a stream ended before any write may finish without `pending` ever clearing.
+  const opened = once(out, 'open');
+  opened.catch(() => {});
+  let flushed = 0;
+  let complete = false;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const written = (async () => {
+    try {
+      for await (const chunk of source) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        const ok = out.write(bytes, () => {
+          flushed += bytes.length;
+          notify();
+        });
+        if (!ok) await once(out, 'drain');
+      }
+      out.end();
+      await finished(out);
+      complete = true;
+    } finally {
+      if (!complete) out.destroy();
+      notify();
+    }
+  })();
+  // Whoever reads learns of a failure through `written`; this keeps it from going unhandled.
+  written.catch(() => {});
+  return {
+    written,
+    read: async function* () {
+      await opened;
+      const file = await open(path, 'r');
+      try {
+        let offset = 0;
+        for (;;) {
+          if (offset < flushed) {
+            const bytes = Buffer.allocUnsafe(Math.min(flushed - offset, 1 << 20));
+            const { bytesRead } = await file.read(bytes, 0, bytes.length, offset);
+            offset += bytesRead;
+            yield bytes.subarray(0, bytesRead);
+            continue;
+          }
+          if (complete) return;
+          const settled = await Promise.race([written.then(() => 'done', () => 'failed'), new Promise<string>((r) => { wake = () => r('more'); })]);
+          if (settled === 'failed') await written;
+        }
+      } finally {
+        await file.close();
+      }
+    },
+  };
+}
