@@ -46,14 +46,17 @@ const two = (n: number) => String(n).padStart(2, '0');
  * Writes a day of `n` orders (orders.csv.gz), about 2n bill rows (bills.csv.gz) and a ledger
  * of about n rows (ledger.csv, plain CSV for COPY), with a few hundred planted discrepancies at
  * fixed strides, mutually exclusive so that the expected counts are exact. With
- * `malformedAmountAt`, order i carries the amount `12.3.4` (for the fault-injection suite).
+ * `malformedAmountAt`, order i carries the amount `12.3.4` (for the fault-injection suite);
+ * `ledgerFile` names the ledger file (days of history share a folder).
  */
-export async function generateDay(dir: string, date: string, n: number, options: { malformedAmountAt?: number } = {}): Promise<Planted> {
+export async function generateDay(
+  dir: string, date: string, n: number, options: { malformedAmountAt?: number; ledgerFile?: string } = {},
+): Promise<Planted> {
   const day = join(dir, date);
   await mkdir(day, { recursive: true });
   const orders = new GzipCsv(join(day, 'orders.csv.gz'), ORDER_HEADER);
   const bills = new GzipCsv(join(day, 'bills.csv.gz'), BILL_HEADER);
-  const ledger = createWriteStream(join(dir, 'ledger.csv'));
+  const ledger = createWriteStream(join(dir, options.ledgerFile ?? 'ledger.csv'));
   const planted: Planted = {
     amount_mismatch: 0, missing_in_ledger: 0, order_without_bill: 0, status_mismatch: 0,
     duplicate_provider_order: 0, missing_at_provider: 0,

@@ -1,5 +1,6 @@
 /**
  * npm run bench [-- --orders N[,N2…]] [--stages reader,run,floor,instructions] [--data DIR] [--repeat K] [--explain]
+ *                 [--history H]
  *
  * Generates a day of N orders (about 2N bill rows, a ledger of N rows with planted
  * discrepancies), serves it from the sandbox, and measures in separate processes (so that each
@@ -8,6 +9,8 @@
  * files COPYed by Postgres into text staging tables plus one join against the ledger.
  * `--stages instructions` (needs valgrind) counts the instructions of bare csv-parse and of the
  * reader with callgrind: the same figure on every run, however busy the machine is.
+ * `--history H` first runs H earlier days of N orders each (other order ids, not timed), so
+ * that the measured run has H days of provider rows and ledger behind it.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -128,11 +131,17 @@ async function loadLedger(db: DatabaseHandle, csv: string): Promise<void> {
   });
 }
 
-async function runCli(env: Record<string, string>): Promise<{ ms: number; maxRssKb: number; stdout: string }> {
+/** The `count` days before DATE, oldest first. */
+function historyDays(count: number): string[] {
+  const day = Date.parse(`${DATE}T00:00:00Z`);
+  return Array.from({ length: count }, (_, i) => new Date(day - (count - i) * 86_400_000).toISOString().slice(0, 10));
+}
+
+async function runCli(env: Record<string, string>, date = DATE): Promise<{ ms: number; maxRssKb: number; stdout: string }> {
   const rssFile = join(tmpdir(), `yzh-bench-rss-${process.pid}`);
   const started = performance.now();
   const stdout = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', RSS_PROBE, CLI, 'run', '--date', DATE], {
+    const child = spawn(process.execPath, ['--import', RSS_PROBE, CLI, 'run', '--date', date], {
       env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', BENCH_RSS_FILE: rssFile, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -177,7 +186,10 @@ interface SizeResult { n: number; runRssKb?: number; readerRssKb?: number }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { orders: { type: 'string' }, stages: { type: 'string' }, data: { type: 'string' }, explain: { type: 'boolean' }, repeat: { type: 'string' } },
+    options: {
+      orders: { type: 'string' }, stages: { type: 'string' }, data: { type: 'string' }, explain: { type: 'boolean' }, repeat: { type: 'string' },
+      history: { type: 'string' },
+    },
   });
   const sizes = (values.orders ?? '1000000').split(',').map(Number);
   const results: SizeResult[] = [];
@@ -192,7 +204,9 @@ async function main(): Promise<void> {
   }
 }
 
-async function runSize(n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string }): Promise<SizeResult> {
+async function runSize(
+  n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string; history?: string },
+): Promise<SizeResult> {
   const repeat = Number(values.repeat ?? 3);
   const size: SizeResult = { n };
   const stages = new Set((values.stages ?? 'reader,run,floor').split(','));
@@ -214,10 +228,18 @@ async function runSize(n: number, values: { stages?: string; data?: string; expl
     writeFileSync(plantedFile, JSON.stringify(planted));
     console.log(`generated the day in ${fmt(performance.now() - started)} (${dataDir})`);
   }
+  const historyDates = historyDays(Number(values.history ?? 0));
+  for (const date of historyDates) {
+    if (existsSync(join(dataDir, `ledger-${date}.csv`))) continue;
+    const started = performance.now();
+    await generateDay(dataDir, date, n, { ledgerFile: `ledger-${date}.csv` });
+    console.log(`generated the history day ${date} in ${fmt(performance.now() - started)}`);
+  }
+  if (historyDates.length > 0) console.log(`the measured day comes after ${historyDates.length} day(s) of history: ${historyDates.join(', ')}`);
   const sandbox = new Sandbox({ ...KEYS, dir: dataDir, retentionDays: null });
   const baseUrl = await sandbox.start();
   const table: string[][] = [];
-  const results: Record<string, unknown> = { orders: n, machine };
+  const results: Record<string, unknown> = { orders: n, machine, historyDays: Number(values.history ?? 0) };
 
   if (stages.has('reader')) {
     for (const kind of ['order', 'bill'] as const) {
@@ -276,14 +298,21 @@ async function runSize(n: number, values: { stages?: string; data?: string; expl
       db = await openPglite(pgliteDir);
     }
     await loadLedger(db, join(dataDir, 'ledger.csv'));
+    for (const date of historyDates) await loadLedger(db, join(dataDir, `ledger-${date}.csv`));
     if (!databaseUrl) await db.close();
-    const run = await runCli({ ...env, YZH_BASE_URL: baseUrl, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key, YZH_TIMEOUT_MS: '120000' });
+    const runEnv = { ...env, YZH_BASE_URL: baseUrl, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key, YZH_TIMEOUT_MS: '120000' };
+    for (const date of historyDates) {
+      const started = performance.now();
+      await runCli(runEnv, date);
+      console.log(`ran the history day ${date} in ${fmt(performance.now() - started)} (not timed)`);
+    }
+    const run = await runCli(runEnv);
     if (!databaseUrl) db = await openPglite(pgliteDir);
     const found = await db.withSession(async (s) => {
       const summary = (await s.query<{ summary: { times: Record<string, number>; files: { kind: string; rows: number; loadMs: number }[] }; order_rows: number; bill_rows: number }>(
         "select summary, order_rows, bill_rows from recon.runs where status = 'succeeded' order by id desc limit 1")).rows[0]!;
       const counts = (await s.query<{ kind: string; n: number }>(
-        "select kind, count(*)::int as n from recon.discrepancies where status = 'open' group by kind")).rows;
+        "select kind, count(*)::int as n from recon.discrepancies where status = 'open' and business_date = $1 group by kind", [DATE])).rows;
       if (values.explain) await explainMain(s.query.bind(s), dataDir);
       return { summary, counts: Object.fromEntries(counts.map((c) => [c.kind, c.n])) };
     });
