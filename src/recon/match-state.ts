@@ -80,21 +80,30 @@ export const MATCH_STATE_SQL: readonly string[] = [
     where o.dealer_id = (select dealer_id from recon_params) and o.status = 'paid_pending_claim'
       and o.business_date between (select day - 7 from recon_params) and (select day - 1 from recon_params)`,
   'analyze recon_extra',
+];
 
-  // The rows of other days for the orders in scope (usually few), merged into the states.
+/**
+ * Only when the dealer has files of other days: their rows for the orders in scope (usually
+ * few), merged into the states. The scope's distinct order ids are collected once, so that
+ * Postgres can probe the provider tables' (dealer_id, order_id) index with them when the
+ * history is large, instead of reading every other day.
+ */
+export const OTHER_DAYS_SQL: readonly string[] = [
+  `create temp table recon_ids on commit drop as
+   select distinct order_id from (
+     select order_id from recon_order_state
+     union all select order_id from recon_bill_state
+     union all select order_id from recon.ledger_payouts
+                where dealer_id = (select dealer_id from recon_params)
+                  and created_at >= (select day_start from recon_params) and created_at < (select day_end from recon_params)
+     union all select order_id from recon_extra) x`,
+  'analyze recon_ids',
   `with other as (
      select o.order_id, false as in_day_file, ${ORDER_AGGREGATES}
        from recon.provider_orders o
       where o.dealer_id = (select dealer_id from recon_params)
-        -- (not <>: two index ranges, which cost nothing when only day D is loaded)
         and (o.business_date < (select day from recon_params) or o.business_date > (select day from recon_params))
-        and o.order_id in (select order_id from recon_order_state
-                           union all select order_id from recon_bill_state
-                           union all select order_id from recon.ledger_payouts
-                                      where dealer_id = (select dealer_id from recon_params)
-                                        and created_at >= (select day_start from recon_params)
-                                        and created_at < (select day_end from recon_params)
-                           union all select order_id from recon_extra)
+        and o.order_id in (select order_id from recon_ids)
       group by o.order_id
    ), taken as (
      delete from recon_order_state s using other where s.order_id = other.order_id returning s.*
@@ -108,15 +117,8 @@ export const MATCH_STATE_SQL: readonly string[] = [
      select b.order_id, ${BILL_AGGREGATES}
        from recon.provider_bills b
       where b.dealer_id = (select dealer_id from recon_params)
-        -- (not <>: two index ranges, which cost nothing when only day D is loaded)
         and (b.business_date < (select day from recon_params) or b.business_date > (select day from recon_params))
-        and b.order_id in (select order_id from recon_order_state
-                           union all select order_id from recon_bill_state
-                           union all select order_id from recon.ledger_payouts
-                                      where dealer_id = (select dealer_id from recon_params)
-                                        and created_at >= (select day_start from recon_params)
-                                        and created_at < (select day_end from recon_params)
-                           union all select order_id from recon_extra)
+        and b.order_id in (select order_id from recon_ids)
       group by b.order_id
    ), taken as (
      delete from recon_bill_state s using other where s.order_id = other.order_id returning s.*
@@ -126,17 +128,32 @@ export const MATCH_STATE_SQL: readonly string[] = [
           bool_or(returned), min(first_payout_ref)
      from (select * from taken union all select * from other) b
     group by order_id`,
+];
+
+/** Whether the dealer has files of days other than the run's (OTHER_DAYS_SQL applies). */
+export const HAS_OTHER_DAYS_SQL = `select exists (
+  select 1 from recon.provider_files f, recon_params p
+   where f.dealer_id = p.dealer_id and f.business_date <> p.day) as other_days`;
+
+/** The rest: each order's latest row, then the candidates. */
+export const CANDIDATES_SQL: readonly string[] = [
   // An order in two or more files (or twice in one) takes the columns of its latest row, a
   // 退汇 row only when there is nothing else. Rare, so looked up one by one.
   `update recon_order_state s
       set provider_ref = x.provider_ref, status = x.status, status_text = x.status_text, amount = x.amount,
           fee = x.fee, broker_id = x.broker_id, finished_at = x.finished_at
-     from (select distinct on (o.order_id) o.order_id, o.provider_ref, o.status, o.status_text, o.amount, o.fee, o.broker_id, o.finished_at
-             from recon.provider_orders o
-            where o.dealer_id = (select dealer_id from recon_params)
-              and o.order_id in (select order_id from recon_order_state where order_rows > 1)
-            order by o.order_id, o.status = 'returned', o.business_date desc, o.line desc) x
-    where s.order_id = x.order_id`,
+     from (select m.order_id, r.*
+             from recon_order_state m
+             cross join lateral (
+               select o.provider_ref, o.status, o.status_text, o.amount, o.fee, o.broker_id, o.finished_at
+                 from recon.provider_orders o
+                where o.dealer_id = (select dealer_id from recon_params) and o.order_id = m.order_id
+                order by o.status = 'returned', o.business_date desc, o.line desc
+                limit 1
+             ) r
+            where m.order_rows > 1) x
+    -- (order_rows on both sides, so that the join is of the few, not a sort of the million)
+    where s.order_rows > 1 and s.order_id = x.order_id`,
   'analyze recon_order_state',
   'analyze recon_bill_state',
 
