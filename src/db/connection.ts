@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { lockDirectory } from './pglite-lock.js';
 import type { Database } from './schema.js';
 
 export type Engine = 'pg' | 'pglite';
@@ -126,11 +127,21 @@ export function openPostgres(connectionString: string, options: { applicationNam
   };
 }
 
-export async function openPglite(dataDir: string | null): Promise<DatabaseHandle> {
-  if (dataDir !== null) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir ?? undefined, {
-    parsers: { [OID.int8]: parseInt8, [OID.numeric]: keepText, [OID.date]: keepText },
-  });
+export async function openPglite(dataDir: string | null, options: { lockTimeoutMs?: number } = {}): Promise<DatabaseHandle> {
+  let unlock = async () => {};
+  if (dataDir !== null) {
+    mkdirSync(dataDir, { recursive: true });
+    unlock = await lockDirectory(dataDir, options.lockTimeoutMs ?? 60_000);
+  }
+  let db: PGlite;
+  try {
+    db = await PGlite.create(dataDir ?? undefined, {
+      parsers: { [OID.int8]: parseInt8, [OID.numeric]: keepText, [OID.date]: keepText },
+    });
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
   const connection: Queryable = {
     query: async (sql, params) => {
       const r = await db.query(sql, params as unknown[]);
@@ -157,11 +168,19 @@ export async function openPglite(dataDir: string | null): Promise<DatabaseHandle
       queue = next.catch(() => {});
       return next;
     },
-    close: () => db.close(),
+    close: async () => {
+      try {
+        await db.close();
+      } finally {
+        await unlock();
+      }
+    },
   };
 }
 
 /** `DATABASE_URL` set: that Postgres; unset: the embedded PGlite in `pgliteDir`. */
-export async function openDatabase(config: { databaseUrl: string | undefined; pgliteDir: string }): Promise<DatabaseHandle> {
-  return config.databaseUrl !== undefined ? openPostgres(config.databaseUrl) : openPglite(config.pgliteDir);
+export async function openDatabase(config: { databaseUrl: string | undefined; pgliteDir: string; lockTimeoutMs?: number }): Promise<DatabaseHandle> {
+  return config.databaseUrl !== undefined
+    ? openPostgres(config.databaseUrl)
+    : openPglite(config.pgliteDir, config.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: config.lockTimeoutMs });
 }
