@@ -156,7 +156,7 @@ async function copyFiles(
       rows = n;
       progress.update(n);
     });
-    return { kind, label, download, text, progress, rows: () => rows, spool: `${download.path}.copy` };
+    return { kind, text, progress, rows: () => rows, spool: `${download.path}.copy` };
   });
   // The first failure stops everything else; it, not the AbortErrors it causes, is reported.
   const guard = (task: Promise<unknown>) => task.catch((err: unknown) => { if (!stop.signal.aborted) stop.abort(err); });

@@ -59,8 +59,8 @@ export const ORDER_STATE_SQL: readonly string[] = [
     group by o.order_id`,
 ];
 
-/** The rest, once both files are in. */
-export const MATCH_STATE_SQL: readonly string[] = [
+/** Once both files are in: the bill file's per-order state, and the extra orders in scope. */
+export const SCOPE_SQL: readonly string[] = [
   // Per order from day D's bill file: payouts and their fees summed, the 订单流水号 they
   // carry (min = max when there is one), and any return.
   `create temp table recon_bill_state on commit drop as
