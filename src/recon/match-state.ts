@@ -32,6 +32,30 @@ const BILL_AGGREGATES = `min(b.business_date) as first_date,
           bool_or(b.bill_type = 'return') as returned,
           min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref`;
 
+/** ORDER_AGGREGATES of two sets of rows of the same orders, combined (after in_day_file). */
+const ORDER_COMBINED = `bool_or(in_day_file), sum(order_rows), min(home_date), min(min_ref), max(max_ref),
+          bool_or(returned_row), min(provider_ref), min(status), min(status_text), min(amount), min(fee),
+          min(broker_id), min(finished_at)`;
+
+/** BILL_AGGREGATES of two sets of rows of the same orders, combined. */
+const BILL_COMBINED = `min(first_date), sum(payout_rows), sum(payout_amount), sum(fee_amount), min(min_ref),
+          max(max_ref), bool_or(returned), min(first_payout_ref)`;
+
+/**
+ * Folds `other` (per-order aggregates of other days' rows) into a state table: the state's
+ * rows of the same orders are taken out and put back combined with them.
+ */
+function mergeInto(state: string, other: string, combined: string): string {
+  return `with other as (${other}
+   ), taken as (
+     delete from ${state} s using other where s.order_id = other.order_id returning s.*
+   )
+   insert into ${state}
+   select order_id, ${combined}
+     from (select * from taken union all select * from other) x
+    group by order_id`;
+}
+
 /** The run's parameters; $1 dealer, $2 day. */
 export const PARAMS_SQL: readonly string[] = [
   `create temp table recon_params on commit drop as
@@ -60,7 +84,7 @@ export const ORDER_STATE_SQL: readonly string[] = [
 ];
 
 /** Once both files are in: the bill file's per-order state, and the extra orders in scope. */
-export const SCOPE_SQL: readonly string[] = [
+const SCOPE_SQL: readonly string[] = [
   // Per order from day D's bill file: payouts and their fees summed, the 订单流水号 they
   // carry (min = max when there is one), and any return.
   `create temp table recon_bill_state on commit drop as
@@ -84,11 +108,9 @@ export const SCOPE_SQL: readonly string[] = [
 
 /**
  * Only when the dealer has files of other days: their rows for the orders in scope (usually
- * few), merged into the states. The scope's distinct order ids are collected once, so that
- * Postgres can probe the provider tables' (dealer_id, order_id) index with them when the
- * history is large, instead of reading every other day.
+ * few), merged into the states. The scope's distinct order ids are collected once, for both.
  */
-export const OTHER_DAYS_SQL: readonly string[] = [
+const OTHER_DAYS_SQL: readonly string[] = [
   `create temp table recon_ids on commit drop as
    select distinct order_id from (
      select order_id from recon_order_state
@@ -98,36 +120,20 @@ export const OTHER_DAYS_SQL: readonly string[] = [
                   and created_at >= (select day_start from recon_params) and created_at < (select day_end from recon_params)
      union all select order_id from recon_extra) x`,
   'analyze recon_ids',
-  `with other as (
+  mergeInto('recon_order_state', `
      select o.order_id, false as in_day_file, ${ORDER_AGGREGATES}
        from recon.provider_orders o
       where o.dealer_id = (select dealer_id from recon_params)
         and (o.business_date < (select day from recon_params) or o.business_date > (select day from recon_params))
         and o.order_id in (select order_id from recon_ids)
-      group by o.order_id
-   ), taken as (
-     delete from recon_order_state s using other where s.order_id = other.order_id returning s.*
-   )
-   insert into recon_order_state
-   select order_id, bool_or(in_day_file), sum(order_rows), min(home_date), min(min_ref), max(max_ref), bool_or(returned_row),
-          min(provider_ref), min(status), min(status_text), min(amount), min(fee), min(broker_id), min(finished_at)
-     from (select * from taken union all select * from other) o
-    group by order_id`,
-  `with other as (
+      group by o.order_id`, ORDER_COMBINED),
+  mergeInto('recon_bill_state', `
      select b.order_id, ${BILL_AGGREGATES}
        from recon.provider_bills b
       where b.dealer_id = (select dealer_id from recon_params)
         and (b.business_date < (select day from recon_params) or b.business_date > (select day from recon_params))
         and b.order_id in (select order_id from recon_ids)
-      group by b.order_id
-   ), taken as (
-     delete from recon_bill_state s using other where s.order_id = other.order_id returning s.*
-   )
-   insert into recon_bill_state
-   select order_id, min(first_date), sum(payout_rows), sum(payout_amount), sum(fee_amount), min(min_ref), max(max_ref),
-          bool_or(returned), min(first_payout_ref)
-     from (select * from taken union all select * from other) b
-    group by order_id`,
+      group by b.order_id`, BILL_COMBINED),
 ];
 
 /** Whether the dealer has files of days other than the run's (OTHER_DAYS_SQL applies). */
@@ -136,7 +142,7 @@ export const HAS_OTHER_DAYS_SQL = `select exists (
    where f.dealer_id = p.dealer_id and f.business_date <> p.day) as other_days`;
 
 /** The rest: each order's latest row, then the candidates. */
-export const CANDIDATES_SQL: readonly string[] = [
+const CANDIDATES_SQL: readonly string[] = [
   // An order in two or more files (or twice in one) takes the columns of its latest row, a
   // 退汇 row only when there is nothing else. Rare, so looked up one by one.
   `update recon_order_state s
@@ -210,3 +216,8 @@ export const CANDIDATES_SQL: readonly string[] = [
      provider_ref text, ledger_amount numeric(16,2), provider_amount numeric(16,2), details jsonb not null
    ) on commit drop`,
 ];
+
+/** The statements after the order state, in order; OTHER_DAYS_SQL only when it applies. */
+export function findingStatements(otherDays: boolean): string[] {
+  return [...SCOPE_SQL, ...(otherDays ? OTHER_DAYS_SQL : []), ...CANDIDATES_SQL];
+}

@@ -1,7 +1,5 @@
 import type { Session } from '../db/connection.js';
-import {
-  CANDIDATES_SQL, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, OTHER_DAYS_SQL, PARAMS_SQL, SCOPE_SQL,
-} from './match-state.js';
+import { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL } from './match-state.js';
 import { RULES } from './rules.js';
 
 export const MATCH_WORK_MEM = '64MB';
@@ -21,10 +19,8 @@ export async function prepareFindings(session: Session, dealerId: string, date: 
 
 /** The rest of matching, once both files are in: per-order state, candidates, every rule. */
 export async function computeFindings(session: Session): Promise<void> {
-  for (const sql of SCOPE_SQL) await session.query(sql);
   const other = await session.query<{ other_days: boolean }>(HAS_OTHER_DAYS_SQL);
-  if (other.rows[0]!.other_days) for (const sql of OTHER_DAYS_SQL) await session.query(sql);
-  for (const sql of CANDIDATES_SQL) await session.query(sql);
+  for (const sql of findingStatements(other.rows[0]!.other_days)) await session.query(sql);
   // The rules read a few hundred candidates; compiling each of them would cost more than it runs.
   await session.query('set local jit = off');
   for (const sql of Object.values(RULES)) await session.query(sql);
