@@ -30,7 +30,7 @@ export function copyText(job: ParseJob, onRows: (rows: number) => void): Readabl
   let count = 0;
   let pending = '';
   // Chunks leave as strings: whoever takes them encodes them once (a COPY stream, or the
-  // parser thread into the buffer it moves to the parent).
+  // parent thread's stream after the message from the parser thread).
   const toText = new Transform({
     writableObjectMode: true,
     writableHighWaterMark: 1024,

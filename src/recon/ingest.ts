@@ -79,10 +79,10 @@ export interface LoadResult {
  * Replaces the day's rows of each file kind with the downloaded file's rows, inside the
  * caller's transaction; a file equal (by sha256) to the last one ingested is not loaded again.
  *
- * On Postgres the files are parsed side by side, each on its own thread: the bill file (the
- * larger) is COPYed as it is parsed, while the order file's COPY text waits in a spool file
- * next to the download until the connection is free. PGlite takes batched inserts, one file
- * after the other.
+ * On Postgres the files are parsed side by side, each on its own thread: the order file is
+ * COPYed as it is parsed, while the bill file's COPY text goes to a spool file next to the
+ * download, COPYed from there once the connection is free. PGlite takes batched inserts, one
+ * file after the other.
  */
 export async function loadProviderFiles(
   session: Session, dealerId: string, date: string, files: FileToLoad[], runId: number, log: Logger, signal?: AbortSignal,
@@ -112,11 +112,10 @@ export async function loadProviderFiles(
     toLoad.push({ kind, download });
   }
 
-  let ordersLoaded = async () => { await hooks.ordersLoaded?.(); };
-  if (!toLoad.some((f) => f.kind === 'order')) {
-    await ordersLoaded();
-    ordersLoaded = async () => {};
-  }
+  // The hook runs once: now if the order rows are already in place, else after their load.
+  const loadingOrders = toLoad.some((f) => f.kind === 'order');
+  if (!loadingOrders) await hooks.ordersLoaded?.();
+  const ordersLoaded = (loadingOrders && hooks.ordersLoaded) || (async () => {});
   const loaded = session.engine === 'pglite'
     ? await insertFiles(session, dealerId, date, toLoad, log, signal, ordersLoaded)
     : await copyFiles(session, dealerId, date, toLoad, log, signal, ordersLoaded);
@@ -164,6 +163,7 @@ async function copyFiles(
   const copy = async (p: (typeof parsers)[number], text: Readable | (() => AsyncGenerator<unknown>)) => {
     await pipeline(text, session.copyFrom(copyTarget(p.kind))!, { signal: stop.signal });
     loaded.set(p.kind, { rows: p.rows(), loadMs: performance.now() - started });
+    if (p.kind === 'order' && !stop.signal.aborted) await ordersLoaded();
   };
   try {
     // The first file is COPYed as it is parsed. Each other one is written to a spool file as
@@ -173,11 +173,9 @@ async function copyFiles(
     const spools = others.map((p) => spoolQueue(p.text, p.spool));
     for (const sp of spools) void guard(sp.written);
     if (first) await guard(copy(first, first.text));
-    if (first?.kind === 'order' && !stop.signal.aborted) await guard(ordersLoaded());
     for (const [i, sp] of spools.entries()) {
       if (stop.signal.aborted) break;
       await guard(copy(others[i]!, sp.read));
-      if (others[i]!.kind === 'order' && !stop.signal.aborted) await guard(ordersLoaded());
     }
     if (stop.signal.aborted) throw stop.signal.reason;
     return loaded;

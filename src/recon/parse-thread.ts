@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { ReconError, type ErrorCode } from '../errors.js';
-import { copyText, type ParseJob } from './copy-text.js';
+import { CHUNK_CHARS, copyText, type ParseJob } from './copy-text.js';
 
 /** Chunks a parser thread may post before the parent takes them (~64 KiB each). */
 export const PARSE_WINDOW = 8;
@@ -29,12 +29,12 @@ const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 1
  * is parsed on this thread instead: the same parser and text, one core.
  */
 export function parseInThread(job: ParseJob, onRows: (rows: number) => void): Readable {
-  if (!WORKER_URL.pathname.endsWith('.js') || import.meta.url.endsWith('.ts')) return copyText(job, onRows);
+  if (import.meta.url.endsWith('.ts')) return copyText(job, onRows);
   const worker = new Worker(WORKER_URL, { workerData: job, resourceLimits: RESOURCE_LIMITS });
   let owed = 0;
   let finished = false;
   const out = new Readable({
-    highWaterMark: 4 * 65_536,
+    highWaterMark: 4 * CHUNK_CHARS,
     read() {
       for (; owed > 0; owed--) worker.postMessage('more');
     },

@@ -16,6 +16,7 @@ export function spoolQueue(source: Readable, path: string) {
   opened.catch(() => {});
   let flushed = 0;
   let complete = false;
+  let failure: unknown = null;
   let wake: (() => void) | null = null;
   const notify = () => {
     const w = wake;
@@ -35,6 +36,9 @@ export function spoolQueue(source: Readable, path: string) {
       out.end();
       await finished(out);
       complete = true;
+    } catch (err) {
+      failure = err;
+      throw err;
     } finally {
       if (!complete) out.destroy();
       notify();
@@ -57,9 +61,9 @@ export function spoolQueue(source: Readable, path: string) {
             yield bytes.subarray(0, bytesRead);
             continue;
           }
+          if (failure !== null) throw failure;
           if (complete) return;
-          const settled = await Promise.race([written.then(() => 'done', () => 'failed'), new Promise<string>((r) => { wake = () => r('more'); })]);
-          if (settled === 'failed') await written;
+          await new Promise<void>((r) => { wake = r; });
         }
       } finally {
         await file.close();
