@@ -37,6 +37,8 @@ const DATE = '2024-06-30';
 const KEYS = { dealerId: 'sixcn', appKey: '78f9b4fad3481fbce1df0b30eee58577', des3Key: '123456788765432112345678' };
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
+/** The node flags of the command's first line (`#!/usr/bin/env -S node …`), as the image starts it. */
+const CLI_NODE_FLAGS = readFileSync(CLI, 'utf8').split('\n', 1)[0]!.split(' ').slice(3);
 const silent = pino({ level: 'silent' });
 /** Preloaded into a measured child: writes its peak RSS (KiB) where BENCH_RSS_FILE says. */
 const RSS_PROBE = `data:text/javascript,${encodeURIComponent(
@@ -141,7 +143,7 @@ async function runCli(env: Record<string, string>, date = DATE): Promise<{ ms: n
   const rssFile = join(tmpdir(), `yzh-bench-rss-${process.pid}`);
   const started = performance.now();
   const stdout = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', RSS_PROBE, CLI, 'run', '--date', date], {
+    const child = spawn(process.execPath, [...CLI_NODE_FLAGS, '--import', RSS_PROBE, CLI, 'run', '--date', date], {
       env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', BENCH_RSS_FILE: rssFile, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';

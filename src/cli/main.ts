@@ -1,4 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
+// The flag above (also in the Dockerfile's ENTRYPOINT, and used by the benchmark) caps the main
+// thread's young generation at 1 MiB per semi-space. The default grows it to 32 MiB while the
+// COPY text of both files passes through this thread: a quarter of the peak RSS of a large day,
+// for no measurable speed (see the README's benchmark).
 import { coerceError, type ReconError } from '../errors.js';
 import { createContext, type CommandContext } from './context.js';
 

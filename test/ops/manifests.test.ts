@@ -94,7 +94,14 @@ describe('Dockerfile', () => {
   it('runs as a non-root user under tini, with `run` as the default command and no secrets', () => {
     const runtime = text.slice(text.indexOf('AS runtime'));
     expect(runtime).toMatch(/^USER 1000:1000$/m);
-    expect(runtime).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "\/app\/dist\/cli\/main.js"\]$/m);
+    const entrypoint = /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", (.*)"\/app\/dist\/cli\/main.js"\]$/m.exec(runtime);
+    expect(entrypoint).not.toBeNull();
+    // The image starts node with the same flags as the command's own first line.
+    const shebang = readFileSync(join(ROOT, 'src', 'cli', 'main.ts'), 'utf8').split('\n', 1)[0]!;
+    expect(shebang).toMatch(/^#!\/usr\/bin\/env -S node( --\S+)*$/);
+    const flags = shebang.split(' ').slice(3);
+    expect(flags.length).toBeGreaterThan(0);
+    expect(entrypoint![1]).toBe(flags.map((f) => `"${f}", `).join(''));
     expect(runtime).toMatch(/^CMD \["run", "--trigger", "schedule"\]$/m);
     expect(text).not.toMatch(/YZH_APP_KEY|YZH_DES3_KEY|DATABASE_URL=/);
     const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
