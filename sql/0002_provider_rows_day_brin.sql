@@ -17,3 +17,9 @@ drop index recon.provider_bills_day;
 drop index recon.provider_bills_order;
 create index provider_bills_day on recon.provider_bills using brin (business_date) with (autosummarize = on);
 create index provider_bills_order on recon.provider_bills (order_id);
+
+-- A day appends about 1% of a table that keeps three months; autovacuum's default (re-analyze
+-- after 10% of the rows change) would leave the planner's statistics days behind, and with
+-- them its choice between a scan and an index for the rules' per-order lookups.
+alter table recon.provider_orders set (autovacuum_analyze_scale_factor = 0.01);
+alter table recon.provider_bills set (autovacuum_analyze_scale_factor = 0.01);
