@@ -259,7 +259,7 @@ async function runSize(
   const sandbox = new Sandbox({ ...KEYS, dir: dataDir, retentionDays: null });
   const baseUrl = await sandbox.start();
   const table: string[][] = [];
-  const results: Record<string, unknown> = { orders: n, machine, historyDays: Number(values.history ?? 0) };
+  const results: Record<string, unknown> = { orders: n, machine, historyDays: historyDates.length };
   let bareCpuMs = 0;
 
   if (stages.has('reader')) {
@@ -386,9 +386,9 @@ async function runSize(
 
 /** EXPLAIN (ANALYZE) of the heaviest matching statements, rebuilt on the loaded day. */
 async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{ rows: unknown[] }>, dataDir: string): Promise<void> {
-  const { findingStatements, HAS_OTHER_DAYS_SQL, PARAMS_SQL } = await import('../recon/match-state.js');
+  const { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL } = await import('../recon/match-state.js');
   const { RULES } = await import('../recon/rules.js');
-  const { MATCH_WORK_MEM, ORDER_STATE_STATEMENTS } = await import('../recon/matching.js');
+  const { MATCH_WORK_MEM } = await import('../recon/matching.js');
   await query('begin');
   await query(`set local work_mem = '${MATCH_WORK_MEM}'`);
   const [params, ...rest] = PARAMS_SQL;
@@ -396,7 +396,7 @@ async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{
   for (const sql of rest) await query(sql);
   const out: string[] = [];
   const otherDays = ((await query(HAS_OTHER_DAYS_SQL)).rows[0] as { other_days: boolean }).other_days;
-  for (const sql of [...ORDER_STATE_STATEMENTS, ...findingStatements(otherDays)]) {
+  for (const sql of [...ORDER_STATE_SQL, ...findingStatements(otherDays)]) {
     if (!/^\s*(with|insert|update|select|create temp table \w+ on commit drop as)\b/i.test(sql)) { await query(sql); continue; }
     const plan = await query(`explain (analyze, costs off, timing on) ${sql}`);
     out.push(`-- ${sql.trim().split('\n')[0]}\n${(plan.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n')}`);

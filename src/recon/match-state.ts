@@ -71,8 +71,13 @@ export const PARAMS_SQL: readonly string[] = [
   'analyze recon_params',
 ];
 
-/** What needs only day D's order rows: built during the load, while the bill file parses. */
+/**
+ * What needs only day D's order rows: built during the load, while both parser threads keep
+ * the cores busy, so without parallel workers (they would only add their gather and partial
+ * aggregates to the same CPUs). The statements after the load may use them.
+ */
 export const ORDER_STATE_SQL: readonly string[] = [
+  'set local max_parallel_workers_per_gather = 0',
   // Per order from day D's order file: its day, whether it has two or more payouts (two
   // distinct 订单流水号 that are not 退汇 rows: min <> max), and its row (when it has just one;
   // see the update below for the others).
@@ -81,6 +86,7 @@ export const ORDER_STATE_SQL: readonly string[] = [
      from recon.provider_orders o
     where o.dealer_id = (select dealer_id from recon_params) and o.business_date = (select day from recon_params)
     group by o.order_id`,
+  'set local max_parallel_workers_per_gather to default',
 ];
 
 /** Once both files are in: the bill file's per-order state, and the extra orders in scope. */

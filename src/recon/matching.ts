@@ -5,17 +5,6 @@ import { RULES } from './rules.js';
 export const MATCH_WORK_MEM = '64MB';
 
 /**
- * Day D's order state as the load's hook builds it. It runs while both parser threads keep
- * the cores busy, so without parallel workers: they would only add their gather and partial
- * aggregates to the same CPUs. The statements after the load may use them.
- */
-export const ORDER_STATE_STATEMENTS: readonly string[] = [
-  'set local max_parallel_workers_per_gather = 0',
-  ...ORDER_STATE_SQL,
-  'set local max_parallel_workers_per_gather to default',
-];
-
-/**
  * The first part of matching, which needs only day D's order rows (see LoadHooks). Must run
  * inside the run's transaction (the temp tables are dropped at commit).
  */
@@ -25,7 +14,7 @@ export async function prepareFindings(session: Session, dealerId: string, date: 
   await session.query(`set local work_mem = '${MATCH_WORK_MEM}'`);
   const [params, ...rest] = PARAMS_SQL;
   await session.query(params!, [dealerId, date]);
-  for (const sql of [...rest, ...ORDER_STATE_STATEMENTS]) await session.query(sql);
+  for (const sql of [...rest, ...ORDER_STATE_SQL]) await session.query(sql);
 }
 
 /** The rest of matching, once both files are in: per-order state, candidates, every rule. */
