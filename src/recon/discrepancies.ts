@@ -19,13 +19,33 @@ export interface LifecycleResult {
   systemic: boolean;
 }
 
-const SAME_KEY = `d.dealer_id = p.dealer_id and d.status = 'open' and d.business_date = f.business_date
-  and d.kind = f.kind and coalesce(d.order_id, '') = coalesce(f.order_id, '')`;
+/**
+ * The open row a finding continues. An order's finding is the same finding whatever day it is
+ * filed under: when an earlier day's file arrives late, the order's home day moves, and the row
+ * (with finance's acknowledgement and its first_seen) moves with it instead of being resolved
+ * and opened again. A file-level row (no order) is the day's.
+ */
+const SAME_KEY = `d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = f.kind
+  and (d.order_id = f.order_id or (f.order_id is null and d.order_id is null and d.business_date = f.business_date))`;
 
 /**
- * The systemic check. "New" criticals decide the first time; afterwards an open
- * systemic_mismatch holds while the day's criticals stay above the share, so that a re-run on
- * the same files (whose criticals are no longer new) leaves it as it was.
+ * File-level kinds whose open rows of every day each run judges again (so a run may resolve
+ * them whatever their day); other file-level rows are judged only by a run of their own day.
+ */
+export const REJUDGED_FILE_LEVEL_KINDS: readonly string[] = ['systemic_mismatch'];
+
+/** The systemic_mismatch row of a day, from `n` (critical, day_orders) and its day. */
+function systemicRow(day: string): string {
+  return `select ${day}, 'systemic_mismatch', 'critical', null, null, null, null,
+         jsonb_build_object('critical_orders', n.critical, 'day_orders', n.day_orders,
+                            'share', round(n.critical::numeric / n.day_orders, 4)::text,
+                            'message', 'critical findings for more than ${SYSTEMIC_SHARE * 100}% of the day''s orders: check the files, the parser and the ledger view before acting on single rows')`;
+}
+
+/**
+ * The systemic check of the run's day. "New" criticals decide the first time; afterwards an
+ * open systemic_mismatch holds while the day's criticals stay above the share, so that a
+ * re-run on the same files (whose criticals are no longer new) leaves it as it was.
  */
 const SYSTEMIC_SQL = `
   insert into recon_findings
@@ -53,10 +73,7 @@ const SYSTEMIC_SQL = `
                 else greatest(c.file_orders, c.ledger_orders) end as day_orders
       from counts c cross join recon_params p
   )
-  select p.day, 'systemic_mismatch', 'critical', null, null, null, null,
-         jsonb_build_object('critical_orders', n.critical, 'day_orders', n.day_orders,
-                            'share', round(n.critical::numeric / n.day_orders, 4)::text,
-                            'message', 'critical findings for more than ${SYSTEMIC_SHARE * 100}% of the day''s orders: check the files, the parser and the ledger view before acting on single rows')
+  ${systemicRow('p.day')}
     from n cross join recon_params p
    where n.day_orders > 0
      and (n.new_critical > ${SYSTEMIC_SHARE} * n.day_orders
@@ -65,15 +82,45 @@ const SYSTEMIC_SQL = `
                              and d.business_date = p.day and d.kind = 'systemic_mismatch')))`;
 
 /**
+ * The open systemic_mismatch rows of other days, judged again: each holds while its day's
+ * criticals stay above the share. Every open finding's order is in this run's scope
+ * (recon_extra), so recon_findings has all of that day's criticals that still hold. Such
+ * days are rare, and each is counted from its own rows.
+ */
+const OTHER_DAYS_SYSTEMIC_SQL = `
+  insert into recon_findings
+  with days as (
+    select distinct d.business_date as day
+      from recon.discrepancies d cross join recon_params p
+     where d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = 'systemic_mismatch' and d.business_date <> p.day
+  ), n as materialized (
+    select x.day,
+      (select count(distinct f.order_id) from recon_findings f
+        where f.severity = 'critical' and f.business_date = x.day and f.order_id is not null) as critical,
+      (select count(*) from (
+         select o.order_id from recon.provider_orders o where o.dealer_id = p.dealer_id and o.business_date = x.day
+         union
+         select l.order_id from recon.ledger_payouts l
+          where l.dealer_id = p.dealer_id
+            and l.created_at >= x.day::timestamp at time zone 'Asia/Shanghai'
+            and l.created_at < (x.day + 1)::timestamp at time zone 'Asia/Shanghai') u) as day_orders
+      from days x cross join recon_params p
+  )
+  ${systemicRow('n.day')}
+    from n
+   where n.day_orders > 0 and n.critical > ${SYSTEMIC_SHARE} * n.day_orders`;
+
+/**
  * Writes recon_findings into recon.discrepancies: refreshes the open rows that still hold,
  * opens the new ones, resolves the open ones in scope that no longer hold. Never touches the
  * ack_* columns.
  */
 export async function applyFindings(session: Session, runId: number): Promise<LifecycleResult> {
   const systemic = await session.query(SYSTEMIC_SQL);
+  await session.query(OTHER_DAYS_SYSTEMIC_SQL);
   const refreshed = await session.query(
     `update recon.discrepancies d
-        set last_seen_run_id = $1, severity = f.severity, provider_ref = f.provider_ref,
+        set last_seen_run_id = $1, business_date = f.business_date, severity = f.severity, provider_ref = f.provider_ref,
             ledger_amount = f.ledger_amount, provider_amount = f.provider_amount, details = f.details
        from recon_findings f, recon_params p
       where ${SAME_KEY}`,
@@ -99,8 +146,10 @@ export async function applyFindings(session: Session, runId: number): Promise<Li
        from recon_params p
       where d.dealer_id = p.dealer_id and d.status = 'open' and d.last_seen_run_id <> $1
         -- Every open row's order is in scope (recon_extra takes them all), so each was judged
-        -- again; the file-level ones belong to the day.
-        and (d.order_id is not null or d.business_date = p.day)`,
+        -- again; so were the file-level rows of the day, and those of the kinds re-judged for
+        -- every day.
+        and (d.order_id is not null or d.business_date = p.day
+             or d.kind in (${REJUDGED_FILE_LEVEL_KINDS.map((k) => `'${k}'`).join(', ')}))`,
     [runId],
   );
   const counts = await session.query<FindingCount>(
