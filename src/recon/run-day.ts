@@ -9,7 +9,7 @@ import { FILE_KINDS, type FileKind } from '../provider/protocol.js';
 import { applyFindings, type LifecycleResult } from './discrepancies.js';
 import { discard, fetchProviderFile, loadProviderFiles, type FileIngest } from './ingest.js';
 import { computeFindings, prepareFindings } from './matching.js';
-import { acquireRunLock, insertRun, markFailed, markSucceeded, releaseRunLock } from './runs.js';
+import { acquireRunLock, insertRun, markFailed, markSucceeded, releaseAlive, releaseRunLock } from './runs.js';
 
 export interface RunRequest {
   dealerId: string;
@@ -137,6 +137,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
     } finally {
       if (onAbort !== null) signal?.removeEventListener('abort', onAbort);
       if (locked) await releaseRunLock(session, dealerId).catch(() => {});
+      await releaseAlive(session, runId).catch(() => {});
       await Promise.all(downloads.map(discard));
     }
   });

@@ -5,13 +5,19 @@ import { ReconError } from '../errors.js';
 
 /** recon.runs and the run lock. */
 
+/**
+ * Records a 'running' run and takes its alive lock (see RUN_ALIVE_NAMESPACE) in the same
+ * statement, so that no other session ever sees the row without its lock.
+ */
 export async function insertRun(session: Session, dealerId: string, date: string, trigger: RunTrigger): Promise<number> {
-  const row = await session.db
-    .insertInto('recon.runs')
-    .values({ dealer_id: dealerId, business_date: date, trigger, status: 'running' })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return row.id;
+  const r = await session.query<{ id: number }>(
+    `with run as (
+       insert into recon.runs (dealer_id, business_date, trigger, status) values ($1, $2, $3, 'running') returning id
+     )
+     select id, pg_advisory_lock(${RUN_ALIVE_NAMESPACE}, id::int4) from run`,
+    [dealerId, date, trigger],
+  );
+  return r.rows[0]!.id;
 }
 
 export interface RunOutcome {
@@ -33,6 +39,9 @@ export async function markSucceeded(session: Session, runId: number, outcome: Ru
       order_rows: outcome.orderRows,
       bill_rows: outcome.billRows,
       summary: JSON.stringify(outcome.summary),
+      // A run taken for dead by mistake (its connection was slow to show) and then finished
+      // is a success: nothing of the failure stays on it.
+      error: null,
     })
     .where('id', '=', runId)
     .execute();
@@ -53,16 +62,40 @@ export async function markFailed(session: Session, runId: number, error: string)
  */
 const LOCK_NAMESPACE = 7_313_042;
 
+/**
+ * Each run also holds a lock of its own id from its start to its end, waiting or not, so that
+ * whether a 'running' row is alive is a fact in pg_locks, not a guess: a process that died
+ * took its locks with it.
+ */
+const RUN_ALIVE_NAMESPACE = 7_313_043;
+
+/** The row's run is alive: some session holds its RUN_ALIVE lock. `r` is recon.runs. */
+const ALIVE = `exists (select 1 from pg_locks k
+                where k.locktype = 'advisory' and k.granted and k.objsubid = 2
+                  and k.classid = ${RUN_ALIVE_NAMESPACE}::oid and k.objid = r.id::int4::oid)`;
+
+export async function releaseAlive(session: Session, runId: number): Promise<void> {
+  await session.query('select pg_advisory_unlock($1, $2::int4)', [RUN_ALIVE_NAMESPACE, runId]);
+}
+
 export async function acquireRunLock(session: Session, dealerId: string, runId: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
     const r = await session.query<{ locked: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as locked', [LOCK_NAMESPACE, dealerId]);
     if (r.rows[0]?.locked === true) break;
     if (Date.now() >= deadline || signal?.aborted) {
+      // The holder: the run whose alive lock is held by the session that holds the dealer's.
       const holder = await session.query<{ id: number; business_date: string; started_at: Date }>(
-        `select id, business_date, started_at from recon.runs
-          where dealer_id = $1 and status = 'running' and id <> $2 order by id limit 1`,
-        [dealerId, runId],
+        `select r.id, r.business_date, r.started_at
+           from pg_locks dl
+           join pg_locks rl on rl.pid = dl.pid and rl.locktype = 'advisory' and rl.granted and rl.objsubid = 2
+                           and rl.classid = ${RUN_ALIVE_NAMESPACE}::oid
+           join recon.runs r on r.id::int4::oid = rl.objid
+          where dl.locktype = 'advisory' and dl.granted and dl.objsubid = 2
+            and dl.classid = ${LOCK_NAMESPACE}::oid and dl.objid = hashtext($1)::oid
+            and r.dealer_id = $1 and r.status = 'running'
+          order by r.id limit 1`,
+        [dealerId],
       );
       const h = holder.rows[0];
       const who = h ? `run ${h.id} (business date ${h.business_date}, started ${h.started_at.toISOString()})` : 'another session';
@@ -72,11 +105,12 @@ export async function acquireRunLock(session: Session, dealerId: string, runId: 
     }
     await sleep(Math.min(wait, Math.max(0, deadline - Date.now())));
   }
-  // Holding the lock, any other 'running' row of this dealer belongs to a process that died.
+  // A 'running' row of this dealer whose process holds no alive lock died before it finished.
+  // (Runs still waiting for the dealer's lock hold theirs, and are left alone.)
   await session.query(
-    `update recon.runs set status = 'failed', finished_at = now(),
+    `update recon.runs r set status = 'failed', finished_at = now(),
             error = 'abandoned: the process ended before the run finished'
-      where dealer_id = $1 and status = 'running' and id <> $2`,
+      where r.dealer_id = $1 and r.status = 'running' and r.id <> $2 and not ${ALIVE}`,
     [dealerId, runId],
   );
 }
