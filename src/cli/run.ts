@@ -3,7 +3,7 @@ import type { RunTrigger } from '../db/schema.js';
 import { ReconError } from '../errors.js';
 import { ProviderClient } from '../provider/client.js';
 import { dateRange, parseBusinessDate, yesterdayInShanghai } from '../recon/business-date.js';
-import { openFindings, pushRunMetrics } from '../recon/metrics.js';
+import { openFindings, pushRunMetrics, reconciledDays } from '../recon/metrics.js';
 import { runDay, type RunResult } from '../recon/run-day.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
@@ -56,9 +56,11 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
         ctx.stdout.write(formatRunSummary(result));
       } finally {
         if (config.pushgatewayUrl !== undefined) {
-          const open = await db.withSession((s) => openFindings(s, dealerId)).catch(() => undefined);
+          const facts = await db.withSession(async (s) => ({ open: await openFindings(s, dealerId), days: await reconciledDays(s, dealerId) }))
+            .catch(() => undefined);
           await pushRunMetrics(config.pushgatewayUrl, {
-            dealerId, date, outcome: result ? 'succeeded' : 'failed', durationSeconds: (performance.now() - started) / 1000, result, open,
+            dealerId, date, outcome: result ? 'succeeded' : 'failed', durationSeconds: (performance.now() - started) / 1000, result,
+            open: facts?.open, days: facts?.days,
           }, ctx.log);
         }
       }

@@ -15,6 +15,21 @@ export interface RunMetricsInput {
   result?: RunResult;
   /** Open findings of the dealer after the run, by kind and severity. */
   open?: { kind: string; severity: string; count: number }[];
+  /** The dealer's reconciled days after the run, from recon.runs (see reconciledDays). */
+  days?: ReconciledDays;
+}
+
+export interface ReconciledDays {
+  /** The newest business day with a successful run (any regeneration of its files). */
+  lastSuccess: string | null;
+  /** The newest business day reconciled on its final files: a successful run started at or
+   * after 16:45 Asia/Shanghai on the next day, the provider's last regeneration. */
+  lastFinal: string | null;
+}
+
+/** Start (00:00 Asia/Shanghai) of a business day, in Unix seconds. */
+function dayStartSeconds(date: string): number {
+  return DateTime.fromISO(date, { zone: PROVIDER_ZONE }).toSeconds();
 }
 
 /**
@@ -37,8 +52,6 @@ export function buildRunMetrics(input: RunMetricsInput): Registry {
     const result = input.result;
     gauge('yzh_recon_last_success_timestamp_seconds', 'When the last successful run ended', ['business_date'])
       .set({ ...dealer, business_date: input.date }, Date.now() / 1000);
-    gauge('yzh_recon_last_success_business_date_seconds', 'Start (00:00 Asia/Shanghai) of the newest business day reconciled successfully')
-      .set(dealer, DateTime.fromISO(input.date, { zone: PROVIDER_ZONE }).toSeconds());
     const rows = gauge('yzh_recon_file_rows', 'Rows in the provider file of the last run', ['kind']);
     for (const f of result.files) rows.set({ ...dealer, kind: f.kind }, f.rows);
     const fresh = gauge('yzh_recon_run_new_findings', 'Findings the last run opened, by severity', ['severity']);
@@ -50,6 +63,17 @@ export function buildRunMetrics(input: RunMetricsInput): Registry {
     stage.set({ ...dealer, stage: 'load' }, result.times.loadMs / 1000);
     stage.set({ ...dealer, stage: 'match' }, result.times.matchMs / 1000);
     stage.set({ ...dealer, stage: 'write' }, result.times.writeMs / 1000);
+  }
+  // Facts of the database, not of this run: pushed after a failed run too, and a back-fill of
+  // an old day does not move them back.
+  if (input.days?.lastSuccess != null) {
+    gauge('yzh_recon_last_success_business_date_seconds', 'Start (00:00 Asia/Shanghai) of the newest business day reconciled successfully')
+      .set(dealer, dayStartSeconds(input.days.lastSuccess));
+  }
+  if (input.days?.lastFinal != null) {
+    gauge('yzh_recon_last_final_business_date_seconds',
+      'Start (00:00 Asia/Shanghai) of the newest business day reconciled successfully on its final files (a run after 16:45 the next day)')
+      .set(dealer, dayStartSeconds(input.days.lastFinal));
   }
   if (input.open !== undefined) {
     const open = gauge('yzh_recon_open_findings', 'Open discrepancies by kind and severity', ['kind', 'severity']);
@@ -63,6 +87,16 @@ export async function openFindings(session: Session, dealerId: string): Promise<
     `select kind, severity, count(*)::int as count from recon.discrepancies
       where dealer_id = $1 and status = 'open' group by kind, severity order by kind, severity`, [dealerId]);
   return r.rows;
+}
+
+export async function reconciledDays(session: Session, dealerId: string): Promise<ReconciledDays> {
+  const r = await session.query<{ last_success: string | null; last_final: string | null }>(
+    `select max(business_date)::text as last_success,
+            max(business_date) filter (
+              where started_at >= ((business_date + 1)::timestamp + interval '16 hours 45 minutes') at time zone 'Asia/Shanghai'
+            )::text as last_final
+       from recon.runs where dealer_id = $1 and status = 'succeeded'`, [dealerId]);
+  return { lastSuccess: r.rows[0]?.last_success ?? null, lastFinal: r.rows[0]?.last_final ?? null };
 }
 
 /**
