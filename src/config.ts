@@ -48,6 +48,15 @@ export function loadConfig(
     }
     return Number(raw);
   };
+  const wholeNumber = (name: string, fallback: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+      problems.push(`${name} must be a whole number (0 or more), got "${raw}"`);
+      return fallback;
+    }
+    return Number(raw);
+  };
   const required = (name: string): string => {
     const value = get(name);
     if (value === undefined && options.requireProvider) problems.push(`${name} is required`);
@@ -95,7 +104,8 @@ export function loadConfig(
       appKey,
       des3Key,
       timeoutMs: positiveInt('YZH_TIMEOUT_MS', 30_000),
-      retries: positiveInt('YZH_RETRIES', 4),
+      // 0 is a fair setting: one attempt, no retries (a caller that retries the whole job itself).
+      retries: wholeNumber('YZH_RETRIES', 4),
       maxDownloadBytes: positiveInt('YZH_MAX_DOWNLOAD_BYTES', 4 * 1024 ** 3),
       allowHttpDownload: get('YZH_ALLOW_HTTP_DOWNLOAD') === 'true',
     }),

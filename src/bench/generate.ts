@@ -47,10 +47,12 @@ const two = (n: number) => String(n).padStart(2, '0');
  * of about n rows (ledger.csv, plain CSV for COPY), with a few hundred planted discrepancies at
  * fixed strides, mutually exclusive so that the expected counts are exact. With
  * `malformedAmountAt`, order i carries the amount `12.3.4` (for the fault-injection suite);
- * `ledgerFile` names the ledger file (days of history share a folder).
+ * `ledgerFile` names the ledger file (days of history share a folder); with `strayQuoteAt`,
+ * order i's 姓名 opens a quote that is never closed (`"王**`), the rest of the file then
+ * reading as one field.
  */
 export async function generateDay(
-  dir: string, date: string, n: number, options: { malformedAmountAt?: number; ledgerFile?: string } = {},
+  dir: string, date: string, n: number, options: { malformedAmountAt?: number; ledgerFile?: string; strayQuoteAt?: number } = {},
 ): Promise<Planted> {
   const day = join(dir, date);
   await mkdir(day, { recursive: true });
@@ -76,7 +78,8 @@ export async function generateDay(
     const amount = i === options.malformedAmountAt ? '12.3.4' : yuan(fen);
     const secs = Math.floor((i / n) * 86_000);
     const t = `${date} ${two(Math.floor(secs / 3600))}:${two(Math.floor(secs / 60) % 60)}:${two(secs % 60)}`;
-    await orders.line(`${id},${ref},B${compact},王**,${BENCH_BROKER},成功,6222*****${String(i % 100000).padStart(5, '0')},银行卡,${amount},${yuan(fee)},2017112044${String(i).padStart(9, '0')},104475780210006015,-/-,-/-,${t},${t}`);
+    const name = i === options.strayQuoteAt ? '"王**' : '王**';
+    await orders.line(`${id},${ref},B${compact},${name},${BENCH_BROKER},成功,6222*****${String(i % 100000).padStart(5, '0')},银行卡,${amount},${yuan(fee)},2017112044${String(i).padStart(9, '0')},104475780210006015,-/-,-/-,${t},${t}`);
     if (!withBills) return;
     await bills.line(`${id},${ref},2${String(++billSeq).padStart(17, '0')},经纪公司打款,成功,银行卡,王**,${BENCH_BROKER},${yuan(fen)},2017112044${String(i).padStart(9, '0')},${t},${t}`);
     await bills.line(`${id},${ref},2${String(++billSeq).padStart(17, '0')},经纪公司打款服务费,成功,-/-,王**,${BENCH_BROKER},${yuan(fee)},,${t},${t}`);

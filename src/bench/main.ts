@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --orders N[,N2…]] [--stages reader,run,floor,instructions] [--data DIR] [--repeat K] [--explain]
- *                 [--history H]
+ *                 [--history H] [--stray-quote]
  *
  * Generates a day of N orders (about 2N bill rows, a ledger of N rows with planted
  * discrepancies), serves it from the sandbox, and measures in separate processes (so that each
@@ -11,6 +11,8 @@
  * reader with callgrind: the same figure on every run, however busy the machine is.
  * `--history H` first runs H earlier days of N orders each (other order ids, not timed), so
  * that the measured run has H days of provider rows and ledger behind it.
+ * `--stray-quote` then runs the same day again with one unclosed quote in the order file's
+ * line 2 (`"王**`), which must fail naming line 2, and compares its peak RSS with the clean run's.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +42,8 @@ const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
 /** The node flags of the command's first line (`#!/usr/bin/env -S node …`), as the image starts it. */
 const CLI_NODE_FLAGS = readFileSync(CLI, 'utf8').split('\n', 1)[0]!.split(' ').slice(3);
+/** Its own database per bench process: two benches on one server must not drop each other's. */
+const BENCH_DB = `yzh_bench_${process.pid}`;
 const silent = pino({ level: 'silent' });
 /** Preloaded into a measured child: writes its peak RSS (KiB) where BENCH_RSS_FILE says. */
 const RSS_PROBE = `data:text/javascript,${encodeURIComponent(
@@ -156,19 +160,26 @@ function historyDays(count: number): string[] {
   return Array.from({ length: count }, (_, i) => new Date(day - (count - i) * 86_400_000).toISOString().slice(0, 10));
 }
 
-async function runCli(env: Record<string, string>, date = DATE): Promise<{ ms: number; maxRssKb: number; stdout: string }> {
+async function runCli(
+  env: Record<string, string>, date = DATE, expectCode = 0,
+): Promise<{ ms: number; maxRssKb: number; stdout: string; stderr: string }> {
   const rssFile = join(tmpdir(), `yzh-bench-rss-${process.pid}`);
   const started = performance.now();
-  const stdout = await new Promise<string>((resolve, reject) => {
+  const [stdout, stderr] = await new Promise<[string, string]>((resolve, reject) => {
     const child = spawn(process.execPath, [...CLI_NODE_FLAGS, '--import', RSS_PROBE, CLI, 'run', '--date', date], {
-      env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', BENCH_RSS_FILE: rssFile, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', BENCH_RSS_FILE: rssFile, ...env },
+      stdio: ['ignore', 'pipe', expectCode === 0 ? 'inherit' : 'pipe'],
     });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`yzh-recon run exited ${code}`))));
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('close', (code) => (code === expectCode ? resolve([out, err]) : reject(new Error(`yzh-recon run exited ${code}\n${err}`))));
   });
   const ms = performance.now() - started;
-  return { ms, maxRssKb: Number(readFileSync(rssFile, 'utf8')), stdout };
+  const maxRssKb = Number(readFileSync(rssFile, 'utf8'));
+  rmSync(rssFile, { force: true });
+  return { ms, maxRssKb, stdout, stderr };
 }
 
 /** The floor: Postgres' own COPY of the decompressed files into text tables, plus one join. */
@@ -207,7 +218,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       orders: { type: 'string' }, stages: { type: 'string' }, data: { type: 'string' }, explain: { type: 'boolean' }, repeat: { type: 'string' },
-      history: { type: 'string' },
+      history: { type: 'string' }, 'stray-quote': { type: 'boolean' },
     },
   });
   const sizes = (values.orders ?? '1000000').split(',').map(Number);
@@ -224,7 +235,7 @@ async function main(): Promise<void> {
 }
 
 async function runSize(
-  n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string; history?: string },
+  n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string; history?: string; 'stray-quote'?: boolean },
 ): Promise<SizeResult> {
   const repeat = Number(values.repeat ?? 3);
   const size: SizeResult = { n };
@@ -307,11 +318,11 @@ async function runSize(
     if (databaseUrl) {
       const admin = new pg.Client({ connectionString: databaseUrl });
       await admin.connect();
-      await admin.query('drop database if exists yzh_bench with (force)');
-      await admin.query('create database yzh_bench');
+      await admin.query(`drop database if exists ${BENCH_DB} with (force)`);
+      await admin.query(`create database ${BENCH_DB}`);
       await admin.end();
       const url = new URL(databaseUrl);
-      url.pathname = '/yzh_bench';
+      url.pathname = `/${BENCH_DB}`;
       env = { DATABASE_URL: url.toString() };
       db = openPostgres(url.toString());
     } else {
@@ -357,9 +368,25 @@ async function runSize(
       throw new Error(`planted discrepancies not found exactly: planted ${JSON.stringify(planted)}, found ${JSON.stringify(found.counts)}`);
     }
     console.log(`all ${Object.values(planted).reduce((a, b) => a + b, 0)} planted discrepancies found, nothing else: ${JSON.stringify(found.counts)}`);
+    if (values['stray-quote']) {
+      // The same day with an unclosed quote on the order file's line 2: the run must fail
+      // there, with memory no larger than the clean day's (the parser holds at most one
+      // record, MAX_RECORD_BYTES, not the rest of the file).
+      const strayDir = `${dataDir}-stray-quote`;
+      if (!existsSync(join(strayDir, DATE, 'orders.csv.gz'))) await generateDay(strayDir, DATE, n, { strayQuoteAt: 0 });
+      const straySandbox = new Sandbox({ ...KEYS, dir: strayDir, retentionDays: null });
+      const strayUrl = await straySandbox.start();
+      const stray = await runCli({ ...runEnv, YZH_BASE_URL: strayUrl }, DATE, 1);
+      await straySandbox.stop();
+      const message = stray.stderr.trimEnd().split('\n').at(-1) ?? '';
+      const pct = (stray.maxRssKb / run.maxRssKb - 1) * 100;
+      table.push([`run with a stray quote on line 2 (exit 1; vs clean: ${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%)`, fmt(stray.ms), '', mb(stray.maxRssKb)]);
+      results.strayQuote = { maxRssKb: stray.maxRssKb, cleanMaxRssKb: run.maxRssKb, rssVsCleanPct: pct, message };
+      console.log(`stray quote: ${message}`);
+    }
     if (stages.has('floor') && databaseUrl) {
       const url = new URL(databaseUrl);
-      url.pathname = '/yzh_bench';
+      url.pathname = `/${BENCH_DB}`;
       const f = await floor(url.toString(), day);
       const floorMs = f.copyMs + f.joinMs;
       table.push(['floor: COPY of the decompressed files into text tables', fmt(f.copyMs), rate(rows, f.copyMs), '']);
@@ -376,6 +403,12 @@ async function runSize(
       }
     }
     rmSync(pgliteDir, { recursive: true, force: true });
+    if (databaseUrl) {
+      const admin = new pg.Client({ connectionString: databaseUrl });
+      await admin.connect();
+      await admin.query(`drop database if exists ${BENCH_DB} with (force)`);
+      await admin.end();
+    }
   }
   await sandbox.stop();
   const widths = [0, 1, 2, 3].map((i) => Math.max(...table.map((r) => r[i]!.length)));

@@ -39,7 +39,15 @@ export async function sandboxCommand(ctx: CommandContext, argv: string[]): Promi
     port,
     retentionDays: null,
   });
-  const url = await sandbox.start();
+  const host = values.host ?? '127.0.0.1';
+  const url = await sandbox.start().catch((err: unknown) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'is already in use (another sandbox?)'
+      : code === 'EACCES' ? 'is not allowed for this user (ports below 1024 need privileges)'
+        : code === 'EADDRNOTAVAIL' ? 'is not an address of this machine'
+          : `cannot be listened on (${(err as Error).message})`;
+    throw new ReconError('CONFIG', `sandbox: ${host}:${port} ${why}; choose another with --port N, or --port 0 for any free port`, { cause: err });
+  });
   ctx.stdout.write(`sandbox listening on ${url} (serving ${values.dir ?? FIXTURE_SANDBOX_DIR}); set YZH_BASE_URL=${url}\n`);
   await new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();

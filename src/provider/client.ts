@@ -4,7 +4,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Agent, errors as undiciErrors, request } from 'undici';
 import type { ProviderConfig } from '../config.js';
-import { ReconError } from '../errors.js';
+import { fileError, ReconError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { encrypt3des, randomMess, sign } from './crypto.js';
 import { CHANNEL_NAMES, ENDPOINTS, PROVIDER_CODES, SUCCESS_CODE, type Channel, type FileKind, type ProviderEnvelope } from './protocol.js';
@@ -43,6 +43,15 @@ export interface DownloadResult {
 
 export interface ClientOptions {
   retryBaseDelayMs?: number;
+}
+
+/** A JSON value in a message: its type, and its text when short (answers carry no personal data in these fields). */
+function describe(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  const text = JSON.stringify(value);
+  const type = Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  return text.length <= 40 ? `${type} ${text}` : type;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
@@ -86,9 +95,11 @@ export class ProviderClient {
   async fileUrl(kind: FileKind, date: string, signal?: AbortSignal): Promise<string> {
     const path = kind === 'order' ? ENDPOINTS.orderFileUrl : ENDPOINTS.billFileUrl;
     const payload = kind === 'order' ? { order_date: date } : { bill_date: date };
-    const data = await this.call<Record<string, string>>(path, payload, signal);
-    const url = data[kind === 'order' ? 'order_download_url' : 'bill_download_url'];
-    if (url === undefined || url === '') {
+    const key = kind === 'order' ? 'order_download_url' : 'bill_download_url';
+    const data = await this.call<Record<string, unknown>>(path, payload, signal,
+      (d) => (typeof d[key] === 'string' ? null : `${key} ${describe(d[key])}, not a string`));
+    const url = data[key] as string;
+    if (url === '') {
       throw new ReconError(
         'PROVIDER',
         `the provider returned no download URL for the ${kind} file of ${date}: files are kept 90 days, this one is past retention`,
@@ -99,20 +110,29 @@ export class ProviderClient {
   }
 
   async queryOrder(orderId: string, channel: Channel, signal?: AbortSignal): Promise<RealtimeOrder> {
-    return this.call<RealtimeOrder>(ENDPOINTS.queryOrder, { order_id: orderId, channel: CHANNEL_NAMES[channel], data_type: '' }, signal);
+    return this.call<RealtimeOrder>(ENDPOINTS.queryOrder, { order_id: orderId, channel: CHANNEL_NAMES[channel], data_type: '' }, signal,
+      (d) => (typeof d.order_id === 'string' ? null : `order_id ${describe(d.order_id)}, not a string`));
   }
 
   async queryAccounts(signal?: AbortSignal): Promise<DealerAccount[]> {
-    const data = await this.call<{ dealer_infos: DealerAccount[] }>(ENDPOINTS.queryAccounts, { dealer_id: this.config.dealerId }, signal);
+    const data = await this.call<{ dealer_infos: DealerAccount[] }>(ENDPOINTS.queryAccounts, { dealer_id: this.config.dealerId }, signal,
+      (d) => (Array.isArray(d.dealer_infos) && d.dealer_infos.every((a) => a !== null && typeof a === 'object')
+        ? null
+        : `dealer_infos ${describe(d.dealer_infos)}, not a list of accounts`));
     return data.dealer_infos;
   }
 
-  /** One signed API call, retried on transient failures; returns the envelope's `data`. */
-  async call<T>(path: string, payload: object, signal?: AbortSignal): Promise<T> {
-    return withRetries(`GET ${path}`, this.retry, this.log, () => this.callOnce<T>(path, payload, signal), signal);
+  /**
+   * One signed API call, retried on transient failures; returns the envelope's `data`, an
+   * object. `check` names what is wrong with the fields the caller reads (null: nothing), so
+   * that an answer of the wrong shape is a provider error naming the endpoint and request id,
+   * never a TypeError further on.
+   */
+  async call<T>(path: string, payload: object, signal?: AbortSignal, check?: (data: Record<string, unknown>) => string | null): Promise<T> {
+    return withRetries(`GET ${path}`, this.retry, this.log, () => this.callOnce<T>(path, payload, signal, check), signal);
   }
 
-  private async callOnce<T>(path: string, payload: object, signal?: AbortSignal): Promise<T> {
+  private async callOnce<T>(path: string, payload: object, signal?: AbortSignal, check?: (data: Record<string, unknown>) => string | null): Promise<T> {
     const requestId = randomUUID();
     const data = encrypt3des(JSON.stringify(payload), this.config.des3Key);
     const mess = randomMess();
@@ -142,25 +162,38 @@ export class ProviderClient {
     if (statusCode >= 500 || statusCode === 429) {
       throw new TransientError(`GET ${path} answered HTTP ${statusCode} (request_id ${requestId})`, { facts: { ...facts, httpStatus: statusCode } });
     }
-    let envelope: ProviderEnvelope<T>;
+    let parsed: unknown;
     try {
-      envelope = JSON.parse(text) as ProviderEnvelope<T>;
+      parsed = JSON.parse(text);
     } catch {
       throw new ReconError('PROVIDER', `GET ${path} answered HTTP ${statusCode} with a body that is not JSON (request_id ${requestId})`, { facts });
     }
-    const providerRequestId = envelope.request_id ?? requestId;
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ReconError('PROVIDER', `GET ${path} answered HTTP ${statusCode} with ${describe(parsed)}, not a provider envelope (request_id ${requestId})`, { facts });
+    }
+    const envelope = parsed as Partial<Record<keyof ProviderEnvelope<T>, unknown>>;
+    const providerRequestId = typeof envelope.request_id === 'string' && envelope.request_id !== '' ? envelope.request_id : requestId;
+    const answered = { ...facts, requestId: providerRequestId };
+    if (typeof envelope.code !== 'string') {
+      throw new ReconError('PROVIDER', `GET ${path} answered HTTP ${statusCode} with code ${describe(envelope.code)}, not a provider code [request_id ${providerRequestId}]`, { facts: answered });
+    }
     if (envelope.code !== SUCCESS_CODE) {
       const advice = PROVIDER_CODES[envelope.code] ?? 'see the provider document\'s error table';
       throw new ReconError(
         'PROVIDER',
-        `provider code ${envelope.code} (${envelope.message}) on GET ${path}: ${advice} [request_id ${providerRequestId}]`,
+        `provider code ${envelope.code} (${typeof envelope.message === 'string' ? envelope.message : 'no message'}) on GET ${path}: ${advice} [request_id ${providerRequestId}]`,
         { facts: { ...facts, providerCode: envelope.code, requestId: providerRequestId } },
       );
     }
-    if (envelope.data === undefined) {
-      throw new ReconError('PROVIDER', `GET ${path} answered 0000 without data [request_id ${providerRequestId}]`, { facts });
+    const answer = envelope.data;
+    if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) {
+      throw new ReconError('PROVIDER', `GET ${path} answered code 0000 with data ${describe(answer)}, not an object [request_id ${providerRequestId}]`, { facts: answered });
     }
-    return envelope.data;
+    const problem = check?.(answer as Record<string, unknown>) ?? null;
+    if (problem !== null) {
+      throw new ReconError('PROVIDER', `GET ${path} answered code 0000 with ${problem} [request_id ${providerRequestId}]`, { facts: answered });
+    }
+    return answer as T;
   }
 
   /**
@@ -233,10 +266,15 @@ export class ProviderClient {
           done(null, chunk);
         },
       });
+      const file = createWriteStream(path);
+      let fileFailure: unknown = null;
+      file.on('error', (err) => { fileFailure ??= err; });
       try {
-        await pipeline(response.body, meter, createWriteStream(path), signal ? { signal } : {});
+        await pipeline(response.body, meter, file, signal ? { signal } : {});
       } catch (err) {
         if (err instanceof ReconError) throw err;
+        // The local file failing (a full YZH_TMP_DIR) is no transport fault: retrying would not help.
+        if (fileFailure !== null && !signal?.aborted) throw fileError(fileFailure, `download ${label}: writing ${path}`);
         throw this.transportError(err, `download ${label} after ${bytes} bytes`, {}, signal);
       }
       const lastModified = response.headers['last-modified'];

@@ -29,7 +29,7 @@ export async function withRetries<T>(
     } catch (err) {
       if (!(err instanceof TransientError) || signal?.aborted) throw err;
       if (attempt >= policy.retries) {
-        throw new ReconError('TRANSPORT', `${what}: gave up after ${attempt + 1} attempts: ${err.message}`, {
+        throw new ReconError('TRANSPORT', `${what}: gave up after ${attempt + 1} attempt${attempt === 0 ? ' (YZH_RETRIES=0)' : 's'}: ${err.message}`, {
           cause: err,
           facts: err.facts,
         });

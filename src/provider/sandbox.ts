@@ -43,6 +43,9 @@ export interface SandboxFaults {
   stallMs: number;
   /** Every download is paced to this many bytes a second (0: no pacing). */
   downloadBytesPerSecond: number;
+  /** The next N API calls answer this body verbatim, HTTP 200 (`{"code":"0000","data":null}`). */
+  rawAnswer: string | null;
+  rawAnswerCalls: number;
 }
 
 export interface SandboxCall {
@@ -54,7 +57,7 @@ export interface SandboxCall {
 const NO_FAULTS: SandboxFaults = {
   apiHttpErrors: 0, apiHttpStatus: 502, providerCode: null, providerCodeCalls: 0, emptyUrlCalls: 0,
   downloadHttpErrors: 0, downloadHttpStatus: 503, truncatedDownloads: 0, stalledDownloads: 0, stallMs: 0,
-  downloadBytesPerSecond: 0,
+  downloadBytesPerSecond: 0, rawAnswer: null, rawAnswerCalls: 0,
 };
 
 const MESSAGES: Record<string, string> = {
@@ -100,7 +103,14 @@ export class Sandbox {
       });
     });
     server.keepAliveTimeout = 1000;
-    await new Promise<void>((resolve) => server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', resolve));
+    // A port in use (EADDRINUSE) or not allowed (EACCES) rejects here, for the caller to word.
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
     this.server = server;
     const { address, port } = server.address() as AddressInfo;
     this.baseUrl = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
@@ -128,6 +138,12 @@ export class Sandbox {
       this.faults.apiHttpErrors--;
       this.calls.push({ endpoint, requestId, code: `HTTP ${this.faults.apiHttpStatus}` });
       res.writeHead(this.faults.apiHttpStatus, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>');
+      return;
+    }
+    if (this.faults.rawAnswerCalls > 0 && this.faults.rawAnswer !== null) {
+      this.faults.rawAnswerCalls--;
+      this.calls.push({ endpoint, requestId, code: 'raw' });
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', date: new Date().toUTCString() }).end(this.faults.rawAnswer);
       return;
     }
     let reply: Reply;

@@ -2,13 +2,14 @@ import type { Config } from '../config.js';
 import type { DatabaseHandle, Session } from '../db/connection.js';
 import { migrate } from '../db/migrator.js';
 import type { RunTrigger } from '../db/schema.js';
-import { coerceError, ReconError } from '../errors.js';
+import { coerceError, fileError, ReconError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { DownloadResult, ProviderClient } from '../provider/client.js';
 import { FILE_KINDS, type FileKind } from '../provider/protocol.js';
 import { applyFindings, type LifecycleResult } from './discrepancies.js';
 import { discard, fetchProviderFile, loadProviderFiles, type FileIngest } from './ingest.js';
 import { computeFindings, prepareFindings } from './matching.js';
+import { createRunDir, type RunDir } from './run-dir.js';
 import { acquireRunLock, insertRun, markFailed, markSucceeded, releaseAlive, releaseRunLock } from './runs.js';
 
 export interface RunRequest {
@@ -67,17 +68,23 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
     const client = deps.client.withLog(log);
     log.info({ trigger: request.trigger }, 'run started');
     const downloads: DownloadResult[] = [];
+    let runDir: RunDir | null = null;
     let locked = false;
     let inTransaction = false;
     let onAbort: (() => void) | null = null;
     try {
       await acquireRunLock(session, dealerId, runId, config.lockTimeoutMs, signal);
       locked = true;
+      // Downloads and spool files go to the run's own folder, which the next run removes if
+      // this process dies without removing it (run-dir.ts).
+      runDir = await createRunDir(config.tmpDir, log).catch((err: unknown) => {
+        throw fileError(err, `creating the run's folder in YZH_TMP_DIR (${config.tmpDir})`);
+      });
       const downloadStarted = performance.now();
       const byKind = new Map<FileKind, DownloadResult>();
       for (const kind of FILE_KINDS) {
         interrupted(signal);
-        const download = await fetchProviderFile(client, kind, date, dealerId, config.tmpDir, log, signal);
+        const download = await fetchProviderFile(client, kind, date, dealerId, runDir.path, log, signal);
         downloads.push(download);
         byKind.set(kind, download);
         log.info({ kind, bytes: download.bytes, sha256: download.sha256 }, `${kind} file downloaded`);
@@ -139,6 +146,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       if (locked) await releaseRunLock(session, dealerId).catch(() => {});
       await releaseAlive(session, runId).catch(() => {});
       await Promise.all(downloads.map(discard));
+      await runDir?.remove().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not remove the run\'s folder'));
     }
   });
 }

@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { fileError } from '../errors.js';
 
 /**
  * Writes a text stream to a spool file as fast as it comes; `read()` yields the file's bytes
@@ -14,6 +15,11 @@ export function spoolQueue(source: Readable, path: string) {
   // Taken now: a stream ended before any write may finish without `pending` ever clearing.
   const opened = once(out, 'open');
   opened.catch(() => {});
+  // A write error (a full YZH_TMP_DIR) may come while the loop waits for the parser: kept
+  // here, and reported at the next chunk or at the end, rather than an unhandled 'error'.
+  let writeFailure: Error | null = null;
+  out.on('error', (err) => { writeFailure ??= err; });
+  const what = `writing the COPY text to ${path}`;
   let flushed = 0;
   let complete = false;
   let failure: unknown = null;
@@ -27,7 +33,9 @@ export function spoolQueue(source: Readable, path: string) {
     try {
       for await (const chunk of source) {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-        const ok = out.write(bytes, () => {
+        if (writeFailure !== null) throw writeFailure;
+        const ok = out.write(bytes, (err) => {
+          if (err) return;
           flushed += bytes.length;
           notify();
         });
@@ -37,8 +45,8 @@ export function spoolQueue(source: Readable, path: string) {
       await finished(out);
       complete = true;
     } catch (err) {
-      failure = err;
-      throw err;
+      failure = err === writeFailure ? fileError(err, what) : err;
+      throw failure;
     } finally {
       if (!complete) out.destroy();
       notify();
@@ -49,8 +57,8 @@ export function spoolQueue(source: Readable, path: string) {
   return {
     written,
     read: async function* () {
-      await opened;
-      const file = await open(path, 'r');
+      await opened.catch((err: unknown) => { throw fileError(err, what); });
+      const file = await open(path, 'r').catch((err: unknown) => { throw fileError(err, `reading the COPY text from ${path}`); });
       try {
         let offset = 0;
         for (;;) {

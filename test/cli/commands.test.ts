@@ -2,7 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Sandbox } from '../../src/provider/sandbox.js';
 import { lastLine, runCli } from '../helpers/cli.js';
+import { FIXTURE_DIR, KEYS } from '../helpers/provider.js';
 
 const PROVIDER_ENV = { YZH_DEALER_ID: 'sixcn', YZH_APP_KEY: 'k'.repeat(32), YZH_DES3_KEY: 'x'.repeat(24) };
 
@@ -77,5 +79,18 @@ describe('yzh-recon check', () => {
     expect(bad.stdout).toMatch(/^FAIL  provider\s+provider code 1003 \(签名错误\)/m);
     expect(bad.stdout).not.toContain('z'.repeat(32));
     await sandbox.stop();
+  });
+
+  it('sandbox on a port in use prints one clear line and exits 1, no stack trace', async () => {
+    const taken = new Sandbox({ ...KEYS, dir: FIXTURE_DIR, retentionDays: null });
+    const url = await taken.start();
+    try {
+      const port = new URL(url).port;
+      const r = await runCli(['sandbox', '--port', port]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`yzh-recon: sandbox: 127.0.0.1:${port} is already in use (another sandbox?); choose another with --port N, or --port 0 for any free port\n`);
+    } finally {
+      await taken.stop();
+    }
   });
 });

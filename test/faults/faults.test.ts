@@ -1,4 +1,5 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -6,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDay } from '../../src/bench/generate.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
-import { lastLine, runCli, type CliResult } from '../helpers/cli.js';
+import { CLI, lastLine, runCli, type CliResult } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
 import { FIXTURE_DATE, FIXTURE_DIR, KEYS } from '../helpers/provider.js';
 
@@ -30,10 +31,17 @@ const BILL_HEADER = billsCsv.slice(0, billsCsv.indexOf('\n'));
 
 let db: ChildDatabase;
 const sandboxes: Sandbox[] = [];
+/** Folders the cases below make, removed at the end whatever happened. */
+const made: string[] = [];
+const madeDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+};
 
 /** A sandbox serving the fixture folder, with the files of day D replaced as given. */
 async function sandboxWith(files: { orders?: Buffer | string; bills?: Buffer | string; extraDays?: string[] } = {}): Promise<Sandbox> {
-  const dir = mkdtempSync(join(tmpdir(), 'yzh-fault-'));
+  const dir = madeDir('yzh-fault-');
   cpSync(FIXTURE_DIR, dir, { recursive: true });
   for (const [name, content] of [['orders', files.orders], ['bills', files.bills]] as const) {
     if (content === undefined) continue;
@@ -98,6 +106,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(sandboxes.map((s) => s.stop()));
   await db.drop();
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
 });
 
 describe(`fault injection on ${ENGINE}: transport`, () => {
@@ -188,6 +197,147 @@ describe(`fault injection on ${ENGINE}: files`, () => {
   it('an unknown 流水类型', async () => {
     await expectFailure(await sandboxWith({ bills: replaceCell(billsCsv, 4, 3, '经纪公司返点') }),
       /^yzh-recon: bill file 2017-11-20 line 4, column 流水类型: unknown 流水类型 "经纪公司返点"$/);
+  });
+});
+
+/** A sandbox over a generated day of `n` orders (the fixture ledger stays as it is). */
+async function generatedSandbox(n: number, options: Parameters<typeof generateDay>[3] = {}): Promise<Sandbox> {
+  const dir = madeDir('yzh-fault-gen-');
+  await generateDay(dir, D, n, options);
+  const sandbox = new Sandbox({ ...KEYS, dir, retentionDays: null });
+  await sandbox.start();
+  sandboxes.push(sandbox);
+  return sandbox;
+}
+
+/** GB18030 bytes of a text (Node decodes GB18030 but has no encoder). */
+function gb18030(text: string): Buffer {
+  const table = new Map<string, Buffer>();
+  const decoder = new TextDecoder('gb18030');
+  for (let hi = 0x81; hi <= 0xfe; hi++) {
+    for (let lo = 0x40; lo <= 0xfe; lo++) {
+      const b = Buffer.from([hi, lo]);
+      const ch = decoder.decode(b);
+      if (ch.length === 1 && !table.has(ch)) table.set(ch, b);
+    }
+  }
+  return Buffer.concat([...text].map((ch) => (ch.charCodeAt(0) < 0x80 ? Buffer.from(ch, 'latin1') : table.get(ch)!)));
+}
+
+/** Bytes of `file` with `insert` put right after the first `after`. */
+const planted = (file: Buffer, after: string, insert: number[]) => {
+  const at = file.indexOf(after) + Buffer.byteLength(after);
+  return Buffer.concat([file.subarray(0, at), Buffer.from(insert), file.subarray(at)]);
+};
+
+describe(`fault injection on ${ENGINE}: encodings, stray quotes, NUL bytes`, () => {
+  it('an invalid byte in a GB18030 file: exit 1 naming line and byte offset (it loaded as U+FFFD, and exited 0)', async () => {
+    const bad = planted(gb18030(ordersCsv), '\n20171127', [0xff]);
+    const offset = bad.indexOf(0xff);
+    await expectFailure(await sandboxWith({ orders: gzipSync(bad) }),
+      new RegExp(`^yzh-recon: order file 2017-11-20 line 2: byte 0xFF at byte offset ${offset} is not valid GB18030 \\(the header line is GB18030, so the whole file must be\\)$`));
+  });
+
+  it('one Latin-1 byte in a UTF-8 file: exit 1 at that byte (it read the whole file as GB18030)', async () => {
+    const bad = planted(Buffer.from(ordersCsv), '\n2017112703,', [0xe9]);
+    const offset = Buffer.from(ordersCsv).indexOf('\n2017112703,') + '\n2017112703,'.length;
+    await expectFailure(await sandboxWith({ orders: gzipSync(bad) }),
+      new RegExp(`^yzh-recon: order file 2017-11-20 line 4: bytes 0xE9 0x31 at byte offset ${offset} are not valid UTF-8 \\(the header line is UTF-8, so the whole file must be\\)$`));
+  });
+
+  it('a stray quote on line 2 of a 20,000-order file: exit 1 naming line 2, within the record bound', async () => {
+    await expectFailure(await generatedSandbox(20_000, { strayQuoteAt: 0 }),
+      /^yzh-recon: order file 2017-11-20 line 2: a quote opens a field on this line and is not closed within 64 KiB \(a stray quote\?\); no legal row is near that long$/);
+  });
+
+  it('a 1.5 MB gzip whose unclosed field unpacks to 1.5 GB: exit 1 naming line 2, peak memory well under the CronJob limit', async () => {
+    // Concatenated gzip members are one gzip stream: 1,500 copies of 1 MiB of "a" after an open quote.
+    const member = gzipSync(Buffer.alloc(1 << 20, 'a'));
+    const bomb = Buffer.concat([gzipSync(`${ORDER_HEADER}\n2017112701,"`), ...Array.from({ length: 1500 }, () => member)]);
+    expect(bomb.length).toBeLessThan(2_000_000);
+    const probeDir = madeDir('yzh-fault-rss-');
+    const probe = join(probeDir, 'probe.mjs');
+    writeFileSync(probe, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(join(probeDir, 'rss'))}, String(process.resourceUsage().maxRSS)));\n`);
+    await expectFailure(await sandboxWith({ orders: bomb }),
+      /^yzh-recon: order file 2017-11-20 line 2: a quote opens a field on this line and is not closed within 64 KiB \(a stray quote\?\); no legal row is near that long$/,
+      { env: { NODE_OPTIONS: `--import=file://${probe}` } });
+    // The whole process, database driver (and PGlite) included; it went to 3 GB.
+    const peakMb = Number(readFileSync(join(probeDir, 'rss'), 'utf8')) / 1024;
+    expect(peakMb).toBeLessThan(400);
+  });
+
+  it('a NUL byte in a field: exit 1 naming line and column (it was "database error 22021")', async () => {
+    const bills = billsCsv.replace('\n2017111102,', '\n2017111102\u0000,');
+    expect(bills).not.toBe(billsCsv);
+    await expectFailure(await sandboxWith({ bills }),
+      /^yzh-recon: bill file 2017-11-20 line 4, column 商户订单号: contains a NUL byte \(0x00\), which no provider field may hold$/);
+  });
+});
+
+describe(`fault injection on ${ENGINE}: clear errors`, () => {
+  it('the provider answers {"code":"0000","data":null}: exit 1 naming endpoint and request id (it was a TypeError)', async () => {
+    const sandbox = await sandboxWith();
+    sandbox.faults.rawAnswer = '{"code":"0000","data":null}';
+    sandbox.faults.rawAnswerCalls = 1;
+    await expectFailure(sandbox,
+      /^yzh-recon: GET \/api\/dataservice\/v1\/order\/downloadurl answered code 0000 with data null, not an object \[request_id [0-9a-f-]{36}\]$/);
+  });
+
+  it('YZH_RETRIES=0 is accepted and means one attempt', async () => {
+    const sandbox = await sandboxWith();
+    sandbox.faults.apiHttpErrors = 1;
+    await expectFailure(sandbox, /^yzh-recon: GET \/api\/dataservice\/v1\/order\/downloadurl: gave up after 1 attempt \(YZH_RETRIES=0\): .*HTTP 502/,
+      { env: { YZH_RETRIES: '0' } });
+    expect(sandbox.calls).toHaveLength(1);
+  });
+
+  it('after a SIGKILL mid-download, the next run removes what the dead run left in YZH_TMP_DIR', async () => {
+    const tmp = madeDir('yzh-fault-tmp-');
+    const sandbox = await sandboxWith();
+    sandbox.faults.stalledDownloads = 1;
+    sandbox.faults.stallMs = 30_000;
+    let pid = 0;
+    const killed = runCli(['run', '--date', D], { ...db.env, ...providerEnv(sandbox, { YZH_TIMEOUT_MS: '120000' }), YZH_TMP_DIR: tmp },
+      { onSpawn: (p) => { pid = p; } });
+    // Killed once its download is under way: a run folder holding a partial download.
+    const runDirs = () => readdirSync(tmp).filter((n) => n.startsWith('yzh-recon-run-'));
+    while (!(runDirs().length === 1 && readdirSync(join(tmp, runDirs()[0]!)).some((f) => f.endsWith('.csv.gz')))) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    process.kill(pid, 'SIGKILL');
+    expect((await killed).signal).toBe('SIGKILL');
+    const left = runDirs();
+    expect(left).toHaveLength(1);
+    sandbox.resetFaults();
+    const next = await runCli(['run', '--date', D], { ...db.env, ...providerEnv(sandbox), YZH_TMP_DIR: tmp });
+    expect(next.code, next.stderr).toBe(0);
+    expect(existsSync(join(tmp, left[0]!))).toBe(false);
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 120_000);
+
+  it.skipIf(ENGINE !== 'pg')('a full YZH_TMP_DIR (ulimit -f) while spooling: exit 1 naming the file and EFBIG, not "database error EFBIG" (needs TEST_DATABASE_URL: PGlite writes its own files under the same limit)', async () => {
+    const sandbox = await generatedSandbox(20_000);
+    const tmp = madeDir('yzh-fault-efbig-');
+    const before = await snapshot();
+    // bash counts ulimit -f in KiB: room for both downloads (under 1 MiB each), not for the
+    // bill file's COPY text (several MiB).
+    const result = await new Promise<CliResult>((resolve, reject) => {
+      const child = spawn('bash', ['-c', 'ulimit -f 2048 && exec "$0" "$@"', process.execPath, CLI, 'run', '--date', D], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...db.env, ...providerEnv(sandbox), YZH_TMP_DIR: tmp },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    });
+    expect(result.code, result.stderr).toBe(1);
+    expect(lastLine(result.stderr)).toMatch(
+      /^yzh-recon: writing the COPY text to \/\S+\/yzh-recon-run-\d+-\w+\/\S+\.copy: EFBIG: file too large, write \(no room left: the file system is full, or over a quota or file-size limit\)$/);
+    expect(await snapshot()).toEqual(before);
+    expect(readdirSync(tmp)).toEqual([]);
   });
 });
 

@@ -211,3 +211,62 @@ describe('download URL policy', () => {
     server.close();
   });
 });
+
+describe('answers of the wrong shape', () => {
+  const ORDER_URL = ENDPOINTS.orderFileUrl.replace(/\//g, '\\/');
+  it.each([
+    ['{"code":"0000","data":null}', 'answered code 0000 with data null, not an object'],
+    ['{"code":"0000"}', 'answered code 0000 with data missing, not an object'],
+    ['{"code":"0000","data":[]}', 'answered code 0000 with data a list \\[\\], not an object'],
+    ['{"code":"0000","data":{}}', 'answered code 0000 with order_download_url missing, not a string'],
+    ['{"code":"0000","data":{"order_download_url":7}}', 'answered code 0000 with order_download_url a number 7, not a string'],
+    ['{"data":{}}', 'answered HTTP 200 with code missing, not a provider code'],
+    ['null', 'answered HTTP 200 with null, not a provider envelope'],
+    ['"0000"', 'answered HTTP 200 with a string "0000", not a provider envelope'],
+  ])('%s is a provider error naming the endpoint and request id', async (body, message) => {
+    sandbox.faults.rawAnswer = body;
+    sandbox.faults.rawAnswerCalls = 1;
+    const c = client(sandbox);
+    const err = await failure(c.fileUrl('order', FIXTURE_DATE));
+    expect(err.code).toBe('PROVIDER');
+    expect(err.message).toMatch(new RegExp(`^GET ${ORDER_URL} ${message} [[(]request_id [0-9a-f-]{36}[\\])]$`));
+    expect(err.facts).toMatchObject({ endpoint: ENDPOINTS.orderFileUrl, requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    // Not retried: it would answer the same.
+    expect(sandbox.calls).toHaveLength(1);
+    await c.close();
+  });
+
+  it('checks the fields read from query-accounts and query-realtime-order too', async () => {
+    const c = client(sandbox);
+    sandbox.faults.rawAnswer = '{"code":"0000","data":{"dealer_infos":null},"request_id":"r-1"}';
+    sandbox.faults.rawAnswerCalls = 1;
+    expect((await failure(c.queryAccounts())).message)
+      .toBe(`GET ${ENDPOINTS.queryAccounts} answered code 0000 with dealer_infos null, not a list of accounts [request_id r-1]`);
+    sandbox.faults.rawAnswer = '{"code":"0000","data":{"status":1},"request_id":"r-2"}';
+    sandbox.faults.rawAnswerCalls = 1;
+    expect((await failure(c.queryOrder('2017112701', 'bankcard'))).message)
+      .toBe(`GET ${ENDPOINTS.queryOrder} answered code 0000 with order_id missing, not a string [request_id r-2]`);
+    await expect(c.queryAccounts()).resolves.toHaveLength(1);
+    await c.close();
+  });
+});
+
+describe('YZH_RETRIES=0 and local file failures', () => {
+  it('YZH_RETRIES=0 makes one attempt', async () => {
+    sandbox.faults.apiHttpErrors = 1;
+    const c = client(sandbox, { YZH_RETRIES: '0' });
+    const err = await failure(c.fileUrl('order', FIXTURE_DATE));
+    expect(err.message).toMatch(/^GET \/api\/dataservice\/v1\/order\/downloadurl: gave up after 1 attempt \(YZH_RETRIES=0\): .*HTTP 502/);
+    expect(sandbox.calls).toHaveLength(1);
+    await c.close();
+  });
+
+  it('a download that cannot be written (a full disk) is a local file error, not retried as a transport fault', async () => {
+    const c = client(sandbox, { YZH_RETRIES: '3' });
+    const url = await c.fileUrl('order', FIXTURE_DATE);
+    const err = await failure(c.download(url, '/dev/full', 'order file'));
+    expect(err.code).toBe('FILESYSTEM');
+    expect(err.message).toBe('download order file: writing /dev/full: ENOSPC: no space left on device, write (no room left: the file system is full, or over a quota or file-size limit)');
+    await c.close();
+  });
+});

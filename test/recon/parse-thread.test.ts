@@ -73,4 +73,14 @@ describe('parsing on a worker thread', () => {
       .then(() => null, (e: unknown) => e);
     expect((err as ReconError).message).toBe('bill file 2017-11-20: the gzip stream is truncated (unexpected end of file)');
   });
+
+  it('stops at a stray quote within the record bound, naming the line where it opened, as the calling thread does', async () => {
+    const lines = ordersCsv.trimEnd().split('\n');
+    const body = [lines[0], lines[1]!.replace(',张**,', ',"王**,'), ...Array.from({ length: 20_000 }, () => lines[2])].join('\n');
+    const job: ParseJob = { path: gzFile('stray.csv.gz', body), kind: 'order', label: 'order file 2017-11-20', prefix: copyPrefix('sixcn', FIXTURE_DATE) };
+    const inline = await collect(copyText(job, () => {})).then(() => null, (e: unknown) => e as ReconError);
+    const thread = await collect(compiled.parseInThread(job, () => {})).then(() => null, (e: unknown) => e as ReconError);
+    expect(thread!.message).toBe('order file 2017-11-20 line 2: a quote opens a field on this line and is not closed within 64 KiB (a stray quote?); no legal row is near that long');
+    expect(thread!.message).toBe(inline!.message);
+  });
 });

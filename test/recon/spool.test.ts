@@ -49,4 +49,18 @@ describe('spool queue', () => {
     await expect(reading).rejects.toThrow(/line 7, column 金额: malformed amount/);
     await expect(spool.written).rejects.toThrow(/malformed amount/);
   });
+
+  it('a spool that cannot be written (a full disk) fails as a local file error naming the path, and the reader learns of it', async () => {
+    // /dev/full answers every write with ENOSPC, as a full YZH_TMP_DIR does.
+    const source = new PassThrough();
+    const spool = spoolQueue(source, '/dev/full');
+    const reading = readAll(spool.read).then(() => null, (e: unknown) => e as Error);
+    source.end('x\ty\n'.repeat(1000));
+    const written = await spool.written.then(() => null, (e: unknown) => e as Error);
+    expect(written).toMatchObject({
+      code: 'FILESYSTEM',
+      message: 'writing the COPY text to /dev/full: ENOSPC: no space left on device, write (no room left: the file system is full, or over a quota or file-size limit)',
+    });
+    expect(await reading).toBe(written);
+  });
 });
