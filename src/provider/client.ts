@@ -6,7 +6,7 @@ import { Agent, errors as undiciErrors, request } from 'undici';
 import type { ProviderConfig } from '../config.js';
 import { ReconError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { encrypt3des, randomMess, sign } from './crypto.js';
+import { decrypt3des, encrypt3des, randomMess, sign } from './crypto.js';
 import { CHANNEL_NAMES, ENDPOINTS, PROVIDER_CODES, SUCCESS_CODE, type Channel, type FileKind, type ProviderEnvelope } from './protocol.js';
 import { TransientError, withRetries, type RetryPolicy } from './retry.js';
 
@@ -20,6 +20,23 @@ export interface RealtimeOrder {
   created_at: string;
   finished_time: string;
   [field: string]: unknown;
+}
+
+/** What the provider answered to one call, whatever its code. */
+export interface ProviderAnswer<T> {
+  code: string;
+  message: string;
+  data: T | undefined;
+  /** The provider's request_id (ours, echoed), to quote to the provider. */
+  requestId: string;
+}
+
+/** The real-time order query's answer: the order when the code is 0000, else null. */
+export interface OrderAnswer {
+  code: string;
+  message: string;
+  order: RealtimeOrder | null;
+  requestId: string;
 }
 
 export interface DealerAccount {
@@ -99,20 +116,77 @@ export class ProviderClient {
   }
 
   async queryOrder(orderId: string, channel: Channel, signal?: AbortSignal): Promise<RealtimeOrder> {
-    return this.call<RealtimeOrder>(ENDPOINTS.queryOrder, { order_id: orderId, channel: CHANNEL_NAMES[channel], data_type: '' }, signal);
+    const answer = await this.askOrder(orderId, channel, signal);
+    if (answer.order === null) throw this.codeError(ENDPOINTS.queryOrder, answer);
+    return answer.order;
+  }
+
+  /**
+   * The real-time order query (document 2.1 item 4), asked with data_type "encryption" so that
+   * the answer's personal fields (name, ID and card numbers, phone) cross the wire encrypted
+   * like a request's data: the answer's `data` then holds only `encry_data`. A provider that
+   * answers in plain text is read as it is. Business codes (2011/2018: no such order) come back
+   * as the answer; only a transport failure, after the retries, is thrown.
+   */
+  async askOrder(orderId: string, channel: Channel, signal?: AbortSignal): Promise<OrderAnswer> {
+    const payload = { order_id: orderId, channel: CHANNEL_NAMES[channel], data_type: 'encryption' };
+    const answer = await this.answer<RealtimeOrder | { encry_data: string }>(ENDPOINTS.queryOrder, payload, signal);
+    if (answer.code !== SUCCESS_CODE || answer.data === undefined) {
+      return { code: answer.code, message: answer.message, order: null, requestId: answer.requestId };
+    }
+    let order: RealtimeOrder;
+    if (typeof (answer.data as { encry_data?: unknown }).encry_data === 'string') {
+      try {
+        order = JSON.parse(decrypt3des((answer.data as { encry_data: string }).encry_data, this.config.des3Key)) as RealtimeOrder;
+      } catch {
+        throw new ReconError('PROVIDER', `GET ${ENDPOINTS.queryOrder}: encry_data could not be decrypted with YZH_DES3_KEY [request_id ${answer.requestId}]`, {
+          facts: { endpoint: ENDPOINTS.queryOrder, requestId: answer.requestId },
+        });
+      }
+    } else {
+      order = answer.data as RealtimeOrder;
+    }
+    return { code: answer.code, message: answer.message, order, requestId: answer.requestId };
   }
 
   async queryAccounts(signal?: AbortSignal): Promise<DealerAccount[]> {
-    const data = await this.call<{ dealer_infos: DealerAccount[] }>(ENDPOINTS.queryAccounts, { dealer_id: this.config.dealerId }, signal);
-    return data.dealer_infos;
+    return (await this.accounts(signal)).accounts;
+  }
+
+  /** The balance query (document 2.1 item 6), with the request id of the answer. */
+  async accounts(signal?: AbortSignal): Promise<{ accounts: DealerAccount[]; requestId: string }> {
+    const answer = await this.answer<{ dealer_infos?: DealerAccount[] }>(ENDPOINTS.queryAccounts, { dealer_id: this.config.dealerId }, signal);
+    if (answer.code !== SUCCESS_CODE || answer.data === undefined) throw this.codeError(ENDPOINTS.queryAccounts, answer);
+    return { accounts: answer.data.dealer_infos ?? [], requestId: answer.requestId };
   }
 
   /** One signed API call, retried on transient failures; returns the envelope's `data`. */
   async call<T>(path: string, payload: object, signal?: AbortSignal): Promise<T> {
+    const answer = await this.answer<T>(path, payload, signal);
+    if (answer.code !== SUCCESS_CODE) throw this.codeError(path, answer);
+    if (answer.data === undefined) {
+      throw new ReconError('PROVIDER', `GET ${path} answered 0000 without data [request_id ${answer.requestId}]`, {
+        facts: { endpoint: path, requestId: answer.requestId },
+      });
+    }
+    return answer.data;
+  }
+
+  /** One signed API call, retried on transient failures; the answer whatever its code. */
+  async answer<T>(path: string, payload: object, signal?: AbortSignal): Promise<ProviderAnswer<T>> {
     return withRetries(`GET ${path}`, this.retry, this.log, () => this.callOnce<T>(path, payload, signal), signal);
   }
 
-  private async callOnce<T>(path: string, payload: object, signal?: AbortSignal): Promise<T> {
+  private codeError(path: string, answer: { code: string; message: string; requestId: string }): ReconError {
+    const advice = PROVIDER_CODES[answer.code] ?? 'see the provider document\'s error table';
+    return new ReconError(
+      'PROVIDER',
+      `provider code ${answer.code} (${answer.message}) on GET ${path}: ${advice} [request_id ${answer.requestId}]`,
+      { facts: { endpoint: path, providerCode: answer.code, requestId: answer.requestId } },
+    );
+  }
+
+  private async callOnce<T>(path: string, payload: object, signal?: AbortSignal): Promise<ProviderAnswer<T>> {
     const requestId = randomUUID();
     const data = encrypt3des(JSON.stringify(payload), this.config.des3Key);
     const mess = randomMess();
@@ -148,19 +222,12 @@ export class ProviderClient {
     } catch {
       throw new ReconError('PROVIDER', `GET ${path} answered HTTP ${statusCode} with a body that is not JSON (request_id ${requestId})`, { facts });
     }
-    const providerRequestId = envelope.request_id ?? requestId;
-    if (envelope.code !== SUCCESS_CODE) {
-      const advice = PROVIDER_CODES[envelope.code] ?? 'see the provider document\'s error table';
-      throw new ReconError(
-        'PROVIDER',
-        `provider code ${envelope.code} (${envelope.message}) on GET ${path}: ${advice} [request_id ${providerRequestId}]`,
-        { facts: { ...facts, providerCode: envelope.code, requestId: providerRequestId } },
-      );
-    }
-    if (envelope.data === undefined) {
-      throw new ReconError('PROVIDER', `GET ${path} answered 0000 without data [request_id ${providerRequestId}]`, { facts });
-    }
-    return envelope.data;
+    return {
+      code: String(envelope.code),
+      message: envelope.message ?? '',
+      data: envelope.data,
+      requestId: envelope.request_id || requestId,
+    };
   }
 
   /**
