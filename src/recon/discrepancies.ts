@@ -19,8 +19,14 @@ export interface LifecycleResult {
   systemic: boolean;
 }
 
+/**
+ * A finding's identity: (dealer, day, kind, order), and for a row without an order its
+ * provider_ref too, so that balance_low of two channels on one day are two findings
+ * (provider_ref '<broker_id>/<channel>'; sql/0005 has the matching unique indexes).
+ */
 const SAME_KEY = `d.dealer_id = p.dealer_id and d.status = 'open' and d.business_date = f.business_date
-  and d.kind = f.kind and coalesce(d.order_id, '') = coalesce(f.order_id, '')`;
+  and d.kind = f.kind and coalesce(d.order_id, '') = coalesce(f.order_id, '')
+  and (d.order_id is not null or coalesce(d.provider_ref, '') = coalesce(f.provider_ref, ''))`;
 
 /**
  * The systemic check. "New" criticals decide the first time; afterwards an open
