@@ -5,7 +5,8 @@ import { afterAll, beforeAll } from 'vitest';
 import type { DatabaseHandle, Engine } from '../../src/db/connection.js';
 import { ProviderClient } from '../../src/provider/client.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
-import { runDay, type RunResult } from '../../src/recon/run-day.js';
+import type { FollowUpConfig } from '../../src/config.js';
+import { runDay, type RunMode, type RunResult } from '../../src/recon/run-day.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 import { KEYS, providerConfig, silentLog } from './provider.js';
 
@@ -133,16 +134,35 @@ export class Scenario {
       'insert into recon.broker_fee_rates (broker_id, rate, valid_from) values ($1, $2, $3)', [broker, rate, validFrom]));
   }
 
-  client(): ProviderClient {
-    return new ProviderClient(providerConfig(this.sandbox, { YZH_DEALER_ID: this.dealerId }), silentLog, { retryBaseDelayMs: 5 });
+  client(env: Record<string, string> = {}): ProviderClient {
+    return new ProviderClient(providerConfig(this.sandbox, { YZH_DEALER_ID: this.dealerId, ...env }), silentLog, { retryBaseDelayMs: 5 });
   }
 
-  async run(date: string, options: { signal?: AbortSignal; lockTimeoutMs?: number } = {}): Promise<RunResult> {
-    const client = this.client();
+  /**
+   * What the sandbox's real-time order query answers for these orders (local ids): claimed,
+   * pending, returned, not_found, ... (see the sandbox's live.json).
+   */
+  live(answers: Record<string, string | Record<string, unknown>>): void {
+    writeFileSync(join(this.dir, 'live.json'), JSON.stringify(Object.fromEntries(
+      Object.entries(answers).map(([local, answer]) => [this.id(local), answer]))));
+  }
+
+  /** What the sandbox's balance query answers (its dealer_infos). */
+  accounts(infos: Record<string, unknown>[]): void {
+    writeFileSync(join(this.dir, 'accounts.json'), JSON.stringify(infos));
+  }
+
+  async run(date: string, options: {
+    signal?: AbortSignal; lockTimeoutMs?: number; followUp?: FollowUpConfig; mode?: RunMode; clientEnv?: Record<string, string>;
+  } = {}): Promise<RunResult> {
+    const client = this.client(options.clientEnv);
     try {
       return await runDay(
-        { db: this.db, client, config: { lockTimeoutMs: options.lockTimeoutMs ?? 10_000, tmpDir: tmpdir() }, log: silentLog },
-        { dealerId: this.dealerId, date, trigger: 'manual', signal: options.signal },
+        {
+          db: this.db, client, log: silentLog,
+          config: { lockTimeoutMs: options.lockTimeoutMs ?? 10_000, tmpDir: tmpdir(), ...(options.followUp ? { followUp: options.followUp } : {}) },
+        },
+        { dealerId: this.dealerId, date, trigger: 'manual', signal: options.signal, ...(options.mode ? { mode: options.mode } : {}) },
       );
     } finally {
       await client.close();
