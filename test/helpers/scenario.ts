@@ -32,6 +32,8 @@ export interface ProviderBill {
   type: '经纪公司打款' | '经纪公司打款服务费' | '经纪公司退汇' | '经纪公司退汇手续费';
   status?: string;
   amount: string;
+  /** 支付渠道 of a payout row (银行卡 unless given). */
+  channel?: string;
 }
 
 export interface LedgerRow {
@@ -64,7 +66,7 @@ let counter = 0;
 
 /** The payout and fee bill rows the provider writes for a paid order. */
 export function paidBills(o: ProviderOrder): ProviderBill[] {
-  const bills: ProviderBill[] = [{ id: o.id, ref: o.ref, billRef: `${o.ref}1`, type: '经纪公司打款', amount: o.amount }];
+  const bills: ProviderBill[] = [{ id: o.id, ref: o.ref, billRef: `${o.ref}1`, type: '经纪公司打款', amount: o.amount, ...(o.channel ? { channel: o.channel } : {}) }];
   if (o.fee !== undefined) bills.push({ id: o.id, ref: o.ref, billRef: `${o.ref}2`, type: '经纪公司打款服务费', amount: o.fee });
   return bills;
 }
@@ -111,7 +113,7 @@ export class Scenario {
       o.fee ?? '', '', '', '-/-', '-/-', t(o.created, '10:00:00'), t(o.finished, '10:00:05'),
     ].join(','))].join('\n') + '\n');
     writeFileSync(join(day, 'bills.csv'), [BILL_HEADER, ...bills.map((b) => [
-      b.id, b.ref, b.billRef, b.type, b.status ?? '成功', b.type.includes('服务费') || b.type.includes('手续费') ? '-/-' : '银行卡',
+      b.id, b.ref, b.billRef, b.type, b.status ?? '成功', b.type.includes('服务费') || b.type.includes('手续费') ? '-/-' : (b.channel ?? '银行卡'),
       '张**', this.broker(), b.amount, '', `${date} 10:00:00`, `${date} 10:00:05`,
     ].join(','))].join('\n') + '\n');
   }
