@@ -49,7 +49,7 @@ create index balance_snapshots_dealer on recon.balance_snapshots (dealer_id, ask
 
 -- balance_low: a file-level finding (order_id null), one per broker and channel, told apart
 -- by provider_ref = '<broker_id>/<channel>'.
-alter table recon.discrepancies drop constraint discrepancies_kind_check;
+alter table recon.discrepancies drop constraint if exists discrepancies_kind_check;
 alter table recon.discrepancies add constraint discrepancies_kind_check check (kind in (
   'missing_in_ledger', 'missing_at_provider', 'amount_mismatch', 'status_mismatch',
   'refund_unrecorded', 'duplicate_provider_order', 'fee_mismatch', 'bill_without_order',
@@ -58,7 +58,7 @@ alter table recon.discrepancies add constraint discrepancies_kind_check check (k
 
 -- At most one open row per (dealer, day, kind, order) as before; rows without an order are
 -- now also told apart by provider_ref (two channels low on the same day are two findings).
-drop index recon.discrepancies_one_open;
+drop index if exists recon.discrepancies_one_open;
 create unique index discrepancies_one_open
   on recon.discrepancies (dealer_id, business_date, kind, order_id)
   where status = 'open' and order_id is not null;
@@ -68,7 +68,7 @@ create unique index discrepancies_one_open_file
 
 -- The finance view gains the latest live answer of each finding's order. Dropped and created
 -- again (not `create or replace`), so that it holds whatever columns discrepancies has now.
-drop view recon.open_discrepancies;
+drop view if exists recon.open_discrepancies;
 create view recon.open_discrepancies as
 select d.*,
        (current_date - d.business_date) as age_days,
