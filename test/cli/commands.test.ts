@@ -19,7 +19,8 @@ describe('yzh-recon command line', () => {
     expect(r.stdout).toContain('2017112140: stale_pending_claim open; the provider\'s latest answer: status 1, status_detail 27');
     expect(r.stdout).toMatch(/follow-up run \d+ · dealer sixcn · business date 2017-11-22/);
     expect(r.stdout).toContain('2017112140: stale_pending_claim resolved; the provider\'s latest answer: status 1, status_detail 0');
-  });
+    // Four runs in one process (the fixture day, the red packet's two days, the follow-up).
+  }, 240_000);
 
   it('every command prints --help', async () => {
     for (const command of ['migrate', 'run', 'report', 'sandbox', 'demo', 'follow-up']) {
