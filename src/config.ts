@@ -13,6 +13,16 @@ export interface ProviderConfig {
   readonly allowHttpDownload: boolean;
 }
 
+/** The live follow-up of unsettled orders (query-realtime-order) inside each run. */
+export interface FollowUpConfig {
+  /** Calls under way at once. */
+  readonly concurrency: number;
+  /** Orders asked per run at most, the oldest findings first. */
+  readonly max: number;
+}
+
+export const DEFAULT_FOLLOW_UP: FollowUpConfig = Object.freeze({ concurrency: 4, max: 500 });
+
 export interface Config {
   readonly databaseUrl: string | undefined;
   readonly pgliteDir: string;
@@ -21,6 +31,7 @@ export interface Config {
   readonly lockTimeoutMs: number;
   readonly pushgatewayUrl: string | undefined;
   readonly tmpDir: string;
+  readonly followUp: FollowUpConfig;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -113,6 +124,11 @@ export function loadConfig(
     lockTimeoutMs: positiveInt('YZH_LOCK_TIMEOUT_MS', 60_000),
     pushgatewayUrl,
     tmpDir: get('YZH_TMP_DIR') ?? tmpdir(),
+    followUp: Object.freeze({
+      concurrency: positiveInt('YZH_FOLLOWUP_CONCURRENCY', DEFAULT_FOLLOW_UP.concurrency),
+      // 0 turns the follow-up off.
+      max: wholeNumber('YZH_FOLLOWUP_MAX', DEFAULT_FOLLOW_UP.max),
+    }),
   };
 
   if (problems.length > 0) {

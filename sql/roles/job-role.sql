@@ -28,6 +28,8 @@ grant select on recon.ledger_payouts, recon.broker_fee_rates, recon.migrations t
 grant select, insert, update, delete
   on recon.runs, recon.provider_files, recon.provider_orders, recon.provider_bills
   to yzh_recon_job;
+-- The live answers and balance snapshots: written once, never changed.
+grant select, insert on recon.provider_order_checks, recon.balance_snapshots to yzh_recon_job;
 -- Discrepancies: never the ack_* columns, which belong to finance; the database enforces it.
 grant select on recon.discrepancies to yzh_recon_job;
 grant insert (dealer_id, business_date, kind, severity, order_id, provider_ref, ledger_amount, provider_amount,

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   sandbox: async () => (await import('./sandbox.js')).sandboxCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
   check: async () => (await import('./check.js')).checkCommand,
+  'follow-up': async () => (await import('./follow-up.js')).followUpCommand,
 };
 
 const USAGE = `usage: yzh-recon <command> [options]
@@ -30,6 +31,7 @@ commands:
   sandbox   serve a local double of the provider API
   demo      the whole job on embedded defaults: sandbox + embedded Postgres + the fixture day
   check     preflight after a deploy: configuration, database, provider keys, clock
+  follow-up ask the provider now about the orders the files cannot settle (every run does too)
 
 yzh-recon <command> --help describes each. Exit status: 0 done, 1 the work failed,
 2 usage error, 143/130 stopped by SIGTERM/SIGINT.`;

@@ -17,6 +17,10 @@ export const SANDBOX_USAGE = `usage: yzh-recon sandbox [--port N] [--dir DIR]
 
 Serves a local double of the provider API (same endpoints, signing, 3DES encryption, error
 codes, gzip CSV downloads) from DIR/<YYYY-MM-DD>/orders.csv and bills.csv (or .csv.gz).
+The real-time order query answers from the order files, or per order from a live.json in DIR
+or a day folder ({"<order id>": "claimed" | "pending" | "returned" | "not_found" | ...}), with
+encry_data when asked for data_type "encryption"; the balance query answers DIR/accounts.json
+(its dealer_infos), else the document's example.
 Keys: YZH_DEALER_ID, YZH_APP_KEY, YZH_DES3_KEY when set, else the document's example keys.
 Default DIR: the fixture day shipped in fixtures/sandbox. Stops on SIGINT or SIGTERM.`;
 

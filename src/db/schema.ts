@@ -80,9 +80,55 @@ export interface ProviderFileTable {
   run_id: number;
 }
 
+/** One answer of the real-time order query (sql/0005). */
+export interface ProviderOrderCheckTable {
+  id: Generated<number>;
+  run_id: number;
+  dealer_id: string;
+  order_id: string;
+  channel: 'bankcard' | 'alipay' | 'wxpay' | null;
+  asked_at: Timestamp;
+  code: string;
+  /** The answer in the order files' status vocabulary, not_found for 2011/2018; null: no evidence. */
+  state: LiveState | null;
+  status: number | null;
+  status_detail: number | null;
+  status_message: string | null;
+  provider_ref: string | null;
+  broker_id: string | null;
+  amount: Numeric | null;
+  finished_at: Timestamp | null;
+  request_id: string;
+}
+
+export type LiveState = 'paid' | 'paid_pending_claim' | 'failed' | 'returned' | 'deleted' | 'unresolved' | 'not_found';
+
+/** One broker's balances as query-accounts gave them to a run (sql/0005). */
+export interface BalanceSnapshotTable {
+  id: Generated<number>;
+  run_id: number;
+  dealer_id: string;
+  asked_at: Timestamp;
+  broker_id: string;
+  bank_card_balance: Numeric;
+  alipay_balance: Numeric;
+  wxpay_balance: Numeric;
+  rebate_fee_balance: Numeric;
+  is_bank_card: boolean;
+  is_alipay: boolean;
+  is_wxpay: boolean;
+  request_id: string;
+}
+
 export interface OpenDiscrepancyView extends DiscrepancyTable {
   age_days: number;
   first_seen_at: Timestamp;
+  live_state: LiveState | null;
+  live_status: number | null;
+  live_status_detail: number | null;
+  live_status_message: string | null;
+  live_code: string | null;
+  live_asked_at: Timestamp | null;
 }
 
 export interface Database {
@@ -91,6 +137,8 @@ export interface Database {
   'recon.runs': RunTable;
   'recon.discrepancies': DiscrepancyTable;
   'recon.provider_files': ProviderFileTable;
+  'recon.provider_order_checks': ProviderOrderCheckTable;
+  'recon.balance_snapshots': BalanceSnapshotTable;
   'recon.open_discrepancies': OpenDiscrepancyView;
 }
 

@@ -6,7 +6,7 @@ import { Agent, errors as undiciErrors, request } from 'undici';
 import type { ProviderConfig } from '../config.js';
 import { fileError, ReconError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { encrypt3des, randomMess, sign } from './crypto.js';
+import { decrypt3des, encrypt3des, randomMess, sign } from './crypto.js';
 import { CHANNEL_NAMES, ENDPOINTS, PROVIDER_CODES, SUCCESS_CODE, type Channel, type FileKind, type ProviderEnvelope } from './protocol.js';
 import { TransientError, withRetries, type RetryPolicy } from './retry.js';
 
@@ -20,6 +20,23 @@ export interface RealtimeOrder {
   created_at: string;
   finished_time: string;
   [field: string]: unknown;
+}
+
+/** What the provider answered to one call, whatever its code. */
+export interface ProviderAnswer<T> {
+  code: string;
+  message: string;
+  data: T | undefined;
+  /** The provider's request_id (ours, echoed), to quote to the provider. */
+  requestId: string;
+}
+
+/** The real-time order query's answer: the order when the code is 0000, else null. */
+export interface OrderAnswer {
+  code: string;
+  message: string;
+  order: RealtimeOrder | null;
+  requestId: string;
 }
 
 export interface DealerAccount {
@@ -110,16 +127,57 @@ export class ProviderClient {
   }
 
   async queryOrder(orderId: string, channel: Channel, signal?: AbortSignal): Promise<RealtimeOrder> {
-    return this.call<RealtimeOrder>(ENDPOINTS.queryOrder, { order_id: orderId, channel: CHANNEL_NAMES[channel], data_type: '' }, signal,
-      (d) => (typeof d.order_id === 'string' ? null : `order_id ${describe(d.order_id)}, not a string`));
+    const answer = await this.askOrder(orderId, channel, signal);
+    if (answer.order === null) throw this.codeError(ENDPOINTS.queryOrder, answer);
+    return answer.order;
+  }
+
+  /**
+   * The real-time order query (document 2.1 item 4), asked with data_type "encryption" so that
+   * the answer's personal fields (name, ID and card numbers, phone) cross the wire encrypted
+   * like a request's data: the answer's `data` then holds only `encry_data`. A provider that
+   * answers in plain text is read as it is. Business codes (2011/2018: no such order) come back
+   * as the answer; a transport failure, after the retries, or an answer of the wrong shape is
+   * thrown.
+   */
+  async askOrder(orderId: string, channel: Channel, signal?: AbortSignal): Promise<OrderAnswer> {
+    const path = ENDPOINTS.queryOrder;
+    const payload = { order_id: orderId, channel: CHANNEL_NAMES[channel], data_type: 'encryption' };
+    const answer = await this.answer(path, payload, signal);
+    if (answer.code !== SUCCESS_CODE) {
+      return { code: answer.code, message: answer.message, order: null, requestId: answer.requestId };
+    }
+    let data = this.checked(path, answer, (d) => (typeof d.encry_data === 'string' || typeof d.order_id === 'string'
+      ? null
+      : `order_id ${describe(d.order_id)}, not a string`));
+    if (typeof data.encry_data === 'string') {
+      let decrypted: unknown;
+      try {
+        decrypted = JSON.parse(decrypt3des(data.encry_data, this.config.des3Key));
+      } catch {
+        throw new ReconError('PROVIDER', `GET ${path}: encry_data could not be decrypted with YZH_DES3_KEY [request_id ${answer.requestId}]`, {
+          facts: { endpoint: path, requestId: answer.requestId },
+        });
+      }
+      data = this.checked(path, { ...answer, data: decrypted }, (d) => (typeof d.order_id === 'string' ? null : `order_id ${describe(d.order_id)}, not a string`));
+    }
+    return { code: answer.code, message: answer.message, order: data as RealtimeOrder, requestId: answer.requestId };
   }
 
   async queryAccounts(signal?: AbortSignal): Promise<DealerAccount[]> {
-    const data = await this.call<{ dealer_infos: DealerAccount[] }>(ENDPOINTS.queryAccounts, { dealer_id: this.config.dealerId }, signal,
-      (d) => (Array.isArray(d.dealer_infos) && d.dealer_infos.every((a) => a !== null && typeof a === 'object')
-        ? null
-        : `dealer_infos ${describe(d.dealer_infos)}, not a list of accounts`));
-    return data.dealer_infos;
+    return (await this.accounts(signal)).accounts;
+  }
+
+  /** The balance query (document 2.1 item 6), with the request id of the answer. */
+  async accounts(signal?: AbortSignal): Promise<{ accounts: DealerAccount[]; requestId: string }> {
+    const path = ENDPOINTS.queryAccounts;
+    const answer = await this.answer(path, { dealer_id: this.config.dealerId }, signal);
+    if (answer.code !== SUCCESS_CODE) throw this.codeError(path, answer);
+    const data = this.checked(path, answer, (d) => (d.dealer_infos === undefined
+      || (Array.isArray(d.dealer_infos) && d.dealer_infos.every((a) => a !== null && typeof a === 'object'))
+      ? null
+      : `dealer_infos ${describe(d.dealer_infos)}, not a list of accounts`));
+    return { accounts: (data.dealer_infos as DealerAccount[] | undefined) ?? [], requestId: answer.requestId };
   }
 
   /**
@@ -129,10 +187,40 @@ export class ProviderClient {
    * never a TypeError further on.
    */
   async call<T>(path: string, payload: object, signal?: AbortSignal, check?: (data: Record<string, unknown>) => string | null): Promise<T> {
-    return withRetries(`GET ${path}`, this.retry, this.log, () => this.callOnce<T>(path, payload, signal, check), signal);
+    const answer = await this.answer(path, payload, signal);
+    if (answer.code !== SUCCESS_CODE) throw this.codeError(path, answer);
+    return this.checked(path, answer, check) as T;
   }
 
-  private async callOnce<T>(path: string, payload: object, signal?: AbortSignal, check?: (data: Record<string, unknown>) => string | null): Promise<T> {
+  /** One signed API call, retried on transient failures; the answer whatever its code. */
+  async answer(path: string, payload: object, signal?: AbortSignal): Promise<ProviderAnswer<unknown>> {
+    return withRetries(`GET ${path}`, this.retry, this.log, () => this.callOnce(path, payload, signal), signal);
+  }
+
+  /** A 0000 answer's `data` as an object that passes `check`, else a provider error. */
+  private checked(path: string, answer: ProviderAnswer<unknown>, check?: (data: Record<string, unknown>) => string | null): Record<string, unknown> {
+    const facts = { endpoint: path, requestId: answer.requestId };
+    const data = answer.data;
+    if (data === null || data === undefined || typeof data !== 'object' || Array.isArray(data)) {
+      throw new ReconError('PROVIDER', `GET ${path} answered code 0000 with data ${describe(data)}, not an object [request_id ${answer.requestId}]`, { facts });
+    }
+    const problem = check?.(data as Record<string, unknown>) ?? null;
+    if (problem !== null) {
+      throw new ReconError('PROVIDER', `GET ${path} answered code 0000 with ${problem} [request_id ${answer.requestId}]`, { facts });
+    }
+    return data as Record<string, unknown>;
+  }
+
+  private codeError(path: string, answer: { code: string; message: string; requestId: string }): ReconError {
+    const advice = PROVIDER_CODES[answer.code] ?? 'see the provider document\'s error table';
+    return new ReconError(
+      'PROVIDER',
+      `provider code ${answer.code} (${answer.message}) on GET ${path}: ${advice} [request_id ${answer.requestId}]`,
+      { facts: { endpoint: path, providerCode: answer.code, requestId: answer.requestId } },
+    );
+  }
+
+  private async callOnce(path: string, payload: object, signal?: AbortSignal): Promise<ProviderAnswer<unknown>> {
     const requestId = randomUUID();
     const data = encrypt3des(JSON.stringify(payload), this.config.des3Key);
     const mess = randomMess();
@@ -171,29 +259,19 @@ export class ProviderClient {
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new ReconError('PROVIDER', `GET ${path} answered HTTP ${statusCode} with ${describe(parsed)}, not a provider envelope (request_id ${requestId})`, { facts });
     }
-    const envelope = parsed as Partial<Record<keyof ProviderEnvelope<T>, unknown>>;
+    const envelope = parsed as Partial<Record<keyof ProviderEnvelope<unknown>, unknown>>;
     const providerRequestId = typeof envelope.request_id === 'string' && envelope.request_id !== '' ? envelope.request_id : requestId;
-    const answered = { ...facts, requestId: providerRequestId };
     if (typeof envelope.code !== 'string') {
-      throw new ReconError('PROVIDER', `GET ${path} answered HTTP ${statusCode} with code ${describe(envelope.code)}, not a provider code [request_id ${providerRequestId}]`, { facts: answered });
+      throw new ReconError('PROVIDER', `GET ${path} answered HTTP ${statusCode} with code ${describe(envelope.code)}, not a provider code [request_id ${providerRequestId}]`, {
+        facts: { ...facts, requestId: providerRequestId },
+      });
     }
-    if (envelope.code !== SUCCESS_CODE) {
-      const advice = PROVIDER_CODES[envelope.code] ?? 'see the provider document\'s error table';
-      throw new ReconError(
-        'PROVIDER',
-        `provider code ${envelope.code} (${typeof envelope.message === 'string' ? envelope.message : 'no message'}) on GET ${path}: ${advice} [request_id ${providerRequestId}]`,
-        { facts: { ...facts, providerCode: envelope.code, requestId: providerRequestId } },
-      );
-    }
-    const answer = envelope.data;
-    if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) {
-      throw new ReconError('PROVIDER', `GET ${path} answered code 0000 with data ${describe(answer)}, not an object [request_id ${providerRequestId}]`, { facts: answered });
-    }
-    const problem = check?.(answer as Record<string, unknown>) ?? null;
-    if (problem !== null) {
-      throw new ReconError('PROVIDER', `GET ${path} answered code 0000 with ${problem} [request_id ${providerRequestId}]`, { facts: answered });
-    }
-    return answer as T;
+    return {
+      code: envelope.code,
+      message: typeof envelope.message === 'string' ? envelope.message : 'no message',
+      data: envelope.data,
+      requestId: providerRequestId,
+    };
   }
 
   /**

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { parse as parseSync } from 'csv-parse/sync';
 import { DateTime } from 'luxon';
-import { decrypt3des, sign, signatureMatches } from './crypto.js';
+import { decrypt3des, encrypt3des, sign, signatureMatches } from './crypto.js';
 import { CHANNEL_NAMES, ENDPOINTS, SIGNATURE_WINDOW_SECONDS, type FileKind } from './protocol.js';
 
 export interface SandboxOptions {
@@ -46,30 +46,77 @@ export interface SandboxFaults {
   /** The next N API calls answer this body verbatim, HTTP 200 (`{"code":"0000","data":null}`). */
   rawAnswer: string | null;
   rawAnswerCalls: number;
+  /** The next N real-time order queries answer HTTP apiHttpStatus. */
+  orderQueryHttpErrors: number;
+  /** The next N real-time order queries wait stallMs before answering (a client timeout). */
+  orderQueryStalls: number;
+  /** The next N balance queries answer HTTP apiHttpStatus. */
+  accountsHttpErrors: number;
 }
 
 export interface SandboxCall {
   endpoint: string;
   requestId: string | undefined;
   code: string;
+  /** The order asked about (real-time order query). */
+  orderId?: string;
 }
 
 const NO_FAULTS: SandboxFaults = {
   apiHttpErrors: 0, apiHttpStatus: 502, providerCode: null, providerCodeCalls: 0, emptyUrlCalls: 0,
   downloadHttpErrors: 0, downloadHttpStatus: 503, truncatedDownloads: 0, stalledDownloads: 0, stallMs: 0,
-  downloadBytesPerSecond: 0, rawAnswer: null, rawAnswerCalls: 0,
+  downloadBytesPerSecond: 0, rawAnswer: null, rawAnswerCalls: 0, orderQueryHttpErrors: 0, orderQueryStalls: 0, accountsHttpErrors: 0,
 };
 
 const MESSAGES: Record<string, string> = {
   '0000': '操作成功', '1001': '签名已过期', '1002': '请求参数格式不正确', '1003': '签名错误', '1004': '加密错误',
-  '1005': '商户未设置3deskey或没有设置appkey', '2018': '该笔订单不存在', '5000': '不存在的账单',
+  '1005': '商户未设置3deskey或没有设置appkey', '2011': '订单不存在', '2018': '该笔订单不存在', '3000': '银行系统连接失败,请联系我们修复',
+  '5000': '不存在的账单',
 };
 
 const FILE_NAMES: Record<FileKind, string> = { order: 'orders.csv', bill: 'bills.csv' };
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const STATUS_CODES: Record<string, [number, string]> = {
-  成功: [1, '已打款'], '成功(待领取)': [1, '已打款(待领取)'], 失败: [2, '打款失败'], 退汇: [9, '已退汇'], 删除: [15, '已取消'],
+/**
+ * What the real-time order query says of an order, from its latest order-file row (document
+ * appendices 1 and 2: status, status_detail and their messages).
+ */
+const STATUS_CODES: Record<string, LiveAnswer> = {
+  成功: { status: 1, status_detail: 0, status_message: '已打款', status_detail_message: '成功' },
+  '成功(待领取)': { status: 1, status_detail: 27, status_message: '已打款', status_detail_message: '微信红包待领取' },
+  失败: { status: 2, status_detail: 0, status_message: '打款失败', status_detail_message: '打款失败' },
+  退汇: { status: 9, status_detail: 213, status_message: '打款失败(已退款,退汇或者冲正)', status_detail_message: '系统打款和经纪公司打款都失败' },
+  删除: { status: 15, status_detail: 0, status_message: '取消支付', status_detail_message: '取消支付' },
+  挂单: { status: 4, status_detail: 0, status_message: '待打款(暂停处理)', status_detail_message: '待打款(暂停处理)' },
+  打款中: { status: 5, status_detail: 0, status_message: '打款中(状态未知)', status_detail_message: '打款中(状态未知)' },
 };
+const ACCEPTED: LiveAnswer = { status: 0, status_detail: 0, status_message: '已受理', status_detail_message: '已受理' };
+
+interface LiveAnswer {
+  status: number;
+  status_detail: number;
+  status_message: string;
+  status_detail_message: string;
+}
+
+/**
+ * What `live.json` (in the sandbox folder or a day folder) can tell the sandbox to answer for
+ * an order, by name; an object gives the fields itself.
+ */
+const LIVE_NAMES: Record<string, LiveAnswer | 'not_found'> = {
+  claimed: { status: 1, status_detail: 0, status_message: '已打款', status_detail_message: '成功' },
+  pending: STATUS_CODES['成功(待领取)']!,
+  returned: STATUS_CODES['退汇']!,
+  paid: STATUS_CODES['成功']!,
+  failed: STATUS_CODES['失败']!,
+  on_hold: STATUS_CODES['挂单']!,
+  not_found: 'not_found',
+};
+
+/** The document's own example answer of query-accounts, when the folder has no accounts.json. */
+const DEFAULT_ACCOUNTS = [{
+  broker_id: 'yiyun**', bank_card_balance: '997.84', is_bank_card: true, alipay_balance: '0', is_alipay: false,
+  wxpay_balance: '997.84', is_wxpay: true, rebate_fee_balance: '0.00',
+}];
 
 class Reply {
   constructor(readonly code: string, readonly data?: unknown) {}
@@ -82,6 +129,9 @@ class Reply {
 export class Sandbox {
   readonly faults: SandboxFaults = { ...NO_FAULTS };
   readonly calls: SandboxCall[] = [];
+  /** The most real-time order queries that were being answered at once. */
+  maxConcurrentOrderQueries = 0;
+  private orderQueriesInFlight = 0;
   private server: Server | null = null;
   private baseUrl = '';
 
@@ -134,8 +184,17 @@ export class Sandbox {
       return;
     }
     const requestId = header(req, 'request-id');
-    if (this.faults.apiHttpErrors > 0) {
-      this.faults.apiHttpErrors--;
+    const isOrderQuery = endpoint === ENDPOINTS.queryOrder;
+    if (isOrderQuery) {
+      this.orderQueriesInFlight++;
+      this.maxConcurrentOrderQueries = Math.max(this.maxConcurrentOrderQueries, this.orderQueriesInFlight);
+      res.on('close', () => { this.orderQueriesInFlight--; });
+    }
+    const httpFault = this.faults.apiHttpErrors > 0 ? (this.faults.apiHttpErrors--, true)
+      : isOrderQuery && this.faults.orderQueryHttpErrors > 0 ? (this.faults.orderQueryHttpErrors--, true)
+        : endpoint === ENDPOINTS.queryAccounts && this.faults.accountsHttpErrors > 0 ? (this.faults.accountsHttpErrors--, true)
+          : false;
+    if (httpFault) {
       this.calls.push({ endpoint, requestId, code: `HTTP ${this.faults.apiHttpStatus}` });
       res.writeHead(this.faults.apiHttpStatus, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>');
       return;
@@ -146,21 +205,29 @@ export class Sandbox {
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', date: new Date().toUTCString() }).end(this.faults.rawAnswer);
       return;
     }
+    if (isOrderQuery && this.faults.orderQueryStalls > 0) {
+      this.faults.orderQueryStalls--;
+      this.calls.push({ endpoint, requestId, code: 'stalled' });
+      await new Promise((resolve) => setTimeout(resolve, this.faults.stallMs));
+      if (!res.destroyed) res.writeHead(504, { 'content-type': 'text/plain' }).end('stalled');
+      return;
+    }
     let reply: Reply;
+    let orderId: string | undefined;
     try {
-      reply = this.api(endpoint, req, url);
+      reply = this.api(endpoint, req, url, (id) => { orderId = id; });
     } catch (err) {
       if (!(err instanceof Reply)) throw err;
       reply = err;
     }
-    this.calls.push({ endpoint, requestId, code: reply.code });
+    this.calls.push({ endpoint, requestId, code: reply.code, ...(orderId === undefined ? {} : { orderId }) });
     const body = { code: reply.code, message: MESSAGES[reply.code] ?? '错误', data: reply.data ?? {}, request_id: requestId ?? '' };
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', date: new Date().toUTCString() });
     res.end(JSON.stringify(body));
   }
 
   /** Authenticates and answers one API call, throwing a Reply for every provider error. */
-  private api(endpoint: string, req: IncomingMessage, url: URL): Reply {
+  private api(endpoint: string, req: IncomingMessage, url: URL, onOrder: (orderId: string) => void): Reply {
     const { dealerId, appKey, des3Key } = this.options;
     const dealer = header(req, 'dealer-id');
     if (dealer === undefined || dealer !== dealerId) throw new Reply('1005');
@@ -178,6 +245,7 @@ export class Sandbox {
     } catch {
       throw new Reply('1004');
     }
+    if (endpoint === ENDPOINTS.queryOrder && typeof payload.order_id === 'string') onOrder(payload.order_id);
     if (this.faults.providerCodeCalls > 0 && this.faults.providerCode !== null) {
       this.faults.providerCodeCalls--;
       throw new Reply(this.faults.providerCode);
@@ -209,33 +277,74 @@ export class Sandbox {
     return new Reply('0000', { [key]: `${this.baseUrl}/download/${date}/${kind}.csv.gz?expires=${expires}&token=${token}` });
   }
 
+  /**
+   * The real-time order query: the order's latest row in the folder's order files, as its
+   * status codes; `live.json` overrides that per order (claimed, pending, returned, not_found,
+   * ...). With data_type "encryption" the answer's data holds only encry_data, the same object
+   * 3DES-encrypted like a request's data (document 2.1 item 4).
+   */
   private queryOrder(payload: Record<string, unknown>): Reply {
     const orderId = payload.order_id;
     if (typeof orderId !== 'string' || orderId === '') throw new Reply('1002');
-    for (const date of readdirSync(this.options.dir).filter((d) => DATE.test(d)).sort().reverse()) {
+    if (payload.channel !== undefined && payload.channel !== '' && !Object.values(CHANNEL_NAMES).includes(payload.channel as never)) {
+      throw new Reply('1002');
+    }
+    const override = this.liveOverride(orderId);
+    if (override === 'not_found') throw new Reply('2018');
+    const row = this.latestOrderRow(orderId);
+    if (row === null && override === null) throw new Reply('2018');
+    const codes = override ?? STATUS_CODES[row?.['订单状态'] ?? ''] ?? ACCEPTED;
+    const order = {
+      order_id: orderId, ref: row?.['订单流水号'] ?? '', broker_id: row?.['经纪公司ID'] ?? '', dealer_id: this.options.dealerId,
+      pay: (override as { pay?: string } | null)?.pay ?? row?.['金额'] ?? '0.00', ...codes,
+      sys_amount: row?.['金额'] ?? '0.00', real_name: row?.['姓名'] ?? '', card_no: row?.['收款账号'] ?? '',
+      created_at: row?.['创建时间'] ?? '', finished_time: (override as { finished_time?: string } | null)?.finished_time ?? row?.['完成时间'] ?? '',
+    };
+    if (payload.data_type === 'encryption') {
+      return new Reply('0000', { encry_data: encrypt3des(JSON.stringify(order), this.options.des3Key) });
+    }
+    return new Reply('0000', order);
+  }
+
+  private latestOrderRow(orderId: string): Record<string, string> | null {
+    for (const date of this.days()) {
       const path = join(this.options.dir, date, FILE_NAMES.order);
       if (!existsSync(path)) continue;
       const rows = parseSync(readFileSync(path), { columns: true, bom: true, skip_empty_lines: true }) as Record<string, string>[];
       const row = rows.reverse().find((r) => r['商户订单号'] === orderId);
-      if (row === undefined) continue;
-      const [status, message] = STATUS_CODES[row['订单状态'] ?? ''] ?? [0, '处理中'];
-      return new Reply('0000', {
-        order_id: orderId, ref: row['订单流水号'], broker_id: row['经纪公司ID'], dealer_id: this.options.dealerId,
-        pay: row['金额'], status, status_detail: 0, status_message: message, status_detail_message: message,
-        channel: payload.channel ?? CHANNEL_NAMES.bankcard, created_at: row['创建时间'], finished_time: row['完成时间'],
-      });
+      if (row !== undefined) return row;
     }
-    throw new Reply('2018');
+    return null;
   }
 
+  /** The newest day folder's live.json that names the order, else the folder's own. */
+  private liveOverride(orderId: string): (LiveAnswer & { pay?: string; finished_time?: string }) | 'not_found' | null {
+    const files = [...this.days().map((d) => join(this.options.dir, d, 'live.json')), join(this.options.dir, 'live.json')];
+    for (const file of files) {
+      if (!existsSync(file)) continue;
+      const answers = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+      const given = answers[orderId];
+      if (given === undefined) continue;
+      if (typeof given === 'string') {
+        const named = LIVE_NAMES[given];
+        if (named === undefined) throw new Error(`${file}: unknown answer "${given}" for ${orderId} (one of ${Object.keys(LIVE_NAMES).join(', ')})`);
+        return named;
+      }
+      return { ...ACCEPTED, ...(given as Partial<LiveAnswer>) };
+    }
+    return null;
+  }
+
+  private days(): string[] {
+    return readdirSync(this.options.dir).filter((d) => DATE.test(d)).sort().reverse();
+  }
+
+  /** The balance query: the folder's accounts.json (the answer's dealer_infos), else the document's example. */
   private accounts(payload: Record<string, unknown>): Reply {
     if (payload.dealer_id !== this.options.dealerId) throw new Reply('1002');
-    return new Reply('0000', {
-      dealer_infos: [{
-        broker_id: 'yiyun**', bank_card_balance: '997.84', is_bank_card: true, alipay_balance: '0', is_alipay: false,
-        wxpay_balance: '997.84', is_wxpay: true, rebate_fee_balance: '0.00',
-      }],
-    });
+    const file = join(this.options.dir, 'accounts.json');
+    const infos = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as unknown : DEFAULT_ACCOUNTS;
+    return new Reply('0000', { dealer_infos: Array.isArray(infos) ? infos : (infos as { dealer_infos: unknown }).dealer_infos });
   }
 
   private downloadToken(date: string, kind: string, expires: string): string {

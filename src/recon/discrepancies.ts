@@ -20,13 +20,17 @@ export interface LifecycleResult {
 }
 
 /**
+/**
  * The open row a finding continues. An order's finding is the same finding whatever day it is
  * filed under: when an earlier day's file arrives late, the order's home day moves, and the row
  * (with finance's acknowledgement and its first_seen) moves with it instead of being resolved
- * and opened again. A file-level row (no order) is the day's.
+ * and opened again. A file-level row (no order) is the day's, told apart by its provider_ref
+ * (balance_low of two channels on one day: '<broker_id>/<channel>'; sql/0005 has the index).
  */
 const SAME_KEY = `d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = f.kind
-  and (d.order_id = f.order_id or (f.order_id is null and d.order_id is null and d.business_date = f.business_date))`;
+  and (d.order_id = f.order_id
+       or (f.order_id is null and d.order_id is null and d.business_date = f.business_date
+           and coalesce(d.provider_ref, '') = coalesce(f.provider_ref, '')))`;
 
 /**
  * File-level kinds whose open rows of every day each run judges again (so a run may resolve

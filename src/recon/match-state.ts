@@ -147,6 +147,89 @@ export const HAS_OTHER_DAYS_SQL = `select exists (
   select 1 from recon.provider_files f, recon_params p
    where f.dealer_id = p.dealer_id and f.business_date <> p.day) as other_days`;
 
+/**
+ * Each order's newest live answer (recon.provider_order_checks) that says something about it,
+ * and whether it is newer than every order-file row of the order: asked by the same run that
+ * ingested the file holding the row, or a later one. A file ingested after the answer (a later
+ * day's file, a regenerated one) is newer evidence, and then the file rows decide again.
+ */
+export const LIVE_SQL = `create temp table recon_live on commit drop as
+   select c.order_id, c.state, c.code, c.status, c.status_detail, c.status_message, c.provider_ref, c.broker_id,
+          c.amount, c.finished_at, c.asked_at,
+          not exists (
+            select 1 from recon.provider_orders o
+             where o.dealer_id = c.dealer_id and o.order_id = c.order_id
+               and (select f.run_id from recon.provider_files f
+                     where f.dealer_id = o.dealer_id and f.business_date = o.business_date and f.kind = 'order'
+                     order by f.id desc limit 1) > c.run_id) as newest
+     from (select distinct on (k.order_id) k.*
+             from recon.provider_order_checks k
+            where k.dealer_id = (select dealer_id from recon_params) and k.state is not null
+            order by k.order_id, k.id desc) c`;
+
+/**
+ * The candidates' select: per order, its provider state, bills and ledger row side by side,
+ * only the orders for which some rule's condition holds. `only` names a temp table of order
+ * ids to which it is restricted (the re-judging after a live follow-up), null for all.
+ *
+ * A live answer is the newest provider evidence for its order when recon_live says so, and
+ * then it is read exactly as the order's latest file row would be: its state is the order's
+ * latest status (a 9/213 answer is 退汇, so returned), its amount and 完成时间 are the order's,
+ * and an order no file has yet is at the provider once the answer found it. A "no such order"
+ * answer (not_found) changes nothing that a file row says; the rules keep judging such an order
+ * as not at the provider, and its findings carry the answer (LIVE_DETAILS_SQL).
+ */
+export function matchSelect(only: string | null): string {
+  const within = (table: string) => (only === null ? table : `(select * from ${table} where order_id in (select order_id from ${only}))`);
+  const ledgerWithin = only === null ? '' : ` and order_id in (select order_id from ${only})`;
+  return `
+   with rates as (
+     select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
+       from recon.broker_fee_rates
+   ), joined as (
+     select coalesce(o.order_id, b.order_id, l.order_id) as order_id,
+            o.order_id is not null or u.live as at_provider,
+            coalesce(o.home_date, case when u.live then coalesce((l.created_at at time zone 'Asia/Shanghai')::date, b.first_date) end) as home_date,
+            case when o.min_ref is null then 0 when o.min_ref = o.max_ref then 1 else 2 end as refs,
+            coalesce(o.provider_ref, case when u.live then nullif(v.provider_ref, '') end) as provider_ref,
+            case when u.live then v.state else o.status end as latest_status,
+            o.status_text as status_text,
+            case when u.live then coalesce(v.amount, o.amount) else o.amount end as provider_amount,
+            o.fee as fee,
+            coalesce(o.broker_id, case when u.live then nullif(v.broker_id, '') end) as broker_id,
+            case when u.live then coalesce(v.finished_at, o.finished_at) else o.finished_at end as finished_at,
+            -- A 退汇 order row or a 经纪公司退汇 bill row makes the order returned.
+            case when coalesce(o.returned_row, false) or coalesce(b.returned, false) then 'returned'
+                 when u.live then v.state else o.status end as provider_status,
+            coalesce(b.payout_rows, 0) as payout_rows, b.first_date as bill_date, b.first_payout_ref,
+            b.payout_amount as bill_amount, b.fee_amount as bill_fee,
+            -- The bills carry exactly the order's one 订单流水号: sums compare per order.
+            (b.min_ref = b.max_ref and b.min_ref = o.min_ref and o.min_ref = o.max_ref) as bills_single_ref,
+            l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
+            l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
+       from ${within('recon_order_state')} o
+       full join ${within('recon_bill_state')} b on b.order_id = o.order_id
+       full join (select * from recon.ledger_payouts where dealer_id = (select dealer_id from recon_params)${ledgerWithin}) l
+              on l.order_id = coalesce(o.order_id, b.order_id)
+       left join recon_live v on v.order_id = coalesce(o.order_id, b.order_id, l.order_id)
+       cross join lateral (select coalesce(v.newest and v.state <> 'not_found', false) as live) u
+      -- In scope: at the provider (D's files, or another day's for an order in scope), created
+      -- on D in the ledger, or one of the extra orders.
+      where o.order_id is not null or b.order_id is not null
+         or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
+         or l.order_id in (select order_id from recon_extra)
+   ), priced as (
+     -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
+     -- half-up for these positive amounts.
+     select m.*, r.rate, round(m.provider_amount * r.rate, 2) as expected_fee
+       from joined m
+       left join rates r on r.broker_id = m.broker_id and r.valid_from <= m.home_date
+                        and (r.valid_until is null or m.home_date < r.valid_until)
+   )
+   select m.* from priced m cross join recon_params p
+    where ${CANDIDATE_FILTER}`;
+}
+
 /** The rest: each order's latest row, then the candidates. */
 const CANDIDATES_SQL: readonly string[] = [
   // An order in two or more files (or twice in one) takes the columns of its latest row, a
@@ -169,58 +252,32 @@ const CANDIDATES_SQL: readonly string[] = [
   'analyze recon_order_state',
   'analyze recon_bill_state',
 
+  LIVE_SQL,
+  'analyze recon_live',
+
   // Per order: its provider state, bills and ledger row side by side; only the candidates
   // (orders for which some rule's condition holds) are kept.
-  `create temp table recon_match on commit drop as
-   with rates as (
-     select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
-       from recon.broker_fee_rates
-   ), joined as (
-     select coalesce(o.order_id, b.order_id, l.order_id) as order_id,
-            o.order_id is not null as at_provider,
-            o.home_date,
-            case when o.min_ref is null then 0 when o.min_ref = o.max_ref then 1 else 2 end as refs,
-            o.provider_ref as provider_ref,
-            o.status as latest_status,
-            o.status_text as status_text,
-            o.amount as provider_amount,
-            o.fee as fee,
-            o.broker_id as broker_id,
-            o.finished_at as finished_at,
-            -- A 退汇 order row or a 经纪公司退汇 bill row makes the order returned.
-            case when coalesce(o.returned_row, false) or coalesce(b.returned, false) then 'returned'
-                 else o.status end as provider_status,
-            coalesce(b.payout_rows, 0) as payout_rows, b.first_date as bill_date, b.first_payout_ref,
-            b.payout_amount as bill_amount, b.fee_amount as bill_fee,
-            -- The bills carry exactly the order's one 订单流水号: sums compare per order.
-            (b.min_ref = b.max_ref and b.min_ref = o.min_ref and o.min_ref = o.max_ref) as bills_single_ref,
-            l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
-            l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
-       from recon_order_state o
-       full join recon_bill_state b on b.order_id = o.order_id
-       full join (select * from recon.ledger_payouts where dealer_id = (select dealer_id from recon_params)) l
-              on l.order_id = coalesce(o.order_id, b.order_id)
-      -- In scope: at the provider (D's files, or another day's for an order in scope), created
-      -- on D in the ledger, or one of the extra orders.
-      where o.order_id is not null or b.order_id is not null
-         or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
-         or l.order_id in (select order_id from recon_extra)
-   ), priced as (
-     -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
-     -- half-up for these positive amounts.
-     select m.*, r.rate, round(m.provider_amount * r.rate, 2) as expected_fee
-       from joined m
-       left join rates r on r.broker_id = m.broker_id and r.valid_from <= m.home_date
-                        and (r.valid_until is null or m.home_date < r.valid_until)
-   )
-   select m.* from priced m cross join recon_params p
-    where ${CANDIDATE_FILTER}`,
+  `create temp table recon_match on commit drop as ${matchSelect(null)}`,
   'analyze recon_match',
 
   `create temp table recon_findings (
      business_date date not null, kind text not null, severity text not null, order_id text,
      provider_ref text, ledger_amount numeric(16,2), provider_amount numeric(16,2), details jsonb not null
    ) on commit drop`,
+];
+
+/**
+ * After a live follow-up: the answers just recorded become the newest evidence of their
+ * orders, whose candidate rows are built again (recon_asked holds their ids). The rules then
+ * run again over recon_match, a few hundred rows (see matching.ts).
+ */
+export const REJUDGE_SQL: readonly string[] = [
+  'drop table recon_live',
+  LIVE_SQL,
+  'analyze recon_live',
+  'delete from recon_match where order_id in (select order_id from recon_asked)',
+  `insert into recon_match ${matchSelect('recon_asked')}`,
+  'delete from recon_findings',
 ];
 
 /** The statements after the order state, in order; OTHER_DAYS_SQL only when it applies. */

@@ -1,6 +1,6 @@
 import type { Session } from '../db/connection.js';
-import { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL } from './match-state.js';
-import { RULES } from './rules.js';
+import { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL, REJUDGE_SQL } from './match-state.js';
+import { LIVE_DETAILS_SQL, RULES } from './rules.js';
 
 export const MATCH_WORK_MEM = '64MB';
 
@@ -23,5 +23,21 @@ export async function computeFindings(session: Session): Promise<void> {
   for (const sql of findingStatements(other.rows[0]!.other_days)) await session.query(sql);
   // The rules read a few hundred candidates; compiling each of them would cost more than it runs.
   await session.query('set local jit = off');
+  await runRules(session);
+}
+
+/**
+ * After a live follow-up: the asked orders (temp table recon_asked) are judged again with
+ * their answers as the newest evidence, by the same rules. The rules run again over the whole
+ * of recon_match, a few hundred candidate rows, so that recon_findings stays what the rules
+ * make of recon_match and nothing else.
+ */
+export async function rejudgeFindings(session: Session): Promise<void> {
+  for (const sql of REJUDGE_SQL) await session.query(sql);
+  await runRules(session);
+}
+
+async function runRules(session: Session): Promise<void> {
   for (const sql of Object.values(RULES)) await session.query(sql);
+  await session.query(LIVE_DETAILS_SQL);
 }

@@ -62,7 +62,17 @@ export function buildRunMetrics(input: RunMetricsInput): Registry {
     stage.set({ ...dealer, stage: 'download' }, result.times.downloadMs / 1000);
     stage.set({ ...dealer, stage: 'load' }, result.times.loadMs / 1000);
     stage.set({ ...dealer, stage: 'match' }, result.times.matchMs / 1000);
+    stage.set({ ...dealer, stage: 'follow_up' }, result.times.followUpMs / 1000);
     stage.set({ ...dealer, stage: 'write' }, result.times.writeMs / 1000);
+    const followUp = gauge('yzh_recon_followup_orders', 'Unsettled orders of the last run, by what the live follow-up made of them', ['outcome']);
+    followUp.set({ ...dealer, outcome: 'asked' }, result.followUp.asked);
+    followUp.set({ ...dealer, outcome: 'unanswered' }, result.followUp.unanswered);
+    followUp.set({ ...dealer, outcome: 'deferred' }, result.followUp.deferred);
+    if (result.balances !== null && result.balances.asked) {
+      // A gauge is a float by nature; the exact amounts are in recon.balance_snapshots.
+      const balance = gauge('yzh_recon_balance_yuan', 'Balance per broker and channel at the end of the last run (query-accounts)', ['broker_id', 'channel']);
+      for (const c of result.balances.channels) balance.set({ ...dealer, broker_id: c.brokerId, channel: c.channel }, Number(c.balance));
+    }
   }
   // Facts of the database, not of this run: pushed after a failed run too, and a back-fill of
   // an old day does not move them back.

@@ -191,3 +191,19 @@ export const RULES: Readonly<Record<string, string>> = {
       from recon_match cross join recon_params p
      where ${CONDITIONS.unresolved_provider_status}`,
 };
+
+/**
+ * After the rules: each finding of an order the provider was asked about carries the newest
+ * live answer (recon_live) in `details.live`, whether or not a later file superseded it
+ * (`newer_than_files`). Only what the provider said, not when or under which request id (those
+ * are in recon.provider_order_checks and the open_discrepancies view), so that a re-run that
+ * gets the same answer leaves the finding as it was.
+ */
+export const LIVE_DETAILS_SQL = `
+  update recon_findings f
+     set details = f.details || jsonb_build_object('live', jsonb_strip_nulls(jsonb_build_object(
+           'code', v.code, 'state', v.state, 'status', v.status, 'status_detail', v.status_detail,
+           'status_message', v.status_message, 'amount', v.amount::text, 'finished_at', v.finished_at,
+           'newer_than_files', v.newest)))
+    from recon_live v
+   where v.order_id = f.order_id`;

@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import { DEFAULT_FOLLOW_UP, type Config, type FollowUpConfig } from '../config.js';
 import type { DatabaseHandle, Session } from '../db/connection.js';
 import { migrate } from '../db/migrator.js';
 import type { RunTrigger } from '../db/schema.js';
@@ -6,7 +6,9 @@ import { coerceError, fileError, ReconError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { DownloadResult, ProviderClient } from '../provider/client.js';
 import { FILE_KINDS, type FileKind } from '../provider/protocol.js';
+import { carryForwardBalanceFindings, checkBalances, type BalanceResult } from './balances.js';
 import { applyFindings, type LifecycleResult } from './discrepancies.js';
+import { followUp, type FollowUpResult } from './followup/follow-up.js';
 import { discard, fetchProviderFile, loadProviderFiles, type FileIngest } from './ingest.js';
 import { computeFindings, prepareFindings } from './matching.js';
 import { createRunDir, type RunDir } from './run-dir.js';
@@ -17,12 +19,22 @@ export interface RunRequest {
   date: string;
   trigger: RunTrigger;
   signal?: AbortSignal;
+  /**
+   * `run` (the default): the whole day. `follow-up`: the live follow-up alone, for an operator
+   * who wants an answer now: no files are downloaded; the day is judged on what is already
+   * ingested, with fresh live answers; no balance query.
+   */
+  mode?: RunMode;
 }
+
+export type RunMode = 'run' | 'follow-up';
 
 export interface StageTimes {
   downloadMs: number;
   loadMs: number;
   matchMs: number;
+  followUpMs: number;
+  balanceMs: number;
   writeMs: number;
   totalMs: number;
 }
@@ -32,14 +44,18 @@ export interface RunResult {
   dealerId: string;
   date: string;
   files: FileIngest[];
+  mode: RunMode;
   lifecycle: LifecycleResult;
+  followUp: FollowUpResult;
+  /** null when the run did not ask (follow-up mode). */
+  balances: BalanceResult | null;
   times: StageTimes;
 }
 
 export interface RunDeps {
   db: DatabaseHandle;
   client: ProviderClient;
-  config: Pick<Config, 'lockTimeoutMs' | 'tmpDir'>;
+  config: Pick<Config, 'lockTimeoutMs' | 'tmpDir'> & { followUp?: FollowUpConfig };
   log: Logger;
 }
 
@@ -60,13 +76,15 @@ function interrupted(signal: AbortSignal | undefined): void {
 export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunResult> {
   const { db, config } = deps;
   const { dealerId, date, signal } = request;
+  const mode = request.mode ?? 'run';
   const started = performance.now();
   return db.withSession(async (session) => {
     await migrate(session, deps.log);
+    if (mode === 'follow-up') await requireIngestedDay(session, dealerId, date);
     const runId = await insertRun(session, dealerId, date, request.trigger);
     const log = deps.log.child({ run_id: runId, dealer_id: dealerId, business_date: date });
     const client = deps.client.withLog(log);
-    log.info({ trigger: request.trigger }, 'run started');
+    log.info({ trigger: request.trigger, mode }, 'run started');
     const downloads: DownloadResult[] = [];
     let runDir: RunDir | null = null;
     let locked = false;
@@ -82,7 +100,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       });
       const downloadStarted = performance.now();
       const byKind = new Map<FileKind, DownloadResult>();
-      for (const kind of FILE_KINDS) {
+      for (const kind of mode === 'run' ? FILE_KINDS : []) {
         interrupted(signal);
         const download = await fetchProviderFile(client, kind, date, dealerId, runDir.path, log, signal);
         downloads.push(download);
@@ -99,43 +117,69 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       onAbort = () => { void session.cancel().catch(() => {}); };
       signal?.addEventListener('abort', onAbort, { once: true });
       let prepareMs = 0;
-      const load = await loadProviderFiles(
-        session, dealerId, date, FILE_KINDS.map((kind) => ({ kind, download: byKind.get(kind)! })), runId, log, signal,
-        {
-          ordersLoaded: async () => {
-            const prepareStarted = performance.now();
-            await prepareFindings(session, dealerId, date);
-            prepareMs = performance.now() - prepareStarted;
-          },
-        },
-      );
-      const files: FileIngest[] = load.files.map((f) => ({ ...f, downloadMs }));
+      const prepare = async () => {
+        const prepareStarted = performance.now();
+        await prepareFindings(session, dealerId, date);
+        prepareMs = performance.now() - prepareStarted;
+      };
+      let files: FileIngest[] = [];
+      let loadMs = 0;
+      if (mode === 'run') {
+        const load = await loadProviderFiles(
+          session, dealerId, date, FILE_KINDS.map((kind) => ({ kind, download: byKind.get(kind)! })), runId, log, signal,
+          { ordersLoaded: prepare },
+        );
+        files = load.files.map((f) => ({ ...f, downloadMs }));
+        loadMs = load.loadMs;
+      } else {
+        await prepare();
+      }
       interrupted(signal);
       const matchStarted = performance.now();
       await computeFindings(session);
       // Matching's first part ran inside the load (while the bill file parsed); it counts here.
       const matchMs = prepareMs + performance.now() - matchStarted;
       interrupted(signal);
+      // After matching, the provider is asked what the files cannot tell, and the rules judge
+      // those orders again; then the balances. Neither ever fails the run (see each).
+      const followUpStarted = performance.now();
+      const followUpResult = await followUp(
+        session, { client, config: deps.config.followUp ?? DEFAULT_FOLLOW_UP, log, signal }, runId, dealerId,
+      );
+      const followUpMs = performance.now() - followUpStarted;
+      interrupted(signal);
+      const balanceStarted = performance.now();
+      let balances: BalanceResult | null = null;
+      if (mode === 'run') balances = await checkBalances(session, { client, log, signal }, runId, dealerId, date);
+      else await carryForwardBalanceFindings(session);
+      const balanceMs = performance.now() - balanceStarted;
+      interrupted(signal);
       const writeStarted = performance.now();
       const lifecycle = await applyFindings(session, runId);
       const writeMs = performance.now() - writeStarted;
       const times: StageTimes = {
-        downloadMs, loadMs: load.loadMs - prepareMs, matchMs, writeMs, totalMs: performance.now() - started,
+        downloadMs, loadMs: loadMs - (mode === 'run' ? prepareMs : 0), matchMs, followUpMs, balanceMs, writeMs,
+        totalMs: performance.now() - started,
       };
-      const order = files.find((f) => f.kind === 'order')!;
-      const bill = files.find((f) => f.kind === 'bill')!;
+      const order = files.find((f) => f.kind === 'order');
+      const bill = files.find((f) => f.kind === 'bill');
       await markSucceeded(session, runId, {
-        orderSha256: order.sha256, billSha256: bill.sha256, orderRows: order.rows, billRows: bill.rows,
+        orderSha256: order?.sha256 ?? null, billSha256: bill?.sha256 ?? null, orderRows: order?.rows ?? null, billRows: bill?.rows ?? null,
         summary: {
-          findings: lifecycle.findings, opened: lifecycle.opened, resolved: lifecycle.resolved, times: roundTimes(times),
+          mode, findings: lifecycle.findings, opened: lifecycle.opened, resolved: lifecycle.resolved, times: roundTimes(times),
           files: files.map((f) => ({ kind: f.kind, rows: f.rows, loaded: f.loaded, loadMs: Math.round(f.loadMs) })),
+          followUp: followUpResult,
+          balances: balances === null ? null : {
+            asked: balances.asked, ...(balances.error === undefined ? {} : { error: balances.error }),
+            channels: balances.channels.filter((c) => c.open),
+          },
         },
       });
       interrupted(signal);
       await session.exec('commit');
       inTransaction = false;
       log.info({ opened: lifecycle.opened, resolved: lifecycle.resolved, findings: lifecycle.findings, ms: Math.round(times.totalMs) }, 'run succeeded');
-      return { runId, dealerId, date, files, lifecycle, times };
+      return { runId, dealerId, date, files, mode, lifecycle, followUp: followUpResult, balances, times };
     } catch (err) {
       const error = signal?.aborted ? interruption(signal) : coerceError(err);
       if (inTransaction) await session.exec('rollback').catch(() => {});
@@ -149,6 +193,24 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       await runDir?.remove().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not remove the run\'s folder'));
     }
   });
+}
+
+/**
+ * The follow-up alone judges a day on what is already ingested; on a day never run, every
+ * ledger row of the day would look missing at the provider.
+ */
+async function requireIngestedDay(session: Session, dealerId: string, date: string): Promise<void> {
+  const r = await session.query('select 1 from recon.provider_files where dealer_id = $1 and business_date = $2 and kind = $3 limit 1', [dealerId, date, 'order']);
+  if (r.rows.length === 0) {
+    throw new ReconError('USAGE', `no order file of ${date} has been ingested for dealer ${dealerId}: run \`yzh-recon run --date ${date}\` first`);
+  }
+}
+
+/** The newest business day with an ingested order file: what `follow-up` asks about by default. */
+export async function newestIngestedDay(session: Session, dealerId: string): Promise<string | null> {
+  const r = await session.query<{ day: string | null }>(
+    `select max(business_date)::text as day from recon.provider_files where dealer_id = $1 and kind = 'order'`, [dealerId]);
+  return r.rows[0]?.day ?? null;
 }
 
 async function recordFailure(session: Session, runId: number, error: ReconError, log: Logger): Promise<void> {

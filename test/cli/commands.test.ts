@@ -16,10 +16,16 @@ describe('yzh-recon command line', () => {
     expect(r.stdout).toMatch(/2017-11-20\s+critical\s+duplicate_provider_order\s+2017112705\s+1053817962754225,1053817962754226/);
     expect(r.stdout).toMatch(/findings\s+critical 4 · warning 1 · info 1/);
     expect(r.stdout).toContain('6 discrepancies');
-  });
+    // The live follow-up at work: the late red packet's finding, then resolved by follow-up.
+    expect(r.stdout).toMatch(/follow-up\s+asked the provider about 1 of 1 unsettled orders \(answers: not_found 1\)/);
+    expect(r.stdout).toContain('2017112140: stale_pending_claim open; the provider\'s latest answer: status 1, status_detail 27');
+    expect(r.stdout).toMatch(/follow-up run \d+ · dealer sixcn · business date 2017-11-22/);
+    expect(r.stdout).toContain('2017112140: stale_pending_claim resolved; the provider\'s latest answer: status 1, status_detail 0');
+    // Four runs in one process (the fixture day, the red packet's two days, the follow-up).
+  }, 240_000);
 
   it('every command prints --help', async () => {
-    for (const command of ['migrate', 'run', 'report', 'sandbox', 'demo']) {
+    for (const command of ['migrate', 'run', 'report', 'sandbox', 'demo', 'follow-up']) {
       const r = await runCli([command, '--help']);
       expect(r.code, command).toBe(0);
       expect(r.stdout, command).toMatch(new RegExp(`^usage: yzh-recon ${command}`));
@@ -54,12 +60,39 @@ describe('yzh-recon command line', () => {
     const env = { PGLITE_DIR: join(mkdtempSync(join(tmpdir(), 'yzh-report-')), 'db') };
     const unmigrated = await runCli(['report'], env);
     expect([unmigrated.code, lastLine(unmigrated.stderr)]).toEqual([1, 'yzh-recon: the database has no recon tables yet: run `yzh-recon migrate` (or a first `yzh-recon run`)']);
-    expect((await runCli(['migrate'], env)).stdout).toBe('migrations applied: 0001_schema.sql, 0002_provider_rows_indexes.sql\n');
+    expect((await runCli(['migrate'], env)).stdout).toBe('migrations applied: 0001_schema.sql, 0002_provider_rows_indexes.sql, 0005_followup_balances.sql\n');
     expect((await runCli(['migrate'], env)).stdout).toBe('migrations: up to date\n');
     const r = await runCli(['report', '--format', 'csv'], env);
     expect(r.code).toBe(0);
     expect(r.stdout.startsWith('\uFEFFbusiness_date,severity,kind,order_id')).toBe(true);
   });
+});
+
+describe('yzh-recon follow-up', () => {
+  it('asks about the newest day run, and says when there is none', async () => {
+    const { startSandbox } = await import('../helpers/provider.js');
+    const { childDatabase, providerEnv } = await import('../helpers/cli-env.js');
+    const sandbox = await startSandbox();
+    const db = await childDatabase('pglite', { fixtureDay: true });
+    const env = { ...db.env, ...providerEnv(sandbox) };
+    try {
+      const none = await runCli(['follow-up'], env);
+      expect([none.code, lastLine(none.stderr)]).toEqual([2, 'yzh-recon: no day has been run yet for dealer sixcn: run `yzh-recon run` first']);
+      const bad = await runCli(['follow-up'], { ...env, YZH_FOLLOWUP_CONCURRENCY: '0', YZH_FOLLOWUP_MAX: 'many' });
+      expect(lastLine(bad.stderr)).toBe('yzh-recon: configuration: YZH_FOLLOWUP_CONCURRENCY must be a positive whole number, got "0"; YZH_FOLLOWUP_MAX must be a whole number, got "many"');
+      expect((await runCli(['run', '--date', '2017-11-20'], env)).code).toBe(0);
+      const calls = sandbox.calls.length;
+      const r = await runCli(['follow-up'], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^follow-up run \d+ · dealer sixcn · business date 2017-11-20/);
+      expect(r.stdout).toMatch(/follow-up\s+asked the provider about 1 of 1 unsettled orders \(answers: not_found 1\)/);
+      // No file is downloaded, no balance asked: only the order query.
+      expect(sandbox.calls.slice(calls).map((c) => c.endpoint)).toEqual(['/api/payment/v1/query-realtime-order']);
+    } finally {
+      await sandbox.stop();
+      await db.drop();
+    }
+  }, 300_000);
 });
 
 describe('yzh-recon check', () => {

@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate, readMigrations } from '../../src/db/migrator.js';
-import type { BrokerFeeRateTable, DiscrepancyTable, LedgerPayoutTable, ProviderFileTable, RunTable } from '../../src/db/schema.js';
+import type {
+  BalanceSnapshotTable, BrokerFeeRateTable, DiscrepancyTable, LedgerPayoutTable, ProviderFileTable, ProviderOrderCheckTable, RunTable,
+} from '../../src/db/schema.js';
 import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
 import { silentLog } from '../helpers/provider.js';
 
@@ -22,6 +24,14 @@ const COLUMNS = {
     id: true, dealer_id: true, business_date: true, kind: true, sha256: true, bytes: true, row_count: true,
     generated_at: true, ingested_at: true, run_id: true,
   } satisfies Record<keyof ProviderFileTable, true>,
+  'recon.provider_order_checks': {
+    id: true, run_id: true, dealer_id: true, order_id: true, channel: true, asked_at: true, code: true, state: true, status: true,
+    status_detail: true, status_message: true, provider_ref: true, broker_id: true, amount: true, finished_at: true, request_id: true,
+  } satisfies Record<keyof ProviderOrderCheckTable, true>,
+  'recon.balance_snapshots': {
+    id: true, run_id: true, dealer_id: true, asked_at: true, broker_id: true, bank_card_balance: true, alipay_balance: true,
+    wxpay_balance: true, rebate_fee_balance: true, is_bank_card: true, is_alipay: true, is_wxpay: true, request_id: true,
+  } satisfies Record<keyof BalanceSnapshotTable, true>,
 };
 
 describe.each(ENGINES)('schema on %s', (engine) => {
@@ -59,6 +69,16 @@ describe.each(ENGINES)('schema on %s', (engine) => {
     dbs.push(db);
     await db.handle.withSession(async (s) => {
       await s.query('select * from recon.open_discrepancies');
+      // Two findings without an order on one day, told apart by provider_ref (balance_low of two channels).
+      const run = await s.query<{ id: number }>(`insert into recon.runs (dealer_id, business_date, trigger, status) values ('d', '2024-01-01', 'manual', 'running') returning id`);
+      for (const ref of ['b/bankcard', 'b/wxpay']) {
+        await s.query(`insert into recon.discrepancies (dealer_id, business_date, kind, severity, provider_ref, first_seen_run_id, last_seen_run_id)
+                       values ('d', '2024-01-01', 'balance_low', 'warning', $1, $2, $2)`, [ref, run.rows[0]!.id]);
+      }
+      const dup = await s.query(`insert into recon.discrepancies (dealer_id, business_date, kind, severity, provider_ref, first_seen_run_id, last_seen_run_id)
+                                 values ('d', '2024-01-01', 'balance_low', 'warning', 'b/wxpay', $1, $1)`, [run.rows[0]!.id]).then(() => null, (e: { code?: string }) => e.code);
+      expect(dup).toBe('23505');
+      expect((await s.query('select * from recon.open_discrepancies')).rows).toHaveLength(2);
       await s.query('select * from recon.daily_summary');
     });
   });

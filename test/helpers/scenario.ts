@@ -5,7 +5,8 @@ import { afterAll, beforeAll } from 'vitest';
 import type { DatabaseHandle, Engine } from '../../src/db/connection.js';
 import { ProviderClient } from '../../src/provider/client.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
-import { runDay, type RunResult } from '../../src/recon/run-day.js';
+import type { FollowUpConfig } from '../../src/config.js';
+import { runDay, type RunMode, type RunResult } from '../../src/recon/run-day.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 import { KEYS, providerConfig, silentLog } from './provider.js';
 
@@ -31,6 +32,8 @@ export interface ProviderBill {
   type: '经纪公司打款' | '经纪公司打款服务费' | '经纪公司退汇' | '经纪公司退汇手续费';
   status?: string;
   amount: string;
+  /** 支付渠道 of a payout row (银行卡 unless given). */
+  channel?: string;
 }
 
 export interface LedgerRow {
@@ -63,7 +66,7 @@ let counter = 0;
 
 /** The payout and fee bill rows the provider writes for a paid order. */
 export function paidBills(o: ProviderOrder): ProviderBill[] {
-  const bills: ProviderBill[] = [{ id: o.id, ref: o.ref, billRef: `${o.ref}1`, type: '经纪公司打款', amount: o.amount }];
+  const bills: ProviderBill[] = [{ id: o.id, ref: o.ref, billRef: `${o.ref}1`, type: '经纪公司打款', amount: o.amount, ...(o.channel ? { channel: o.channel } : {}) }];
   if (o.fee !== undefined) bills.push({ id: o.id, ref: o.ref, billRef: `${o.ref}2`, type: '经纪公司打款服务费', amount: o.fee });
   return bills;
 }
@@ -110,7 +113,7 @@ export class Scenario {
       o.fee ?? '', '', '', '-/-', '-/-', t(o.created, '10:00:00'), t(o.finished, '10:00:05'),
     ].join(','))].join('\n') + '\n');
     writeFileSync(join(day, 'bills.csv'), [BILL_HEADER, ...bills.map((b) => [
-      b.id, b.ref, b.billRef, b.type, b.status ?? '成功', b.type.includes('服务费') || b.type.includes('手续费') ? '-/-' : '银行卡',
+      b.id, b.ref, b.billRef, b.type, b.status ?? '成功', b.type.includes('服务费') || b.type.includes('手续费') ? '-/-' : (b.channel ?? '银行卡'),
       '张**', this.broker(), b.amount, '', `${date} 10:00:00`, `${date} 10:00:05`,
     ].join(','))].join('\n') + '\n');
   }
@@ -133,16 +136,35 @@ export class Scenario {
       'insert into recon.broker_fee_rates (broker_id, rate, valid_from) values ($1, $2, $3)', [broker, rate, validFrom]));
   }
 
-  client(): ProviderClient {
-    return new ProviderClient(providerConfig(this.sandbox, { YZH_DEALER_ID: this.dealerId }), silentLog, { retryBaseDelayMs: 5 });
+  client(env: Record<string, string> = {}): ProviderClient {
+    return new ProviderClient(providerConfig(this.sandbox, { YZH_DEALER_ID: this.dealerId, ...env }), silentLog, { retryBaseDelayMs: 5 });
   }
 
-  async run(date: string, options: { signal?: AbortSignal; lockTimeoutMs?: number } = {}): Promise<RunResult> {
-    const client = this.client();
+  /**
+   * What the sandbox's real-time order query answers for these orders (local ids): claimed,
+   * pending, returned, not_found, ... (see the sandbox's live.json).
+   */
+  live(answers: Record<string, string | Record<string, unknown>>): void {
+    writeFileSync(join(this.dir, 'live.json'), JSON.stringify(Object.fromEntries(
+      Object.entries(answers).map(([local, answer]) => [this.id(local), answer]))));
+  }
+
+  /** What the sandbox's balance query answers (its dealer_infos). */
+  accounts(infos: Record<string, unknown>[]): void {
+    writeFileSync(join(this.dir, 'accounts.json'), JSON.stringify(infos));
+  }
+
+  async run(date: string, options: {
+    signal?: AbortSignal; lockTimeoutMs?: number; followUp?: FollowUpConfig; mode?: RunMode; clientEnv?: Record<string, string>;
+  } = {}): Promise<RunResult> {
+    const client = this.client(options.clientEnv);
     try {
       return await runDay(
-        { db: this.db, client, config: { lockTimeoutMs: options.lockTimeoutMs ?? 10_000, tmpDir: tmpdir() }, log: silentLog },
-        { dealerId: this.dealerId, date, trigger: 'manual', signal: options.signal },
+        {
+          db: this.db, client, log: silentLog,
+          config: { lockTimeoutMs: options.lockTimeoutMs ?? 10_000, tmpDir: tmpdir(), ...(options.followUp ? { followUp: options.followUp } : {}) },
+        },
+        { dealerId: this.dealerId, date, trigger: 'manual', signal: options.signal, ...(options.mode ? { mode: options.mode } : {}) },
       );
     } finally {
       await client.close();

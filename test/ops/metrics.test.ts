@@ -49,6 +49,10 @@ describe('Pushgateway metrics', () => {
     expect(body).toMatch(/yzh_recon_run_new_findings\{dealer_id="sixcn",severity="critical"\} \d+/);
     expect(body).toMatch(/yzh_recon_last_success_business_date_seconds\{dealer_id="sixcn"\} 1511107200/);
     expect(body).toMatch(/yzh_recon_last_success_timestamp_seconds\{dealer_id="sixcn",business_date="2017-11-20"\} \d+/);
+    // The balances of fixtures/sandbox/accounts.json, per broker and channel.
+    expect(body).toMatch(/yzh_recon_balance_yuan\{dealer_id="sixcn",broker_id="yiyun\*\*",channel="bankcard"\} 50000\n/);
+    expect(body).toMatch(/yzh_recon_balance_yuan\{dealer_id="sixcn",broker_id="yiyun\*\*",channel="wxpay"\} 997.84\n/);
+    expect(body).toMatch(/yzh_recon_followup_orders\{dealer_id="sixcn",outcome="asked"\} \d+/);
 
     sandbox.faults.providerCode = '1003';
     sandbox.faults.providerCodeCalls = 1;

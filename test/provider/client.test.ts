@@ -58,7 +58,7 @@ describe('client ↔ sandbox round trips', () => {
   it('queries balances', async () => {
     const c = client(sandbox);
     const accounts = await c.queryAccounts();
-    expect(accounts[0]).toMatchObject({ broker_id: 'yiyun**', bank_card_balance: '997.84' });
+    expect(accounts[0]).toMatchObject({ broker_id: 'yiyun**', bank_card_balance: '50000.00', wxpay_balance: '997.84' }); // fixtures/sandbox/accounts.json
     await c.close();
   });
 

@@ -1,0 +1,153 @@
+import type { Session } from '../db/connection.js';
+import { coerceError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { DealerAccount, ProviderClient } from '../provider/client.js';
+import { formatFen, parseFen } from '../provider/file-format.js';
+import type { Channel } from '../provider/protocol.js';
+
+/**
+ * Balance snapshots (query-accounts) at the end of each run, and the balance_low finding: a
+ * broker's open channel whose balance is below that channel's average daily payout of the
+ * last 7 days would not cover the next day, and an insufficient balance is what puts orders
+ * into 挂单 / 待打款(暂停处理) (document, 3 预先充值).
+ */
+
+export interface ChannelBalance {
+  brokerId: string;
+  channel: Channel;
+  /** Yuan text, exact. */
+  balance: string;
+  open: boolean;
+  /** Average daily 经纪公司打款 of the window, yuan text; null with no bill file in it. */
+  averageDailyPayout: string | null;
+  low: boolean;
+}
+
+export interface BalanceResult {
+  asked: boolean;
+  channels: ChannelBalance[];
+  /** Why no snapshot was taken, when none was. */
+  error?: string;
+}
+
+/** Days of bill files the average runs over: D and the six before it. */
+export const BALANCE_WINDOW_DAYS = 7;
+
+const CHANNELS: readonly { channel: Channel; balance: keyof DealerAccount; open: keyof DealerAccount }[] = [
+  { channel: 'bankcard', balance: 'bank_card_balance', open: 'is_bank_card' },
+  { channel: 'alipay', balance: 'alipay_balance', open: 'is_alipay' },
+  { channel: 'wxpay', balance: 'wxpay_balance', open: 'is_wxpay' },
+];
+
+/**
+ * Per broker and channel: the 经纪公司打款 rows of the window's bill files, summed, and the
+ * number of days in the window that have a bill file (a day without one is not a day without
+ * payouts, so it is not averaged in).
+ */
+const PAYOUTS_SQL = `
+  select b.broker_id, b.channel, sum(b.amount)::text as total,
+         (select count(distinct f.business_date)::int from recon.provider_files f
+           where f.dealer_id = $1 and f.kind = 'bill' and f.business_date between $2::date - ${BALANCE_WINDOW_DAYS - 1} and $2::date) as days
+    from recon.provider_bills b
+   where b.dealer_id = $1 and b.business_date between $2::date - ${BALANCE_WINDOW_DAYS - 1} and $2::date
+     and b.bill_type = 'payout' and b.channel is not null and b.broker_id is not null
+   group by b.broker_id, b.channel`;
+
+/**
+ * balance_low findings go through recon_findings like every other finding: file-level
+ * (order_id null), on the run's day, told apart by provider_ref = '<broker_id>/<channel>'.
+ */
+const BALANCE_LOW_SQL = `
+  insert into recon_findings (business_date, kind, severity, order_id, provider_ref, ledger_amount, provider_amount, details)
+  select p.day, 'balance_low', 'warning', null, x.broker_id || '/' || x.channel, null, x.balance::numeric,
+         jsonb_build_object('broker_id', x.broker_id, 'channel', x.channel, 'balance', x.balance,
+                            'average_daily_payout', x.average, 'window_days', ${BALANCE_WINDOW_DAYS},
+                            'message', 'the balance would not cover an average day''s payouts: top up, or the next orders go 挂单')
+    from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as x(broker_id, channel, balance, average)
+   cross join recon_params p`;
+
+/**
+ * The open balance_low rows of the run's day, carried into recon_findings unchanged: when the
+ * balances could not be asked (or the step is not part of this run), the lifecycle keeps them
+ * open instead of resolving what nobody checked.
+ */
+const CARRY_FORWARD_SQL = `
+  insert into recon_findings (business_date, kind, severity, order_id, provider_ref, ledger_amount, provider_amount, details)
+  select d.business_date, d.kind, d.severity, d.order_id, d.provider_ref, d.ledger_amount, d.provider_amount, d.details
+    from recon.discrepancies d cross join recon_params p
+   where d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = 'balance_low' and d.business_date = p.day`;
+
+export async function carryForwardBalanceFindings(session: Session): Promise<void> {
+  await session.query(CARRY_FORWARD_SQL);
+}
+
+export interface BalanceDeps {
+  client: ProviderClient;
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+/**
+ * Asks query-accounts, keeps one snapshot row per broker, and writes balance_low into
+ * recon_findings. Never fails the run: a failed query (or database error, rolled back to the
+ * step's savepoint) is logged and carries the day's open balance_low rows forward.
+ */
+export async function checkBalances(session: Session, deps: BalanceDeps, runId: number, dealerId: string, date: string): Promise<BalanceResult> {
+  const { client, log, signal } = deps;
+  await session.query('savepoint balances');
+  try {
+    const { accounts, requestId } = await client.accounts(signal);
+    const askedAt = new Date();
+    const channels: ChannelBalance[] = [];
+    const snapshots = accounts.map((a) => {
+      const amounts = CHANNELS.map((c) => fen(a[c.balance], `${a.broker_id} ${c.balance}`));
+      const rebate = fen(a.rebate_fee_balance, `${a.broker_id} rebate_fee_balance`);
+      CHANNELS.forEach((c, i) => channels.push({
+        brokerId: String(a.broker_id), channel: c.channel, balance: formatFen(amounts[i]!), open: a[c.open] === true,
+        averageDailyPayout: null, low: false,
+      }));
+      return {
+        run_id: runId, dealer_id: dealerId, asked_at: askedAt, broker_id: String(a.broker_id),
+        bank_card_balance: formatFen(amounts[0]!), alipay_balance: formatFen(amounts[1]!), wxpay_balance: formatFen(amounts[2]!),
+        rebate_fee_balance: formatFen(rebate), is_bank_card: a.is_bank_card === true, is_alipay: a.is_alipay === true,
+        is_wxpay: a.is_wxpay === true, request_id: requestId,
+      };
+    });
+    if (snapshots.length > 0) await session.db.insertInto('recon.balance_snapshots').values(snapshots).execute();
+
+    const payouts = await session.query<{ broker_id: string; channel: Channel; total: string; days: number }>(PAYOUTS_SQL, [dealerId, date]);
+    for (const row of payouts.rows) {
+      const c = channels.find((x) => x.brokerId === row.broker_id && x.channel === row.channel);
+      if (c === undefined || row.days === 0) continue;
+      const total = fen(row.total, 'payout total');
+      const days = BigInt(row.days);
+      // Half up, in fen.
+      const average = (total * 2n + days) / (2n * days);
+      c.averageDailyPayout = formatFen(average);
+      c.low = c.open && average > 0n && fen(c.balance, 'balance') < average;
+    }
+    const low = channels.filter((c) => c.low);
+    if (low.length > 0) {
+      await session.query(BALANCE_LOW_SQL, [
+        low.map((c) => c.brokerId), low.map((c) => c.channel), low.map((c) => c.balance), low.map((c) => c.averageDailyPayout),
+      ]);
+    }
+    await session.query('release savepoint balances');
+    log.info({ brokers: accounts.length, low: low.map((c) => `${c.brokerId}/${c.channel}`), requestId }, 'balances recorded');
+    return { asked: true, channels };
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    await session.query('rollback to savepoint balances');
+    await session.query('release savepoint balances');
+    await carryForwardBalanceFindings(session);
+    const message = coerceError(err).message;
+    log.warn({ err: message }, 'balance query failed; the day\'s balance findings stay as they were');
+    return { asked: false, channels: [], error: message };
+  }
+}
+
+function fen(text: unknown, what: string): bigint {
+  const value = typeof text === 'string' ? parseFen(text.trim()) : typeof text === 'number' && Number.isInteger(text) ? BigInt(text) * 100n : null;
+  if (value === null) throw new Error(`query-accounts: ${what} is not an amount`);
+  return value;
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { ENGINES } from '../helpers/db.js';
+import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
+
+const D = '2024-03-10';
+
+describe.each(ENGINES)('balance snapshots and balance_low on %s', (engine) => {
+  const { db, scenario } = scenarioSuite(engine);
+
+  const account = (s: Scenario, balances: { bank: string; alipay: string; wxpay: string }) => ({
+    broker_id: s.broker(), bank_card_balance: balances.bank, is_bank_card: true, alipay_balance: balances.alipay, is_alipay: true,
+    wxpay_balance: balances.wxpay, is_wxpay: true, rebate_fee_balance: '0.00',
+  });
+
+  /** Two days of payouts: bank card 300 + 100 (200 a day), WeChat 30 on one day (15 a day). */
+  const twoDays = async (s: Scenario) => {
+    const day = (date: string, orders: ProviderOrder[]) => {
+      s.writeDay(date, orders, orders.flatMap(paidBills));
+      return s.ledger(orders.map((o) => ({ id: o.id, amount: o.amount, status: 'paid' as const })), date);
+    };
+    await day('2024-03-09', [
+      { id: s.id('1'), ref: '700000000000000001', amount: '300' },
+      { id: s.id('2'), ref: '700000000000000002', amount: '30', channel: '微信' },
+    ]);
+    await day(D, [{ id: s.id('3'), ref: '700000000000000003', amount: '100' }]);
+  };
+
+  const snapshots = async (s: Scenario) => (await db().handle.withSession((x) => x.query<Record<string, unknown>>(
+    `select run_id, broker_id, bank_card_balance, alipay_balance, wxpay_balance, rebate_fee_balance, is_bank_card, is_alipay, is_wxpay
+       from recon.balance_snapshots where dealer_id = $1 order by id`, [s.dealerId]))).rows;
+
+  it('balance_low is raised once per day and channel, not again on a re-run, and resolved by a top-up', async () => {
+    const s = await scenario();
+    await twoDays(s);
+    await s.run('2024-03-09');
+    // 200.00 a day on bank card against 199.99; 15.00 a day on WeChat against 15.00; nothing by Alipay.
+    s.accounts([account(s, { bank: '199.99', alipay: '0', wxpay: '15.00' })]);
+    const first = await s.run(D);
+    expect(first.balances!.channels.filter((c) => c.low).map((c) => c.channel)).toEqual(['bankcard']);
+    expect(first.balances!.channels.find((c) => c.channel === 'bankcard')).toMatchObject({ balance: '199.99', averageDailyPayout: '200.00' });
+    const rows = await s.discrepancies();
+    expect(rows.map((d) => [d.order_id, d.kind, d.severity, d.provider_ref, d.provider_amount, d.business_date])).toEqual([
+      [null, 'balance_low', 'warning', `${s.broker()}/bankcard`, '199.99', D],
+    ]);
+    expect(rows[0]!.details).toMatchObject({ broker_id: s.broker(), channel: 'bankcard', balance: '199.99', average_daily_payout: '200.00' });
+
+    // The same day again, WeChat low too: the bank-card row is the same row, WeChat gets its own.
+    s.accounts([account(s, { bank: '150.00', alipay: '0', wxpay: '14.99' })]);
+    const again = await s.run(D);
+    const all = (await s.discrepancies("kind = 'balance_low'")).sort((a, b) => a.provider_ref!.localeCompare(b.provider_ref!));
+    expect(all.map((d) => [d.provider_ref, d.status, d.provider_amount])).toEqual([
+      [`${s.broker()}/bankcard`, 'open', '150.00'],
+      [`${s.broker()}/wxpay`, 'open', '14.99'],
+    ]);
+    expect(all[0]!.id).toBe(rows[0]!.id);
+    expect(all[0]!.first_seen_run_id).toBe(first.runId);
+    expect(all[0]!.last_seen_run_id).toBe(again.runId);
+
+    // The balance query fails: the run succeeds and the day's findings stay open.
+    s.sandbox.faults.accountsHttpErrors = 1000;
+    const failed = await s.run(D);
+    expect(failed.balances).toMatchObject({ asked: false });
+    expect((await s.discrepancies("kind = 'balance_low'")).map((d) => [d.provider_ref, d.status, d.last_seen_run_id]).sort()).toEqual([
+      [`${s.broker()}/bankcard`, 'open', failed.runId],
+      [`${s.broker()}/wxpay`, 'open', failed.runId],
+    ]);
+    s.sandbox.resetFaults();
+
+    // Bank card topped up: that finding resolves, WeChat's stays.
+    s.accounts([account(s, { bank: '5000.00', alipay: '0', wxpay: '14.99' })]);
+    await s.run(D);
+    expect((await s.discrepancies("kind = 'balance_low'")).map((d) => [d.provider_ref, d.status]).sort()).toEqual([
+      [`${s.broker()}/bankcard`, 'resolved'],
+      [`${s.broker()}/wxpay`, 'open'],
+    ]);
+
+    // One snapshot row per broker per run that could ask, amounts exact.
+    const snaps = await snapshots(s);
+    expect(snaps).toHaveLength(4); // the runs of 03-09, D, D again and the top-up; not the failed one
+    expect(snaps[1]).toMatchObject({ run_id: first.runId, broker_id: s.broker(), bank_card_balance: '199.99', alipay_balance: '0.00', wxpay_balance: '15.00', is_wxpay: true });
+  });
+
+  it('a closed channel is never low, and a broker without payouts is only recorded', async () => {
+    const s = await scenario();
+    await twoDays(s);
+    s.accounts([
+      { ...account(s, { bank: '0.00', alipay: '0', wxpay: '0' }), is_bank_card: false, is_wxpay: false },
+      { ...account(s, { bank: '0.00', alipay: '0', wxpay: '0' }), broker_id: s.broker('other') },
+    ]);
+    const result = await s.run(D);
+    expect(result.balances!.channels.some((c) => c.low)).toBe(false);
+    expect(await s.discrepancies("kind = 'balance_low'")).toEqual([]);
+    expect((await snapshots(s)).map((r) => r.broker_id)).toEqual([s.broker(), s.broker('other')]);
+  });
+});

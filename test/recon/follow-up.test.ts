@@ -1,0 +1,213 @@
+import { describe, expect, it } from 'vitest';
+import { ENDPOINTS } from '../../src/provider/protocol.js';
+import { ENGINES } from '../helpers/db.js';
+import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
+
+const D = '2024-03-10';
+const D1 = '2024-03-11';
+
+interface CheckRow {
+  order_id: string;
+  code: string;
+  state: string | null;
+  status: number | null;
+  status_detail: number | null;
+  amount: string | null;
+  request_id: string;
+  run_id: number;
+}
+
+describe.each(ENGINES)('live follow-up on %s', (engine) => {
+  const { db, scenario } = scenarioSuite(engine);
+
+  /** A WeChat red packet sent on D and still 成功(待领取) in D's (final) file, paid in the ledger. */
+  const redPacket = async (s: Scenario, local = '1'): Promise<ProviderOrder> => {
+    const o: ProviderOrder = { id: s.id(local), ref: `8${local.padStart(17, '0')}`, amount: '100', status: '成功(待领取)', channel: '微信' };
+    return o;
+  };
+  const writeRedPackets = async (s: Scenario, orders: ProviderOrder[]) => {
+    s.writeDay(D, orders, orders.flatMap(paidBills).map((b) => ({ ...b, status: '成功(待领取)' })));
+    // The next day's files (no orders of these), so that D+1's run judges as of D+2 16:45.
+    s.writeDay(D1, [], []);
+    await s.ledger(orders.map((o) => ({ id: o.id, amount: '100.00', status: 'paid' as const })), D);
+  };
+  const checks = async (s: Scenario): Promise<CheckRow[]> => (await db().handle.withSession((x) => x.query<CheckRow>(
+    `select order_id, code, state, status, status_detail, amount::text as amount, request_id, run_id
+       from recon.provider_order_checks where dealer_id = $1 order by id`, [s.dealerId]))).rows;
+  const orderQueries = (s: Scenario) => s.sandbox.calls.filter((c) => c.endpoint === ENDPOINTS.queryOrder);
+
+  it('a red packet still pending in the final file, which live says was claimed: no open finding after the run', async () => {
+    const s = await scenario();
+    const o = await redPacket(s);
+    await writeRedPackets(s, [o]);
+    s.live({ 1: 'claimed' });
+    const first = await s.run(D);
+    expect(first.followUp).toMatchObject({ candidates: 1, asked: 1, answered: { paid: 1 }, unanswered: 0 });
+    // Two days on, the file alone would make it a stale pending claim; the answer is newer.
+    await s.run(D1);
+    expect(await s.open()).toEqual([]);
+    const rows = await checks(s);
+    expect(rows[0]).toMatchObject({ order_id: o.id, code: '0000', state: 'paid', status: 1, status_detail: 0, amount: '100.00' });
+    // A claimed packet is settled: later runs do not ask about it again.
+    expect(rows).toHaveLength(1);
+  });
+
+  it('the same, sent back (9/213): refund_unrecorded, with the answer in its details', async () => {
+    const s = await scenario();
+    const o = await redPacket(s);
+    await writeRedPackets(s, [o]);
+    s.live({ 1: 'returned' });
+    await s.run(D);
+    expect(await s.open()).toEqual([['1', 'refund_unrecorded', 'critical']]);
+    const [row] = await s.discrepancies();
+    expect(row!.details.live).toMatchObject({ code: '0000', state: 'returned', status: 9, status_detail: 213, newer_than_files: true });
+    expect(row!.business_date).toBe(D);
+    // Booking the refund settles it, by the same rule.
+    await s.ledger([{ id: o.id, amount: '100.00', status: 'refunded' }], D);
+    await s.run(D);
+    expect(await s.open()).toEqual([]);
+  });
+
+  it('still pending after 48 hours: the finding is open with the live evidence, and a later claim resolves it', async () => {
+    const s = await scenario();
+    const o = await redPacket(s);
+    await writeRedPackets(s, [o]);
+    s.live({ 1: 'pending' });
+    await s.run(D);
+    expect(await s.open()).toEqual([]);
+    await s.run(D1);
+    expect(await s.open()).toEqual([['1', 'stale_pending_claim', 'warning']]);
+    const [row] = await s.discrepancies();
+    expect(row!.business_date).toBe(D);
+    expect(row!.details.live).toMatchObject({ code: '0000', state: 'paid_pending_claim', status: 1, status_detail: 27 });
+    const view = await db().handle.withSession((x) => x.query<{ live_status: number; live_status_detail: number; live_asked_at: Date | null }>(
+      'select live_status, live_status_detail, live_asked_at from recon.open_discrepancies where dealer_id = $1', [s.dealerId]));
+    expect(view.rows[0]).toMatchObject({ live_status: 1, live_status_detail: 27 });
+    expect(view.rows[0]!.live_asked_at).toBeInstanceOf(Date);
+
+    // The packet is claimed; the operator asks now instead of waiting for the next run.
+    s.live({ 1: 'claimed' });
+    const followUp = await s.run(D1, { mode: 'follow-up' });
+    expect(followUp.files).toEqual([]);
+    expect(followUp.lifecycle.resolved).toBe(1);
+    expect(await s.open()).toEqual([]);
+    const [resolved] = await s.discrepancies("status = 'resolved'");
+    expect(resolved!.resolved_run_id).toBe(followUp.runId);
+  });
+
+  it('a ledger-paid order that live says does not exist: missing_at_provider stays critical, with code 2018 in its details', async () => {
+    const s = await scenario();
+    const o: ProviderOrder = { id: s.id('9'), ref: '900000000000000009', amount: '100' };
+    s.writeDay(D, [o], paidBills(o));
+    await s.ledger([
+      { id: o.id, amount: '100.00', status: 'paid' },
+      { id: s.id('1'), amount: '5.00', status: 'paid', created: `${D} 12:00:00` },
+      { id: s.id('2'), amount: '6.00', status: 'paid', created: `${D} 12:00:00` },
+      // At the cut-off: expected in the next day's file, not asked about.
+      { id: s.id('3'), amount: '7.00', status: 'submitted', created: `${D} 23:55:00` },
+    ], D);
+    s.live({ 2: { status: 1, status_detail: 0, status_message: '已打款', pay: '6.00', finished_time: `${D} 12:00:05` } });
+    const result = await s.run(D);
+    expect(result.followUp).toMatchObject({ asked: 2, answered: { not_found: 1, paid: 1 } });
+    expect(orderQueries(s).map((c) => c.orderId).sort()).toEqual([s.id('1'), s.id('2')]);
+    // 2 exists at the provider after all: judged as a file row would be, paid without a bill row.
+    expect(await s.open()).toEqual([
+      ['1', 'missing_at_provider', 'critical'],
+      ['3', 'missing_at_provider', 'info'],
+      ['2', 'order_without_bill', 'warning'],
+    ]);
+    const missing = (await s.discrepancies()).find((d) => d.order_id === s.id('1'))!;
+    expect(missing.details.live).toMatchObject({ code: '2018', state: 'not_found' });
+    expect(missing.details.ledger_status).toBe('paid');
+  });
+
+  it('provider errors and timeouts during follow-up: the run succeeds, nothing is lost, the next run asks again', async () => {
+    const s = await scenario();
+    const orders = await Promise.all(['1', '2', '3'].map((l) => redPacket(s, l)));
+    await writeRedPackets(s, orders);
+    s.live({ 1: 'pending', 2: 'pending', 3: 'pending' });
+    await s.run(D);
+    await s.run(D1);
+    const before = await s.discrepancies();
+    expect(before.map((d) => d.kind)).toEqual(['stale_pending_claim', 'stale_pending_claim', 'stale_pending_claim']);
+    s.live({ 1: 'claimed', 2: 'returned', 3: 'claimed' });
+    const asked = (await checks(s)).length;
+
+    // The provider answers 502 to every order query: retried, then no further calls start.
+    s.sandbox.faults.orderQueryHttpErrors = 1000;
+    const down = await s.run(D1, { followUp: { concurrency: 1, max: 500 } });
+    expect(down.followUp).toMatchObject({ candidates: 3, asked: 3, unanswered: 3 });
+    expect(down.followUp.error).toMatch(/gave up after \d+ attempts/);
+    expect(orderQueries(s).filter((c) => c.code === 'HTTP 502')).toHaveLength(4); // one order, YZH_RETRIES 3
+    expect(s.sandbox.calls.at(-1)!.endpoint).toBe(ENDPOINTS.queryAccounts);
+    const kept = await s.discrepancies();
+    expect(kept.map(({ last_seen_run_id: _, ...rest }) => rest)).toEqual(before.map(({ last_seen_run_id: _, ...rest }) => rest));
+    expect(await checks(s)).toHaveLength(asked);
+    s.sandbox.resetFaults();
+
+    // Too slow: every call times out; the run still succeeds as the files say.
+    s.sandbox.faults.orderQueryStalls = 1000;
+    s.sandbox.faults.stallMs = 1500;
+    const slow = await s.run(D1, { clientEnv: { YZH_TIMEOUT_MS: '200', YZH_RETRIES: '1' } });
+    expect(slow.followUp).toMatchObject({ asked: 3, unanswered: 3 });
+    expect(slow.followUp.error).toMatch(/timed out after 200 ms/);
+    expect(await s.open()).toEqual([['1', 'stale_pending_claim', 'warning'], ['2', 'stale_pending_claim', 'warning'], ['3', 'stale_pending_claim', 'warning']]);
+    s.sandbox.resetFaults();
+
+    // A provider code that says nothing about the order is recorded, and is no evidence.
+    s.sandbox.faults.providerCode = '3000';
+    s.sandbox.faults.providerCodeCalls = 1;
+    const partly = await s.run(D1, { mode: 'follow-up', followUp: { concurrency: 1, max: 500 } });
+    // (the one call with code 3000 is the first order query: follow-up mode downloads no file)
+    expect(partly.followUp).toMatchObject({ asked: 3, unanswered: 1, answered: { paid: 1, returned: 1 } });
+    expect((await checks(s)).filter((c) => c.code === '3000')).toMatchObject([{ state: null }]);
+    const third = await s.run(D1);
+    expect(third.followUp.unanswered).toBe(0);
+    expect(await s.open()).toEqual([['2', 'refund_unrecorded', 'critical']]);
+  });
+
+  it('at most YZH_FOLLOWUP_MAX orders a run, the oldest findings first', async () => {
+    const s = await scenario();
+    const days = ['2024-03-06', '2024-03-07', '2024-03-08', '2024-03-09'];
+    // A ledger payout no file has, on each of four days; the findings opened without asking.
+    for (const [i, day] of days.entries()) {
+      s.writeDay(day, [], []);
+      await s.ledger([{ id: s.id(String(i + 1)), amount: '10.00', status: 'paid', created: `${day} 12:00:00` }], day);
+      await s.run(day, { followUp: { concurrency: 4, max: 0 } });
+    }
+    expect(orderQueries(s)).toEqual([]);
+    expect((await s.open()).map(([id, kind]) => [id, kind])).toEqual(['1', '2', '3', '4'].map((id) => [id, 'missing_at_provider']));
+    s.writeDay(D, [], []);
+    await s.ledger([{ id: s.id('5'), amount: '10.00', status: 'paid', created: `${D} 12:00:00` }], D);
+    const capped = await s.run(D, { followUp: { concurrency: 4, max: 2 } });
+    expect(capped.followUp).toMatchObject({ candidates: 5, asked: 2, deferred: 3 });
+    expect(orderQueries(s).map((c) => c.orderId).sort()).toEqual([s.id('1'), s.id('2')]);
+    expect((await checks(s)).map((c) => c.order_id).sort()).toEqual([s.id('1'), s.id('2')]);
+  });
+
+  it('never more calls at once than YZH_FOLLOWUP_CONCURRENCY', async () => {
+    const s = await scenario();
+    const orders = await Promise.all(Array.from({ length: 12 }, (_, i) => redPacket(s, String(i + 1))));
+    await writeRedPackets(s, orders);
+    s.live(Object.fromEntries(orders.map((_, i) => [String(i + 1), 'claimed'])));
+    s.sandbox.maxConcurrentOrderQueries = 0;
+    const result = await s.run(D, { followUp: { concurrency: 3, max: 500 } });
+    expect(result.followUp).toMatchObject({ asked: 12, answered: { paid: 12 } });
+    expect(s.sandbox.maxConcurrentOrderQueries).toBeGreaterThan(0);
+    expect(s.sandbox.maxConcurrentOrderQueries).toBeLessThanOrEqual(3);
+    expect(new Set(orderQueries(s).map((c) => c.requestId)).size).toBe(12);
+  });
+
+  it('a re-run that gets the same answers leaves the findings exactly as they were but last_seen_run_id', async () => {
+    const s = await scenario();
+    const orders = await Promise.all(['1', '2'].map((l) => redPacket(s, l)));
+    await writeRedPackets(s, orders);
+    s.live({ 1: 'pending', 2: 'returned' });
+    await s.run(D);
+    await s.run(D1);
+    const before = (await s.discrepancies('true')).map(({ last_seen_run_id: _, ...rest }) => rest);
+    expect(before.map((d) => d.kind).filter((k) => k !== 'systemic_mismatch').sort()).toEqual(['refund_unrecorded', 'stale_pending_claim']);
+    await s.run(D1);
+    expect((await s.discrepancies('true')).map(({ last_seen_run_id: _, ...rest }) => rest)).toEqual(before);
+  });
+});
