@@ -21,6 +21,8 @@ export interface Config {
   readonly lockTimeoutMs: number;
   readonly pushgatewayUrl: string | undefined;
   readonly tmpDir: string;
+  /** Where `run` writes the finance page after each day (YZH_REPORT_DIR); unset: not written. */
+  readonly reportDir: string | undefined;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -103,6 +105,7 @@ export function loadConfig(
     lockTimeoutMs: positiveInt('YZH_LOCK_TIMEOUT_MS', 60_000),
     pushgatewayUrl,
     tmpDir: get('YZH_TMP_DIR') ?? tmpdir(),
+    reportDir: get('YZH_REPORT_DIR'),
   };
 
   if (problems.length > 0) {

@@ -1,10 +1,12 @@
 import { rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { openPglite } from '../db/connection.js';
 import { migrate } from '../db/migrator.js';
 import { seedFixtureLedger } from '../db/seed.js';
 import { loadConfig } from '../config.js';
 import { ProviderClient } from '../provider/client.js';
 import { Sandbox } from '../provider/sandbox.js';
+import { buildReportPage, writeReportPage } from '../recon/report/page.js';
 import { selectDiscrepancies } from '../recon/report.js';
 import { runDay } from '../recon/run-day.js';
 import { parseCommandArgs } from './args.js';
@@ -20,7 +22,8 @@ export const DEMO_USAGE = `usage: yzh-recon demo [--dir DIR]
 The whole job on embedded defaults, with nothing to configure: starts the sandbox provider on
 the fixture day (${DEMO_DATE}, built from the provider document's sample files), creates a fresh
 embedded database in DIR (default .yzh-recon/demo), loads the fixture ledger, runs the day and
-prints the report.`;
+prints the report, and writes the finance page (report --format html) beside DIR as
+report.html.`;
 
 export async function demoCommand(ctx: CommandContext, argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({ name: 'demo', usage: DEMO_USAGE, options: { dir: { type: 'string' } } }, argv);
@@ -50,8 +53,13 @@ export async function demoCommand(ctx: CommandContext, argv: string[]): Promise<
       dealerId: SANDBOX_KEYS.dealerId, date: DEMO_DATE, trigger: 'manual', signal: ctx.signal,
     });
     ctx.stdout.write(`${formatRunSummary(result)}\n`);
-    const rows = await db.withSession((s) => selectDiscrepancies(s, { dealerId: SANDBOX_KEYS.dealerId, date: DEMO_DATE, openOnly: true }));
+    const rows = await db.withSession((s) => selectDiscrepancies(s, { dealerId: SANDBOX_KEYS.dealerId, from: DEMO_DATE, to: DEMO_DATE, openOnly: true }));
     ctx.stdout.write(formatTable(rows));
+    // Beside the database folder, not in it: the folder is the embedded Postgres' own.
+    const page = join(dirname(resolve(dir)), 'report.html');
+    const html = await db.withSession((s) => buildReportPage(s, { dealerId: SANDBOX_KEYS.dealerId, from: DEMO_DATE, to: DEMO_DATE, lang: 'zh' }));
+    writeReportPage(page, html);
+    ctx.stdout.write(`\nfinance page (Chinese; \`yzh-recon report --format html --lang en\` for English): ${page}\n`);
     return 0;
   } finally {
     await client.close();
