@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { openPglite } from '../db/connection.js';
+import { migrate } from '../db/migrator.js';
+import { yesterdayInShanghai } from '../recon/business-date.js';
+import { buildReportPage } from '../recon/report/page.js';
+import { openInChromium } from './browser.js';
+import { buildHistory } from './report-history.js';
+
+/**
+ * Regenerates docs/report.png: a month of generated days (report-history.ts) run through the
+ * job on an in-memory embedded database, the page of the last day rendered in Chinese, and a
+ * full-page screenshot from headless Chromium. Chinese text needs a CJK font (Debian:
+ * fonts-noto-cjk).
+ *
+ *   npm run build && node dist/bench/report-page.js --screenshot docs/report.png [--lang en] [--html KEEP.html]
+ */
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { screenshot: { type: 'string' }, lang: { type: 'string' }, width: { type: 'string' }, html: { type: 'string' } } });
+  const out = resolve(values.screenshot ?? 'docs/report.png');
+  const lang = values.lang === 'en' ? 'en' : 'zh';
+  const log = pino({ level: 'silent' });
+  const db = await openPglite(null);
+  const dir = mkdtempSync(join(tmpdir(), 'yzh-report-shot-'));
+  try {
+    await db.withSession((s) => migrate(s, log));
+    const end = yesterdayInShanghai();
+    const history = await buildHistory(db, { dealerId: 'demo-dealer', end, days: 30, log });
+    const html = await db.withSession((s) => buildReportPage(s, { dealerId: history.dealerId, from: end, to: end, lang }));
+    const file = values.html === undefined ? join(dir, 'report.html') : resolve(values.html);
+    writeFileSync(file, html);
+    const opened = await openInChromium(file, { width: Number(values.width ?? 1280), height: 900 });
+    try {
+      if (opened.errors.length > 0 || opened.requests.length > 0) throw new Error(`page errors ${JSON.stringify(opened.errors)}, requests ${JSON.stringify(opened.requests)}`);
+      await opened.page.screenshot({ path: out as `${string}.png`, fullPage: true });
+    } finally {
+      await opened.close();
+    }
+    process.stdout.write(`${out}: ${history.days.length} days (${history.failedDays.length} without files), page ${Buffer.byteLength(html)} bytes\n`);
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
