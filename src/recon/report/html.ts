@@ -298,7 +298,7 @@ export function renderReportPage(data: PageData, options: RenderOptions): string
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <title>${esc(`${l.title} · ${dealerId} · ${from === to ? to : `${from} – ${to}`}`)}</title>
 <style>${CSS}</style>
 </head>
