@@ -27,7 +27,7 @@ function clip(text: string, n = 60): string {
 
 export function formatAckPlan(plan: AckPlan, mode: { dryRun: boolean; partial: boolean; written: boolean }): string {
   const lines: string[] = [];
-  const verb = mode.written ? 'changed' : 'would change';
+  const verb = mode.dryRun || (plan.refusals.length > 0 && !mode.partial) ? 'would change' : 'changed';
   lines.push(`${verb} ${plan.changes.length}:`);
   for (const c of plan.changes) lines.push(`  row ${c.row.row}, ${c.finding}: ack_by ${JSON.stringify(c.ackBy)}${c.ackNote ? `, ack_note ${JSON.stringify(clip(c.ackNote))}` : ''}`);
   if (plan.refusals.length > 0) {
