@@ -281,7 +281,11 @@ footer{color:var(--muted);font-size:12px;text-align:center;margin-top:8px}
  .scroll{overflow:visible}
  thead{display:table-header-group}tr{break-inside:avoid}
  figure{break-inside:avoid}
- .grid th,.grid td{padding:3px 5px}
+ .grid th,.grid td{padding:3px 4px}
+ .grid thead th,.nowrap{white-space:normal}
+ .mono{word-break:break-all}
+ table.findings td,table.findings th{font-size:9px}
+ table.glossary th{width:26%}
 }
 `;
 
