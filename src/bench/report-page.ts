@@ -9,17 +9,37 @@ import { yesterdayInShanghai } from '../recon/business-date.js';
 import { buildReportPage } from '../recon/report/page.js';
 import { openInChromium } from './browser.js';
 import { buildHistory } from './report-history.js';
+import { benchReportPage } from './report-bench.js';
 
 /**
- * Regenerates docs/report.png: a month of generated days (report-history.ts) run through the
+ * Two uses, both by hand (neither is a test):
+ *
+ * --screenshot FILE regenerates docs/report.png: a month of generated days (report-history.ts) run through the
  * job on an in-memory embedded database, the page of the last day rendered in Chinese, and a
  * full-page screenshot from headless Chromium. Chinese text needs a CJK font (Debian:
  * fonts-noto-cjk).
  *
  *   npm run build && node dist/bench/report-page.js --screenshot docs/report.png [--lang en] [--html KEEP.html]
+ *
+ * --bench measures the page of a 1,000,000-order day with 700 open findings on the Postgres
+ * of DATABASE_URL (report-bench.ts): the report's queries, the rendering, the page's weight,
+ * and how long Chromium takes to show it.
+ *
+ *   DATABASE_URL=postgres://... node dist/bench/report-page.js --bench [--orders N] [--open N]
  */
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { screenshot: { type: 'string' }, lang: { type: 'string' }, width: { type: 'string' }, html: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      screenshot: { type: 'string' }, lang: { type: 'string' }, width: { type: 'string' }, html: { type: 'string' },
+      bench: { type: 'boolean' }, orders: { type: 'string' }, open: { type: 'string' },
+    },
+  });
+  if (values.bench) {
+    const url = process.env.DATABASE_URL;
+    if (!url) throw new Error('--bench needs DATABASE_URL (a Postgres it may create a database in)');
+    await benchReportPage(url, { orders: Number(values.orders ?? 1_000_000), open: Number(values.open ?? 700), html: values.html });
+    return;
+  }
   const out = resolve(values.screenshot ?? 'docs/report.png');
   const lang = values.lang === 'en' ? 'en' : 'zh';
   const log = pino({ level: 'silent' });
