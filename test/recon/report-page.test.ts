@@ -138,7 +138,7 @@ describe.each(ENGINES)('the finance page (%s)', (engine) => {
       const td = [...doc.querySelectorAll(`#open-findings tr[data-id="${r.id}"] td`)].map(text);
       expect(td[6], `ledger ${r.id}`).toBe(formatAmount(r.ledger_amount));
       expect(td[7], `provider ${r.id}`).toBe(formatAmount(r.provider_amount));
-      if (r.ack_by !== null) expect(td[11]).toContain(r.ack_by);
+      if (r.ack_by !== null) expect(text(doc.querySelector(`#open-findings tr[data-id="${r.id}"] td.ack`))).toContain(r.ack_by);
     }
     expect(text(doc.querySelector('#kpi-backlog .kpi-value'))).toBe(formatCount(open.length));
     // Severity order: critical rows first, then warning, then info.
@@ -151,7 +151,7 @@ describe.each(ENGINES)('the finance page (%s)', (engine) => {
     expect(doc.documentElement.getAttribute('lang')).toBe('zh-CN');
     expect(externalReferences(html, doc)).toEqual([]);
     await expectNumbersOfTheDatabase(doc, KEYS.dealerId, FIXTURE_DATE);
-    expect(text(doc.querySelector('#verdict'))).toBe('■ 4 项严重差异待处理，涉及金额 ¥1,167.00');
+    expect(text(doc.querySelector('#verdict'))).toBe('■ 共 4 项严重差异待处理（各对账日），涉及金额 ¥1,167.00');
     expect(text(doc.querySelector('tr[data-kind="duplicate_provider_order"] td:nth-child(4)'))).toBe('重复付款');
     expect(text(doc.querySelector('#glance-orders th'))).toBe('云账户订单文件');
     // The provider paid 110.00 more than the ledger asked for 2017112705.
@@ -208,7 +208,8 @@ describe.each(ENGINES)('the finance page (%s)', (engine) => {
 
   it('shows the live status once recon.provider_order_checks exists, and says it is not set up before', async () => {
     const before = await page(KEYS.dealerId, FIXTURE_DATE, 'zh');
-    expect(text(before.doc.querySelector('#open-findings thead'))).toContain(LABELS.zh.liveUnavailable);
+    expect(text(before.doc.querySelector('#live-unavailable'))).toBe(LABELS.zh.liveUnavailable);
+    expect(before.doc.querySelectorAll('#open-findings td.live').length).toBe(0);
     // The live follow-up's table, as CONTRACT.md section 3 describes it; created here only to show the page reads it.
     await q(`create table recon.provider_order_checks (
                run_id bigint, dealer_id text, order_id text, asked_at timestamptz, code text, status text, status_detail text,
@@ -219,9 +220,10 @@ describe.each(ENGINES)('the finance page (%s)', (engine) => {
                       (1, $1, '2017111103', '2024-07-01 08:00+08', '0000', '0', '0', '处理中', 'r2'),
                       (1, $1, '2017111103', '2024-07-01 09:05+08', '0000', '1', '0', '已打款', 'r3')`, [KEYS.dealerId]);
       const after = await page(KEYS.dealerId, FIXTURE_DATE, 'zh');
-      expect(text(after.doc.querySelector('#open-findings thead'))).not.toContain(LABELS.zh.liveUnavailable);
+      expect(after.doc.querySelector('#live-unavailable')).toBeNull();
+      expect(text(after.doc.querySelector('#open-findings thead'))).toContain(LABELS.zh.liveStatus);
       const live = (orderId: string) => text([...after.doc.querySelectorAll('#open-findings tbody tr')]
-        .find((r) => text(r.querySelector('td:nth-child(5)')) === orderId)?.querySelector('td:nth-child(11)'));
+        .find((r) => text(r.querySelector('td:nth-child(5)')) === orderId)?.querySelector('td.live'));
       expect(live('2017112708')).toMatch(/^该笔订单不存在 2018\s*07-01 09:00$/);
       expect(live('2017111103')).toMatch(/^已打款\s*07-01 09:05$/);
       expect(live('2017112704')).toBe(LABELS.zh.liveNotAsked);

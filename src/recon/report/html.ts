@@ -70,7 +70,11 @@ function statusWord(l: Labels, s: unknown): string {
 function situation(l: Labels, f: OpenFinding): string {
   const d = f.details;
   const parts: string[] = [];
-  if (d.provider_status !== undefined) parts.push(`${l.provider}: ${statusWord(l, d.provider_status)}${typeof d.status_text === 'string' ? ` (${d.status_text})` : ''}`);
+  // The provider's own word (成功, 退汇…) where it has one; in English with the mapped status before it.
+  const own = typeof d.status_text === 'string' ? d.status_text : null;
+  if (d.provider_status !== undefined) {
+    parts.push(`${l.provider}: ${l.htmlLang === 'en' || own === null ? `${statusWord(l, d.provider_status)}${own === null ? '' : ` (${own})`}` : own}`);
+  }
   else if (typeof d.status_text === 'string') parts.push(d.status_text);
   if (d.ledger_status !== undefined) parts.push(`${l.ledger}: ${statusWord(l, d.ledger_status)}`);
   if (d.reason === 'cutoff') parts.push(l.statuses.cutoff!);
@@ -86,17 +90,17 @@ function differenceCell(l: Labels, f: OpenFinding): string {
   return `<td class="num">${diff > 0n ? '+' : ''}${formatYuan(diff)}<br><span class="tag">${diff > 0n ? l.overpaid : l.underpaid}</span></td>`;
 }
 
-function liveCell(l: Labels, data: PageData, f: OpenFinding): string {
-  if (!data.liveStatus || f.order_id === null) return '<td class="muted">—</td>';
+function liveCell(l: Labels, f: OpenFinding): string {
+  if (f.order_id === null) return '<td class="live muted">—</td>';
   const a = f.live;
-  if (a === null) return `<td class="muted">${esc(l.liveNotAsked)}</td>`;
+  if (a === null) return `<td class="live muted">${esc(l.liveNotAsked)}</td>`;
   const what = a.status_message ?? (a.status === null ? '' : `${a.status}${a.status_detail === null ? '' : `/${a.status_detail}`}`);
   const code = a.code !== null && a.code !== '0000' ? ` <span class="tag">${esc(a.code)}</span>` : '';
-  return `<td>${esc(what)}${code}<br><span class="small muted">${esc(time(a.asked_at).slice(5, 16))}</span></td>`;
+  return `<td class="live">${esc(what)}${code}<br><span class="small muted">${esc(time(a.asked_at).slice(5, 16))}</span></td>`;
 }
 
 function ackCell(l: Labels, f: OpenFinding): string {
-  if (f.ack_by === null) return `<td class="muted">${esc(l.notAcked)}</td>`;
+  if (f.ack_by === null) return `<td class="ack muted">${esc(l.notAcked)}</td>`;
   return `<td class="ack"><b>${esc(f.ack_by)}</b>${f.ack_note ? `<br>${esc(f.ack_note)}` : ''}${f.ack_at ? `<br><span class="small muted">${esc(time(f.ack_at).slice(0, 16))}</span>` : ''}</td>`;
 }
 
@@ -182,14 +186,13 @@ function openTable(l: Labels, data: PageData): string {
   const rows = data.open.map((f) => {
     const k = kindText(l, f.kind);
     return `<tr class="finding sev-row-${esc(f.severity)}" data-id="${f.id}" data-kind="${esc(f.kind)}" data-severity="${esc(f.severity)}">
-<td>${severityBadge(l, f.severity)}</td><td class="num">${esc(l.ageDays(f.age_days))}</td><td class="nowrap">${esc(f.business_date)}</td><td class="nowrap"><span title="${esc(k.meaning)}">${esc(k.name)}</span></td><td class="mono">${esc(f.order_id ?? '—')}</td><td class="mono small">${esc(f.provider_ref ?? '')}</td>${money(f.ledger_amount)}${money(f.provider_amount)}${differenceCell(l, f)}<td class="small">${situation(l, f)}</td>${liveCell(l, data, f)}${ackCell(l, f)}</tr>`;
+<td>${severityBadge(l, f.severity)}</td><td class="num">${esc(l.ageDays(f.age_days))}</td><td class="nowrap">${esc(f.business_date)}</td><td class="nowrap"><span title="${esc(k.meaning)}">${esc(k.name)}</span></td><td class="mono">${esc(f.order_id ?? '—')}</td><td class="mono small">${esc(f.provider_ref ?? '')}</td>${money(f.ledger_amount)}${money(f.provider_amount)}${differenceCell(l, f)}<td class="small">${situation(l, f)}</td>${data.liveStatus ? liveCell(l, f) : ''}${ackCell(l, f)}</tr>`;
   }).join('\n');
-  const live = data.liveStatus ? '' : ` <span class="small muted">${esc(l.liveUnavailable)}</span>`;
-  const head = `<thead><tr><th scope="col">${esc(l.severity)}</th><th scope="col" class="num">${esc(l.age)}</th><th scope="col">${esc(l.businessDate)}</th><th scope="col">${esc(l.kind)}</th><th scope="col">${esc(l.orderId)}</th><th scope="col">${esc(l.providerRef)}</th><th scope="col" class="num">${esc(l.ledgerAmount)}</th><th scope="col" class="num">${esc(l.providerAmount)}</th><th scope="col" class="num">${esc(l.difference)}</th><th scope="col">${esc(l.situation)}</th><th scope="col">${esc(l.liveStatus)}${live}</th><th scope="col">${esc(l.ack)}</th></tr></thead>`;
+  const head = `<thead><tr><th scope="col">${esc(l.severity)}</th><th scope="col" class="num">${esc(l.age)}</th><th scope="col">${esc(l.businessDate)}</th><th scope="col">${esc(l.kind)}</th><th scope="col">${esc(l.orderId)}</th><th scope="col">${esc(l.providerRef)}</th><th scope="col" class="num">${esc(l.ledgerAmount)}</th><th scope="col" class="num">${esc(l.providerAmount)}</th><th scope="col" class="num">${esc(l.difference)}</th><th scope="col">${esc(l.situation)}</th>${data.liveStatus ? `<th scope="col">${esc(l.liveStatus)}</th>` : ''}<th scope="col">${esc(l.ack)}</th></tr></thead>`;
   const body = data.open.length === 0
     ? `<p class="empty">${esc(l.noOpenFindings)}</p>`
     : `<div class="scroll"><table class="grid findings" id="open-findings">${head}<tbody>${rows}</tbody></table></div>`;
-  return `<section class="card" id="open"><h2>${esc(l.openFindings)}</h2><p class="note">${esc(l.openFindingsNote(formatCount(data.open.length), formatCount(data.backlog.open)))}</p>${body}</section>`;
+  return `<section class="card" id="open"><h2>${esc(l.openFindings)}</h2><p class="note">${esc(l.openFindingsNote(formatCount(data.open.length), formatCount(data.backlog.open)))}${data.liveStatus ? '' : ` <span id="live-unavailable">${esc(l.liveUnavailable)}</span>`}</p>${body}</section>`;
 }
 
 function runHealth(l: Labels, data: PageData): string {
@@ -250,7 +253,7 @@ table.grid{border-collapse:collapse;width:100%}
 .sev-warning{background:#fde7b0;color:#6b3a06;border:1px solid #e8b44c}
 .sev-info{background:#fff;color:#374151;border:1px solid #9ca3af}
 tr.sev-row-critical td:first-child{box-shadow:inset 3px 0 0 #a4161a}
-.ack b{color:#14532d}
+.ack b{color:#14532d}td.ack.muted,td.live.muted{color:var(--muted)}
 figure{margin:12px 0 18px}figcaption{font-weight:600;margin-bottom:4px}
 svg.chart{width:100%;height:auto;display:block}
 svg.chart .grid{stroke:#e5e7eb;stroke-width:1}svg.chart .axis{stroke:#9ca3af;stroke-width:1}
@@ -265,6 +268,8 @@ table.findings td{font-size:13px}
 table.glossary th{width:22%}
 tr.seen th{background:#fffbea}
 .empty{color:var(--ok);font-weight:600}
+/* Below the first screen: laid out when scrolled to, so that a day with a thousand open findings opens at once. */
+#open,#run-health,#glossary{content-visibility:auto;contain-intrinsic-size:auto 1600px}
 footer{color:var(--muted);font-size:12px;text-align:center;margin-top:8px}
 @media (max-width:900px){.kpis{grid-template-columns:repeat(2,1fr)}}
 @page{size:A4 portrait;margin:12mm 10mm}
