@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { openPglite } from '../db/connection.js';
@@ -41,6 +41,7 @@ async function main(): Promise<void> {
     return;
   }
   const out = resolve(values.screenshot ?? 'docs/report.png');
+  mkdirSync(dirname(out), { recursive: true });
   const lang = values.lang === 'en' ? 'en' : 'zh';
   const log = pino({ level: 'silent' });
   const db = await openPglite(null);
@@ -55,6 +56,9 @@ async function main(): Promise<void> {
     const opened = await openInChromium(file, { width: Number(values.width ?? 1280), height: 900 });
     try {
       if (opened.errors.length > 0 || opened.requests.length > 0) throw new Error(`page errors ${JSON.stringify(opened.errors)}, requests ${JSON.stringify(opened.requests)}`);
+      // The whole page as it looks once scrolled through: the sections below the first screen
+      // are otherwise laid out only when scrolled to.
+      await opened.page.addStyleTag({ content: '#open,#run-health,#glossary{content-visibility:visible}' });
       await opened.page.screenshot({ path: out as `${string}.png`, fullPage: true });
     } finally {
       await opened.close();

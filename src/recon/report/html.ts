@@ -283,6 +283,7 @@ footer{color:var(--muted);font-size:12px;text-align:center;margin-top:8px}
  #open,#glossary,#history{break-inside:auto}
  .kpis{grid-template-columns:repeat(6,1fr);gap:6px}.kpi-value{font-size:15px}
  details,summary{display:none}
+ #open,#run-health,#glossary{content-visibility:visible}
  .scroll{overflow:visible}
  thead{display:table-header-group}tr{break-inside:avoid}
  figure{break-inside:avoid}
