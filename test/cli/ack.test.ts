@@ -100,8 +100,8 @@ describe.each(ENGINES)('yzh-recon ack (%s)', (engine) => {
     writeFileSync(file, bytes);
     return command(['ack', '--file', file, ...flags], env);
   };
-  const run = async () => {
-    const r = await command(['run', '--date', FIXTURE_DATE], { ...env, ...providerEnv(sandbox) });
+  const run = async (...flags: string[]) => {
+    const r = await command(['run', '--date', FIXTURE_DATE, ...flags], { ...env, ...providerEnv(sandbox), YZH_REPORT_DIR: join(dir, 'reports') });
     expect(r.code, r.stderr).toBe(0);
   };
 
@@ -110,13 +110,22 @@ describe.each(ENGINES)('yzh-recon ack (%s)', (engine) => {
     sandbox = await startSandbox();
     child = await childDatabase(engine, { fixtureDay: true });
     env = child.env;
-    await run();
+    await run('--report-html', join(dir, 'after-run.html'));
   });
   afterAll(async () => {
     await sandbox?.stop();
     await child?.drop();
     rmSync(dir, { recursive: true, force: true });
     if (child?.env.PGLITE_DIR) rmSync(dirname(child.env.PGLITE_DIR), { recursive: true, force: true });
+  });
+
+  it('run writes the finance page to --report-html and into YZH_REPORT_DIR', () => {
+    for (const file of [join(dir, 'after-run.html'), join(dir, 'reports', `yzh-recon-sixcn-${FIXTURE_DATE}.html`)]) {
+      const html = readFileSync(file, 'utf8');
+      expect(html, file).toMatch(/^<!DOCTYPE html>/);
+      expect(html, file).toContain(`对账日</b> ${FIXTURE_DATE}`);
+      expect(html, file).toContain('2017112705');
+    }
   });
 
   it('imports a CSV edited and saved as UTF-8 with BOM: only the ack columns change, a formula is stored as text; --dry-run changes nothing', async () => {
