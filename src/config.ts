@@ -32,6 +32,8 @@ export interface Config {
   readonly pushgatewayUrl: string | undefined;
   readonly tmpDir: string;
   readonly followUp: FollowUpConfig;
+  /** Where `run` writes the finance page after each day (YZH_REPORT_DIR); unset: not written. */
+  readonly reportDir: string | undefined;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -129,6 +131,7 @@ export function loadConfig(
       // 0 turns the follow-up off.
       max: wholeNumber('YZH_FOLLOWUP_MAX', DEFAULT_FOLLOW_UP.max),
     }),
+    reportDir: get('YZH_REPORT_DIR'),
   };
 
   if (problems.length > 0) {

@@ -1,6 +1,6 @@
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { openPglite } from '../db/connection.js';
 import { migrate } from '../db/migrator.js';
 import { seedFixtureLedger } from '../db/seed.js';
@@ -8,6 +8,7 @@ import { loadConfig } from '../config.js';
 import { ProviderClient } from '../provider/client.js';
 import { Sandbox } from '../provider/sandbox.js';
 import type { Session } from '../db/connection.js';
+import { buildReportPage, writeReportPage } from '../recon/report/page.js';
 import { selectDiscrepancies } from '../recon/report.js';
 import { runDay } from '../recon/run-day.js';
 import { parseCommandArgs } from './args.js';
@@ -28,7 +29,8 @@ export const DEMO_USAGE = `usage: yzh-recon demo [--dir DIR]
 The whole job on embedded defaults, with nothing to configure: starts the sandbox provider on
 the fixture day (${DEMO_DATE}, built from the provider document's sample files), creates a fresh
 embedded database in DIR (default .yzh-recon/demo), loads the fixture ledger, runs the day and
-prints the report. Then the live follow-up at work: a WeChat red packet sent on ${DEMO_PACKET_DATE}
+prints the report, and writes the finance page (report --format html) beside DIR as
+report.html. Then the live follow-up at work: a WeChat red packet sent on ${DEMO_PACKET_DATE}
 is still 成功(待领取) in the files two days later (stale_pending_claim, the provider's
 real-time order query agreeing), until it is claimed and \`follow-up\` resolves the finding.`;
 
@@ -97,7 +99,7 @@ export async function demoCommand(ctx: CommandContext, argv: string[]): Promise<
       dealerId: SANDBOX_KEYS.dealerId, date: DEMO_DATE, trigger: 'manual', signal: ctx.signal,
     });
     ctx.stdout.write(`${formatRunSummary(result)}\n`);
-    const rows = await db.withSession((s) => selectDiscrepancies(s, { dealerId: SANDBOX_KEYS.dealerId, date: DEMO_DATE, openOnly: true }));
+    const rows = await db.withSession((s) => selectDiscrepancies(s, { dealerId: SANDBOX_KEYS.dealerId, from: DEMO_DATE, to: DEMO_DATE, openOnly: true }));
     ctx.stdout.write(formatTable(rows));
 
     // The live follow-up: a red packet the files cannot settle.
@@ -115,6 +117,12 @@ export async function demoCommand(ctx: CommandContext, argv: string[]): Promise<
     writeFileSync(join(sandboxDir, 'live.json'), JSON.stringify({ [DEMO_PACKET]: 'claimed' }));
     const followUp = await run(DEMO_LATER_DATE, 'follow-up');
     ctx.stdout.write(`${formatRunSummary(followUp)}  ${await db.withSession(packetFinding)}\n`);
+
+    // Beside the database folder, not in it: the folder is the embedded Postgres' own.
+    const page = join(dirname(resolve(dir)), 'report.html');
+    const html = await db.withSession((s) => buildReportPage(s, { dealerId: SANDBOX_KEYS.dealerId, from: DEMO_DATE, to: DEMO_DATE, lang: 'zh' }));
+    writeReportPage(page, html);
+    ctx.stdout.write(`\nfinance page (Chinese; \`yzh-recon report --format html --lang en\` for English): ${page}\n`);
     return 0;
   } finally {
     await client.close();

@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   migrate: async () => (await import('./migrate.js')).migrateCommand,
   run: async () => (await import('./run.js')).runCommand,
   report: async () => (await import('./report.js')).reportCommand,
+  ack: async () => (await import('./ack.js')).ackCommand,
   sandbox: async () => (await import('./sandbox.js')).sandboxCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
   check: async () => (await import('./check.js')).checkCommand,
@@ -27,7 +28,8 @@ Reconciles 云账户 (Yunzhanghu) daily order and bill files against the merchan
 commands:
   migrate   apply the SQL migrations (safe to run again)
   run       reconcile a business day (default: yesterday in Asia/Shanghai)
-  report    print discrepancies (table, csv with BOM, json)
+  report    print discrepancies (table, csv with BOM, json, or the html page for finance)
+  ack       import acknowledgements (ack_by, ack_note) from a report CSV edited in Excel
   sandbox   serve a local double of the provider API
   demo      the whole job on embedded defaults: sandbox + embedded Postgres + the fixture day
   check     preflight after a deploy: configuration, database, provider keys, clock

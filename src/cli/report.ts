@@ -1,24 +1,36 @@
-import { openDatabase } from '../db/connection.js';
+import { writeFileSync } from 'node:fs';
+import { openDatabase, type Session } from '../db/connection.js';
 import { ReconError } from '../errors.js';
-import { parseBusinessDate } from '../recon/business-date.js';
+import { parseBusinessDate, yesterdayInShanghai } from '../recon/business-date.js';
+import { formatCsv } from '../recon/report/csv.js';
+import type { Lang } from '../recon/report/labels.js';
+import { buildReportPage, writeReportPage } from '../recon/report/page.js';
+import { latestReconciledDay, soleDealer } from '../recon/report/page-data.js';
 import { selectDiscrepancies, type ReportRow } from '../recon/report.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 
-export const REPORT_USAGE = `usage: yzh-recon report [--date YYYY-MM-DD] [--open] [--format table|csv|json]
+export const REPORT_USAGE = `usage: yzh-recon report [--date YYYY-MM-DD | --from D1 --to D2] [--open] [--format table|csv|json|html]
+                       [--lang zh|en] [--out FILE]
 
-Prints discrepancies for finance, most severe first: all days unless --date, open and
-resolved unless --open. csv carries a UTF-8 BOM so that Excel opens it as UTF-8. Limited to
-YZH_DEALER_ID when it is set.`;
+Prints discrepancies for finance, most severe first: all days unless --date or --from/--to,
+open and resolved unless --open. csv carries a UTF-8 BOM so that Excel opens it as UTF-8, the
+ack_by and ack_note columns that \`yzh-recon ack\` reads back, and the row version
+(last_seen_run_id); cells that a spreadsheet would take for a formula start with an apostrophe.
+
+--format html writes one self-contained page (no network access; opens from a mail
+attachment): the day at a glance, the last 30 days as charts, the open findings by age with
+their live status and acknowledgement, and run health. Default day: the newest one with a
+successful run. --lang en for English (default zh, Chinese). --out FILE writes to FILE instead
+of stdout. Limited to YZH_DEALER_ID when it is set (the html page needs one dealer).`;
 
 const UNDEFINED_TABLE = '42P01';
 
-const COLUMNS = ['business_date', 'severity', 'kind', 'order_id', 'provider_ref', 'ledger_amount', 'provider_amount', 'status', 'id', 'details'] as const;
+const TABLE_COLUMNS = ['business_date', 'severity', 'kind', 'order_id', 'provider_ref', 'ledger_amount', 'provider_amount', 'status', 'id', 'ack_by'] as const;
 
-function cell(row: ReportRow, column: (typeof COLUMNS)[number]): string {
+function cell(row: ReportRow, column: (typeof TABLE_COLUMNS)[number]): string {
   const v = row[column];
-  if (v === null || v === undefined) return '';
-  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return v === null || v === undefined ? '' : String(v);
 }
 
 /** Display width: CJK and full-width characters take two columns in a terminal. */
@@ -30,44 +42,89 @@ function width(text: string): number {
 
 export function formatTable(rows: ReportRow[]): string {
   if (rows.length === 0) return 'no discrepancies\n';
-  const shown = COLUMNS.filter((c) => c !== 'details');
+  const shown = TABLE_COLUMNS.filter((c) => c !== 'ack_by' || rows.some((r) => r.ack_by !== null));
   const widths = shown.map((c) => Math.max(width(c), ...rows.map((r) => width(cell(r, c)))));
   const line = (cells: string[]) => cells.map((c, i) => c + ' '.repeat(widths[i]! - width(c))).join('  ').trimEnd();
   return `${[line([...shown]), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(shown.map((c) => cell(r, c))))].join('\n')}\n${rows.length} discrepanc${rows.length === 1 ? 'y' : 'ies'}\n`;
 }
 
-export function formatCsv(rows: ReportRow[]): string {
-  const quote = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
-  const lines = [COLUMNS.join(','), ...rows.map((r) => COLUMNS.map((c) => quote(cell(r, c))).join(','))];
-  return `\uFEFF${lines.join('\r\n')}\r\n`;
+export { formatCsv };
+
+/** report only reads: on a database never migrated it says so instead of creating tables. */
+export function explainUnmigrated(err: unknown): never {
+  if ((err as { code?: string }).code === UNDEFINED_TABLE) {
+    throw new ReconError('DATABASE', 'the database has no recon tables yet: run `yzh-recon migrate` (or a first `yzh-recon run`)');
+  }
+  throw err;
+}
+
+export interface Period {
+  from?: string;
+  to?: string;
+}
+
+export function reportPeriod(values: { date?: string; from?: string; to?: string }, usage: string): Period {
+  if (values.date !== undefined && (values.from !== undefined || values.to !== undefined)) {
+    throw new ReconError('USAGE', `--date cannot be combined with --from/--to\n${usage}`);
+  }
+  if ((values.from === undefined) !== (values.to === undefined)) throw new ReconError('USAGE', `--from and --to go together\n${usage}`);
+  if (values.date !== undefined) {
+    const d = parseBusinessDate(values.date, '--date');
+    return { from: d, to: d };
+  }
+  if (values.from !== undefined && values.to !== undefined) {
+    const from = parseBusinessDate(values.from, '--from');
+    const to = parseBusinessDate(values.to, '--to');
+    if (from > to) throw new ReconError('USAGE', `--from ${from} is after --to ${to}`);
+    return { from, to };
+  }
+  return {};
+}
+
+/** The dealer a page is for: YZH_DEALER_ID, else the only dealer with runs. */
+export async function pageDealer(session: Session, configured: string): Promise<string> {
+  if (configured !== '') return configured;
+  const dealers = await soleDealer(session);
+  if (dealers.length === 1) return dealers[0]!;
+  throw new ReconError('USAGE', dealers.length === 0
+    ? 'no runs in the database yet: nothing to report'
+    : 'the database holds several dealers: set YZH_DEALER_ID to choose one');
 }
 
 export async function reportCommand(ctx: CommandContext, argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({
     name: 'report',
     usage: REPORT_USAGE,
-    options: { date: { type: 'string' }, open: { type: 'boolean' }, format: { type: 'string' } },
+    options: {
+      date: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, open: { type: 'boolean' },
+      format: { type: 'string' }, lang: { type: 'string' }, out: { type: 'string' },
+    },
   }, argv);
   if (values.help) {
     ctx.stdout.write(`${REPORT_USAGE}\n`);
     return 0;
   }
   const format = values.format ?? 'table';
-  if (!['table', 'csv', 'json'].includes(format)) throw new ReconError('USAGE', `--format must be table, csv or json\n${REPORT_USAGE}`);
-  const date = values.date === undefined ? undefined : parseBusinessDate(values.date, '--date');
+  if (!['table', 'csv', 'json', 'html'].includes(format)) throw new ReconError('USAGE', `--format must be table, csv, json or html\n${REPORT_USAGE}`);
+  const lang = (values.lang ?? 'zh') as Lang;
+  if (lang !== 'zh' && lang !== 'en') throw new ReconError('USAGE', `--lang must be zh or en\n${REPORT_USAGE}`);
+  if (values.lang !== undefined && format !== 'html') throw new ReconError('USAGE', `--lang applies to --format html\n${REPORT_USAGE}`);
+  const period = reportPeriod(values, REPORT_USAGE);
   const config = ctx.config();
   const db = await openDatabase(config);
   try {
-    const rows = await db.withSession((s) => selectDiscrepancies(s, {
-      dealerId: config.provider.dealerId || undefined, date, openOnly: values.open === true,
-    })).catch((err: unknown) => {
-      // report only reads: on a database never migrated it says so instead of creating tables.
-      if ((err as { code?: string }).code === UNDEFINED_TABLE) {
-        throw new ReconError('DATABASE', 'the database has no recon tables yet: run `yzh-recon migrate` (or a first `yzh-recon run`)');
+    const output = await db.withSession(async (s) => {
+      if (format === 'html') {
+        const dealerId = await pageDealer(s, config.provider.dealerId);
+        const day = period.to ?? (await latestReconciledDay(s, dealerId)) ?? yesterdayInShanghai();
+        return buildReportPage(s, { dealerId, from: period.from ?? day, to: day, lang });
       }
-      throw err;
-    });
-    ctx.stdout.write(format === 'csv' ? formatCsv(rows) : format === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows));
+      const rows = await selectDiscrepancies(s, { dealerId: config.provider.dealerId || undefined, ...period, openOnly: values.open === true });
+      return format === 'csv' ? formatCsv(rows) : format === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows);
+    }).catch(explainUnmigrated);
+    if (values.out === undefined) ctx.stdout.write(output);
+    else if (format === 'html') writeReportPage(values.out, output);
+    else writeFileSync(values.out, output);
     return 0;
   } finally {
     await db.close();

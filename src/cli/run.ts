@@ -1,20 +1,28 @@
-import { openDatabase } from '../db/connection.js';
+import { join } from 'node:path';
+import { openDatabase, type DatabaseHandle } from '../db/connection.js';
 import type { RunTrigger } from '../db/schema.js';
 import { ReconError } from '../errors.js';
 import { ProviderClient } from '../provider/client.js';
 import { dateRange, parseBusinessDate, yesterdayInShanghai } from '../recon/business-date.js';
 import { openFindings, pushRunMetrics, reconciledDays } from '../recon/metrics.js';
+import { buildReportPage, reportFileName, writeReportPage } from '../recon/report/page.js';
 import { runDay, type RunResult } from '../recon/run-day.js';
+import type { Logger } from '../logger.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 import { formatRunSummary } from './summary.js';
 
 export const RUN_USAGE = `usage: yzh-recon run [--date YYYY-MM-DD | --from YYYY-MM-DD --to YYYY-MM-DD] [--trigger schedule|manual]
+                    [--report-html FILE]
 
 Reconciles a business day (default: yesterday in Asia/Shanghai) for YZH_DEALER_ID: downloads
 the provider's order and bill files, loads them, matches them against recon.ledger_payouts and
 writes recon.discrepancies, all in one transaction. --from/--to runs the days in order and
 stops at the first that fails. Applies pending migrations first.
+--report-html FILE writes the finance page (report --format html) for the days run, when they
+are done, whether they succeeded or not; with YZH_REPORT_DIR set, each day's page is also
+written there as yzh-recon-<dealer>-<day>.html. A page that cannot be written is logged as an
+error and does not change the exit status.
 Exit status: 0 the run completed (whatever it found), 1 it failed, 2 usage error.`;
 
 export function runDates(values: { date?: string; from?: string; to?: string }): string[] {
@@ -34,7 +42,10 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
   const { values } = parseCommandArgs({
     name: 'run',
     usage: RUN_USAGE,
-    options: { date: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, trigger: { type: 'string' } },
+    options: {
+      date: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, trigger: { type: 'string' },
+      'report-html': { type: 'string' },
+    },
   }, argv);
   if (values.help) {
     ctx.stdout.write(`${RUN_USAGE}\n`);
@@ -46,9 +57,11 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
   const config = ctx.config({ requireProvider: true });
   const db = await openDatabase(config);
   const client = new ProviderClient(config.provider, ctx.log);
+  const dealerId = config.provider.dealerId;
+  const attempted: string[] = [];
   try {
-    const dealerId = config.provider.dealerId;
     for (const date of dates) {
+      attempted.push(date);
       const started = performance.now();
       let result: RunResult | undefined;
       try {
@@ -67,7 +80,29 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
     }
     return 0;
   } finally {
+    // After a stop signal, leave at once: the page waits for the next run.
+    if (!ctx.signal.aborted) await writePages(db, ctx.log, dealerId, attempted, { file: values['report-html'], dir: config.reportDir });
     await client.close();
     await db.close();
+  }
+}
+
+/**
+ * The finance page after the run: a day that failed shows up on it as a day without a
+ * successful run, which is what finance should see that morning.
+ */
+async function writePages(db: DatabaseHandle, log: Logger, dealerId: string, days: string[], to: { file?: string; dir?: string }): Promise<void> {
+  if (days.length === 0) return;
+  const targets: { path: string; from: string; to: string }[] = [];
+  if (to.dir !== undefined) for (const day of days) targets.push({ path: join(to.dir, reportFileName(dealerId, day, day)), from: day, to: day });
+  if (to.file !== undefined) targets.push({ path: to.file, from: days[0]!, to: days.at(-1)! });
+  for (const t of targets) {
+    try {
+      const html = await db.withSession((s) => buildReportPage(s, { dealerId, from: t.from, to: t.to, lang: 'zh' }));
+      writeReportPage(t.path, html);
+      log.info({ path: t.path }, 'finance page written');
+    } catch (err) {
+      log.error({ path: t.path, err: (err as Error).message }, 'could not write the finance page');
+    }
   }
 }

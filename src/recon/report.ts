@@ -2,7 +2,9 @@ import type { Session } from '../db/connection.js';
 
 export interface ReportFilter {
   dealerId?: string;
-  date?: string;
+  /** Business days from `from` to `to`, inclusive; either may be open. */
+  from?: string;
+  to?: string;
   openOnly: boolean;
 }
 
@@ -22,6 +24,7 @@ export interface ReportRow {
   last_seen_run_id: number;
   resolved_at: Date | null;
   ack_by: string | null;
+  ack_note: string | null;
 }
 
 /** Discrepancies for finance, most severe first. */
@@ -30,10 +33,11 @@ export async function selectDiscrepancies(session: Session, filter: ReportFilter
     .selectFrom('recon.discrepancies')
     .select([
       'id', 'dealer_id', 'business_date', 'kind', 'severity', 'status', 'order_id', 'provider_ref', 'ledger_amount',
-      'provider_amount', 'details', 'first_seen_run_id', 'last_seen_run_id', 'resolved_at', 'ack_by',
+      'provider_amount', 'details', 'first_seen_run_id', 'last_seen_run_id', 'resolved_at', 'ack_by', 'ack_note',
     ]);
   if (filter.dealerId !== undefined) q = q.where('dealer_id', '=', filter.dealerId);
-  if (filter.date !== undefined) q = q.where('business_date', '=', filter.date);
+  if (filter.from !== undefined) q = q.where('business_date', '>=', filter.from);
+  if (filter.to !== undefined) q = q.where('business_date', '<=', filter.to);
   if (filter.openOnly) q = q.where('status', '=', 'open');
   const rows = await q
     .orderBy('business_date', 'desc')

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,11 +21,16 @@ describe('yzh-recon command line', () => {
     expect(r.stdout).toContain('2017112140: stale_pending_claim open; the provider\'s latest answer: status 1, status_detail 27');
     expect(r.stdout).toMatch(/follow-up run \d+ · dealer sixcn · business date 2017-11-22/);
     expect(r.stdout).toContain('2017112140: stale_pending_claim resolved; the provider\'s latest answer: status 1, status_detail 0');
+    // The finance page, beside the database folder, named on the last line.
+    const page = join(dir, 'report.html');
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe(`finance page (Chinese; \`yzh-recon report --format html --lang en\` for English): ${page}`);
+    expect(readFileSync(page, 'utf8')).toMatch(/^<!DOCTYPE html>[\s\S]*云账户对账日报[\s\S]*2017112705/);
+    rmSync(dir, { recursive: true, force: true });
     // Four runs in one process (the fixture day, the red packet's two days, the follow-up).
   }, 240_000);
 
   it('every command prints --help', async () => {
-    for (const command of ['migrate', 'run', 'report', 'sandbox', 'demo', 'follow-up']) {
+    for (const command of ['migrate', 'run', 'report', 'ack', 'sandbox', 'demo', 'follow-up']) {
       const r = await runCli([command, '--help']);
       expect(r.code, command).toBe(0);
       expect(r.stdout, command).toMatch(new RegExp(`^usage: yzh-recon ${command}`));
@@ -39,7 +44,11 @@ describe('yzh-recon command line', () => {
     [['run', '--date', '2999-01-01'], /^yzh-recon: --date 2999-01-01 is in the future for the provider/],
     [['run', '--from', '2024-01-01'], '--from and --to go together'],
     [['run', '--bogus'], /Unknown option '--bogus'/],
-    [['report', '--format', 'xml'], '--format must be table, csv or json'],
+    [['report', '--format', 'xml'], '--format must be table, csv, json or html'],
+    [['report', '--format', 'csv', '--lang', 'en'], '--lang applies to --format html'],
+    [['report', '--format', 'html', '--lang', 'fr'], '--lang must be zh or en'],
+    [['report', '--from', '2024-01-02', '--to', '2024-01-01'], '--from 2024-01-02 is after --to 2024-01-01'],
+    [['ack'], 'ack: --file is required'],
     [['frobnicate'], 'yzh-recon: unknown command "frobnicate"'],
   ])('usage error %j exits 2 and says why', async (args, message) => {
     const r = await runCli(args as string[], PROVIDER_ENV);

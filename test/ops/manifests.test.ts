@@ -62,6 +62,21 @@ describe('Kubernetes manifests', () => {
     }
   });
 
+  it('the CronJobs write the finance page to a writable volume that outlives the pod (YZH_REPORT_DIR)', () => {
+    const config = docs.find((d) => d.doc.kind === 'ConfigMap')!.doc.data as Record<string, string>;
+    const dir = config.YZH_REPORT_DIR;
+    expect(dir).toBeDefined();
+    const claim = docs.find((d) => d.doc.kind === 'PersistentVolumeClaim')!.doc;
+    for (const { file, doc } of cronJobs) {
+      const pod = doc.spec.jobTemplate.spec.template.spec;
+      const mount = pod.containers[0].volumeMounts.find((m: Doc) => m.mountPath === dir);
+      expect(mount, file).toBeDefined();
+      expect(mount.readOnly ?? false, file).toBe(false);
+      const volume = pod.volumes.find((v: Doc) => v.name === mount.name);
+      expect(volume.persistentVolumeClaim?.claimName, file).toBe(claim.metadata.name);
+    }
+  });
+
   it('a migrate Job and a manual re-run Job exist', () => {
     const args = jobs.map((j) => j.doc.spec.template.spec.containers[0].args);
     expect(args).toContainEqual(['migrate']);

@@ -1,0 +1,185 @@
+import { isUtf8 } from 'node:buffer';
+import { parse } from 'csv-parse/sync';
+import type { Session } from '../../db/connection.js';
+import { ReconError } from '../../errors.js';
+import { restoreCell } from './csv.js';
+
+/**
+ * Acknowledgements from a report CSV that finance edited in Excel: only ack_by and ack_note
+ * change, matched by id, and only where the finding is as it was when exported (same
+ * last_seen_run_id, not resolved since). Values are stored as the text they are: a cell
+ * holding "=HYPERLINK(…)" is a note, never evaluated, and the CSV export neutralizes it again.
+ */
+
+export const MAX_ACK_BY = 100;
+export const MAX_ACK_NOTE = 2000;
+
+export interface AckFileRow {
+  /** The row's number as Excel shows it (the header is row 1). */
+  row: number;
+  id: number;
+  version: number;
+  /** The finding's status as exported, when the file has the column. */
+  status: string | undefined;
+  ackBy: string;
+  ackNote: string;
+}
+
+export interface DecodedFile {
+  text: string;
+  encoding: 'UTF-8' | 'UTF-16' | 'GB18030';
+}
+
+/**
+ * Excel saves "CSV UTF-8" with a BOM, plain "CSV" in the system code page (GB18030/GBK on
+ * Chinese Windows), and "Unicode text" as UTF-16 with tabs. Bytes that are valid UTF-8 are
+ * UTF-8; anything else must decode as GB18030 without a single invalid sequence.
+ */
+export function decodeCsvFile(bytes: Buffer, name: string): DecodedFile {
+  const decode = (encoding: string, body: Uint8Array) => new TextDecoder(encoding, { fatal: true, ignoreBOM: true }).decode(body);
+  try {
+    if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return { text: decode('utf-8', bytes.subarray(3)), encoding: 'UTF-8' };
+    if (bytes[0] === 0xff && bytes[1] === 0xfe) return { text: decode('utf-16le', bytes.subarray(2)), encoding: 'UTF-16' };
+    if (bytes[0] === 0xfe && bytes[1] === 0xff) return { text: decode('utf-16be', bytes.subarray(2)), encoding: 'UTF-16' };
+  } catch {
+    throw new ReconError('USAGE', `${name}: starts with a byte-order mark but does not decode as that encoding`);
+  }
+  if (isUtf8(bytes)) return { text: bytes.toString('utf8'), encoding: 'UTF-8' };
+  try {
+    return { text: decode('gb18030', bytes), encoding: 'GB18030' };
+  } catch {
+    throw new ReconError('USAGE', `${name}: neither UTF-8 nor GB18030 (save it from Excel as "CSV UTF-8")`);
+  }
+}
+
+const REQUIRED = ['id', 'last_seen_run_id', 'ack_by', 'ack_note'] as const;
+
+/** The rows of an exported-and-edited report CSV: comma- or tab-separated, quoted newlines kept. */
+export function parseAckCsv(file: DecodedFile, name: string): AckFileRow[] {
+  const firstLine = file.text.slice(0, file.text.search(/\r?\n|$/));
+  const delimiter = firstLine.includes('\t') && !firstLine.includes(',') ? '\t' : firstLine.includes(';') && !firstLine.includes(',') ? ';' : ',';
+  let records: string[][];
+  try {
+    records = parse(file.text, { delimiter, relax_column_count: true, bom: true }) as string[][];
+  } catch (err) {
+    throw new ReconError('USAGE', `${name}: not a readable CSV: ${(err as Error).message}`);
+  }
+  const header = records[0]?.map((h) => h.trim().toLowerCase());
+  if (header === undefined) throw new ReconError('USAGE', `${name}: empty file`);
+  const index = Object.fromEntries(REQUIRED.map((c) => [c, header.indexOf(c)])) as Record<(typeof REQUIRED)[number], number>;
+  const missing = REQUIRED.filter((c) => index[c] < 0);
+  if (missing.length > 0) {
+    throw new ReconError('USAGE', `${name}: no column ${missing.join(', ')}; use a file from \`yzh-recon report --format csv\``);
+  }
+  const statusAt = header.indexOf('status');
+  const rows: AckFileRow[] = [];
+  for (let i = 1; i < records.length; i++) {
+    const record = records[i]!;
+    if (record.every((c) => c.trim() === '')) continue;
+    const get = (i: number) => (i >= 0 ? record[i] ?? '' : '');
+    const id = get(index.id).trim();
+    const version = get(index.last_seen_run_id).trim();
+    if (!/^\d+$/.test(id) || !/^\d+$/.test(version)) {
+      throw new ReconError('USAGE', `${name}: row ${i + 1}: id and last_seen_run_id must be whole numbers, got "${id}" and "${version}"`);
+    }
+    rows.push({
+      row: i + 1,
+      id: Number(id),
+      version: Number(version),
+      status: statusAt >= 0 ? get(statusAt).trim() || undefined : undefined,
+      ackBy: restoreCell(get(index.ack_by).trim()),
+      ackNote: restoreCell(get(index.ack_note).replace(/\r\n?/g, '\n').trim()),
+    });
+  }
+  return rows;
+}
+
+export interface AckChange {
+  row: AckFileRow;
+  finding: string;
+  ackBy: string;
+  ackNote: string | null;
+}
+
+export interface AckRefusal {
+  row: AckFileRow;
+  finding: string;
+  reason: string;
+}
+
+export interface AckPlan {
+  changes: AckChange[];
+  refusals: AckRefusal[];
+  unchanged: number;
+}
+
+interface Current {
+  id: number;
+  dealer_id: string;
+  business_date: string;
+  kind: string;
+  order_id: string | null;
+  status: string;
+  last_seen_run_id: number;
+  resolved_run_id: number | null;
+  ack_by: string | null;
+  ack_note: string | null;
+}
+
+/**
+ * Decides each row against the findings as they are now, with them locked: a blank cell
+ * leaves the stored value as it is (clearing an acknowledgement is not done from a file);
+ * a row that changes nothing is not checked for staleness.
+ */
+export async function planAcks(session: Session, rows: AckFileRow[], dealerId: string | undefined): Promise<AckPlan> {
+  const ids = [...new Set(rows.map((r) => r.id))];
+  const found = await session.query<Current>(
+    `select id, dealer_id, business_date::text as business_date, kind, order_id, status, last_seen_run_id, resolved_run_id, ack_by, ack_note
+       from recon.discrepancies where id = any($1::bigint[]) order by id for update`,
+    [ids],
+  );
+  const byId = new Map(found.rows.map((r) => [r.id, r]));
+  const plan: AckPlan = { changes: [], refusals: [], unchanged: 0 };
+  const seen = new Map<number, number>();
+  for (const row of rows) {
+    const cur = byId.get(row.id);
+    const finding = cur === undefined ? `id ${row.id}` : `id ${cur.id} (${cur.business_date} ${cur.kind}${cur.order_id === null ? '' : ` ${cur.order_id}`})`;
+    const refuse = (reason: string) => plan.refusals.push({ row, finding, reason });
+    if (row.ackBy === '' && row.ackNote === '') {
+      plan.unchanged++;
+      continue;
+    }
+    const earlier = seen.get(row.id);
+    seen.set(row.id, row.row);
+    if (earlier !== undefined) { refuse(`also on row ${earlier} of the file`); continue; }
+    if (cur === undefined || (dealerId !== undefined && cur.dealer_id !== dealerId)) { refuse('no such finding'); continue; }
+    const ackBy = row.ackBy || cur.ack_by;
+    const ackNote = row.ackNote || cur.ack_note;
+    if (ackBy === cur.ack_by && ackNote === cur.ack_note) { plan.unchanged++; continue; }
+    if (ackBy === null || ackBy === '') { refuse('ack_note without ack_by: say who acknowledges it'); continue; }
+    if (ackBy.length > MAX_ACK_BY) { refuse(`ack_by longer than ${MAX_ACK_BY} characters`); continue; }
+    if ((ackNote ?? '').length > MAX_ACK_NOTE) { refuse(`ack_note longer than ${MAX_ACK_NOTE} characters`); continue; }
+    if (cur.last_seen_run_id !== row.version) {
+      refuse(`changed since the export: seen by run ${cur.last_seen_run_id}, the file has run ${row.version}; export the report again`);
+      continue;
+    }
+    if (cur.status !== 'open' && row.status !== cur.status) {
+      refuse(`resolved by run ${cur.resolved_run_id} since the export; export the report again`);
+      continue;
+    }
+    plan.changes.push({ row, finding, ackBy, ackNote });
+  }
+  return plan;
+}
+
+/** Writes the planned changes; each update checks again that the row version still holds. */
+export async function applyAcks(session: Session, changes: AckChange[]): Promise<void> {
+  for (const c of changes) {
+    const r = await session.query(
+      `update recon.discrepancies set ack_by = $2, ack_note = $3, ack_at = now()
+        where id = $1 and last_seen_run_id = $4`,
+      [c.row.id, c.ackBy, c.ackNote, c.row.version],
+    );
+    if (r.rowCount !== 1) throw new ReconError('DATABASE', `${c.finding} changed while it was being acknowledged; nothing was written`);
+  }
+}

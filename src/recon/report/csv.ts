@@ -1,0 +1,49 @@
+import type { ReportRow } from '../report.js';
+
+/**
+ * The report's CSV, for Excel: a UTF-8 BOM, CRLF, every cell that could be read as a formula
+ * neutralized. The columns finance fills in (ack_by, ack_note) sit beside the finding, and the
+ * id and row version (last_seen_run_id) that `yzh-recon ack` reads back come after them.
+ */
+
+export const CSV_COLUMNS = [
+  'business_date', 'severity', 'kind', 'order_id', 'provider_ref', 'ledger_amount', 'provider_amount', 'status',
+  'ack_by', 'ack_note', 'id', 'last_seen_run_id', 'details',
+] as const;
+
+type Column = (typeof CSV_COLUMNS)[number];
+
+/** Columns that hold numbers from the database: written as numbers, so that Excel sums them. */
+const NUMERIC: ReadonlySet<Column> = new Set(['ledger_amount', 'provider_amount', 'id', 'last_seen_run_id']);
+const NUMBER = /^-?\d+(\.\d+)?$/;
+
+/**
+ * OWASP's CSV-injection rule: a cell starting with = + - @, tab or carriage return is taken by
+ * spreadsheets as a formula (or the start of one); a leading apostrophe makes it text. Order
+ * ids, provider refs, notes and details come from the provider file or from people, so every
+ * text cell goes through this; numbers are left as they are.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+export function neutralizeCell(value: string): string {
+  return FORMULA_START.test(value) ? `'${value}` : value;
+}
+
+/** The inverse for cells read back from an exported file: our own apostrophe is dropped. */
+export function restoreCell(value: string): string {
+  return value.startsWith("'") && FORMULA_START.test(value.slice(1)) ? value.slice(1) : value;
+}
+
+function cell(row: ReportRow, column: Column): string {
+  const v = row[column];
+  const text = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  if (NUMERIC.has(column) && NUMBER.test(text)) return text;
+  return neutralizeCell(text);
+}
+
+const quote = (v: string) => (/[",\r\n\t]/.test(v) || v !== v.trim() ? `"${v.replace(/"/g, '""')}"` : v);
+
+export function formatCsv(rows: ReportRow[]): string {
+  const lines = [CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((c) => quote(cell(r, c))).join(','))];
+  return `\uFEFF${lines.join('\r\n')}\r\n`;
+}

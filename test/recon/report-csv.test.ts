@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'csv-parse/sync';
+import { decodeCsvFile, parseAckCsv } from '../../src/recon/report/ack.js';
+import { CSV_COLUMNS, formatCsv, neutralizeCell, restoreCell } from '../../src/recon/report/csv.js';
+import { formatAmount, formatYuan, toFen } from '../../src/recon/report/money.js';
+import type { ReportRow } from '../../src/recon/report.js';
+import { encodeGb18030 } from '../helpers/gb18030.js';
+
+const row = (over: Partial<ReportRow>): ReportRow => ({
+  id: 7, dealer_id: 'd', business_date: '2024-06-30', kind: 'amount_mismatch', severity: 'critical', status: 'open',
+  order_id: 'A1', provider_ref: 'R1', ledger_amount: '100.00', provider_amount: '90.00', details: {}, first_seen_run_id: 3,
+  last_seen_run_id: 5, resolved_at: null, ack_by: null, ack_note: null, ...over,
+});
+
+describe('the report CSV', () => {
+  it('neutralizes every cell a spreadsheet would take for a formula (OWASP: = + - @ tab CR), and keeps amounts numeric', () => {
+    const csv = formatCsv([row({
+      order_id: '=HYPERLINK("http://evil.example/x","click")', provider_ref: '+1+cmd|calc', ack_by: '@SUM(A1)',
+      ack_note: '-2+3', details: { status_text: '\tTAB' }, ledger_amount: '-3.00', provider_amount: '1234.56',
+    }), row({ order_id: '\rCR', provider_ref: 'plain', ack_note: 'a "quoted", note\non two lines' })]);
+    expect(csv.startsWith('\uFEFF')).toBe(true);
+    const [header, first, second] = parse(csv.slice(1), { relax_column_count: false }) as string[][];
+    expect(header).toEqual([...CSV_COLUMNS]);
+    const cell = (r: string[], c: (typeof CSV_COLUMNS)[number]) => r[CSV_COLUMNS.indexOf(c)];
+    expect(cell(first!, 'order_id')).toBe('\'=HYPERLINK("http://evil.example/x","click")');
+    expect(cell(first!, 'provider_ref')).toBe("'+1+cmd|calc");
+    expect(cell(first!, 'ack_by')).toBe("'@SUM(A1)");
+    expect(cell(first!, 'ack_note')).toBe("'-2+3");
+    expect(cell(first!, 'details')).toBe('{"status_text":"\\tTAB"}');
+    // Amounts stay numbers, negative ones included, so that Excel can sum them.
+    expect(cell(first!, 'ledger_amount')).toBe('-3.00');
+    expect(cell(first!, 'provider_amount')).toBe('1234.56');
+    expect(cell(second!, 'order_id')).toBe("'\rCR");
+    expect(cell(second!, 'ack_note')).toBe('a "quoted", note\non two lines');
+    expect(cell(first!, 'id')).toBe('7');
+    expect(cell(first!, 'last_seen_run_id')).toBe('5');
+    // No text cell anywhere starts a formula; only the numeric columns may start with '-'.
+    for (const r of [first!, second!]) {
+      CSV_COLUMNS.forEach((c, i) => {
+        if (!['ledger_amount', 'provider_amount'].includes(c)) expect(r[i], c).not.toMatch(/^[=+\-@\t\r]/);
+      });
+    }
+  });
+
+  it('reads back what it wrote: the apostrophe it added is dropped, one a person typed is kept', () => {
+    for (const v of ['=1+1', '+x', '-y', '@z', '\tt', '\rr', 'plain', "'quoted by hand", '']) expect(restoreCell(neutralizeCell(v))).toBe(v);
+    expect(restoreCell("'it's")).toBe("'it's");
+  });
+
+  it('decodes what Excel saves: UTF-8 with BOM, UTF-8 without, GB18030, UTF-16 text with tabs; refuses anything else', () => {
+    const text = 'id,last_seen_run_id,ack_by,ack_note\r\n1,2,李娜,"银行已确认,\r\n退回"\r\n';
+    const rows = (bytes: Buffer) => parseAckCsv(decodeCsvFile(bytes, 'f.csv'), 'f.csv');
+    const expected = [{ row: 2, id: 1, version: 2, status: undefined, ackBy: '李娜', ackNote: '银行已确认,\n退回' }];
+    expect(rows(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]))).toEqual(expected);
+    expect(rows(Buffer.from(text))).toEqual(expected);
+    expect(decodeCsvFile(encodeGb18030(text), 'f.csv').encoding).toBe('GB18030');
+    expect(rows(encodeGb18030(text))).toEqual(expected);
+    expect(rows(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text.replace(/,/g, '\t').replace('"银行已确认\t', '"银行已确认,'), 'utf16le')]))).toEqual(expected);
+    expect(() => decodeCsvFile(Buffer.from([0x69, 0x64, 0x0a, 0xff, 0xff, 0x0a]), 'bad.csv')).toThrow('bad.csv: neither UTF-8 nor GB18030');
+    expect(() => parseAckCsv(decodeCsvFile(Buffer.from('id,ack_by\n1,x\n'), 'f.csv'), 'f.csv')).toThrow('no column last_seen_run_id, ack_note');
+  });
+});
+
+describe('money on the page', () => {
+  it('formats numeric text through integer fen, with thousands separators and two decimals', () => {
+    expect(formatAmount('1234567.8')).toBe('1,234,567.80');
+    expect(formatAmount('0.7')).toBe('0.70');
+    expect(formatAmount('-1000')).toBe('-1,000.00');
+    expect(formatAmount('90071992547409.93')).toBe('90,071,992,547,409.93');
+    expect(formatAmount(null)).toBe('');
+    expect(formatYuan(toFen('0.10') + toFen('0.20'))).toBe('0.30');
+    expect(() => toFen('1.234')).toThrow();
+  });
+});
