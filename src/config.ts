@@ -21,6 +21,10 @@ export interface Config {
   readonly lockTimeoutMs: number;
   readonly pushgatewayUrl: string | undefined;
   readonly tmpDir: string;
+  /** Where every downloaded file is kept verbatim (src/provider/archive.ts). */
+  readonly archiveDir: string;
+  /** Archive objects of business days older than this many days are pruned; null keeps them forever. */
+  readonly archiveRetainDays: number | null;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -103,6 +107,8 @@ export function loadConfig(
     lockTimeoutMs: positiveInt('YZH_LOCK_TIMEOUT_MS', 60_000),
     pushgatewayUrl,
     tmpDir: get('YZH_TMP_DIR') ?? tmpdir(),
+    archiveDir: get('YZH_ARCHIVE_DIR') ?? '.yzh-recon/archive',
+    archiveRetainDays: get('YZH_ARCHIVE_RETAIN_DAYS') === undefined ? null : positiveInt('YZH_ARCHIVE_RETAIN_DAYS', 1),
   };
 
   if (problems.length > 0) {

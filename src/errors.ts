@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   FILE_FORMAT: 'a provider file is malformed',
   DATABASE: 'the database failed',
   LOCKED: 'another run holds the lock',
+  ARCHIVE: 'the raw-file archive could not be written or read',
+  VERIFY: 'an archived file or the audit chain does not match',
   INTERRUPTED: 'the run was interrupted',
   INTERNAL: 'unexpected failure',
 } as const;

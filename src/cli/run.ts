@@ -9,12 +9,16 @@ import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 import { formatRunSummary } from './summary.js';
 
-export const RUN_USAGE = `usage: yzh-recon run [--date YYYY-MM-DD | --from YYYY-MM-DD --to YYYY-MM-DD] [--trigger schedule|manual]
+export const RUN_USAGE = `usage: yzh-recon run [--date YYYY-MM-DD | --from YYYY-MM-DD --to YYYY-MM-DD] [--trigger schedule|manual] [--from-archive]
 
 Reconciles a business day (default: yesterday in Asia/Shanghai) for YZH_DEALER_ID: downloads
-the provider's order and bill files, loads them, matches them against recon.ledger_payouts and
-writes recon.discrepancies, all in one transaction. --from/--to runs the days in order and
-stops at the first that fails. Applies pending migrations first.
+the provider's order and bill files, keeps them in YZH_ARCHIVE_DIR, loads them, matches them
+against recon.ledger_payouts and writes recon.discrepancies, all in one transaction.
+--from/--to runs the days in order and stops at the first that fails. Applies pending
+migrations first. When the provider no longer has a day's file (past its 90 days), the
+archived copy of the file last ingested is used instead, and the log says so.
+--from-archive re-reads the files last ingested for the day from the archive and never asks
+the provider (the keys are not needed).
 Exit status: 0 the run completed (whatever it found), 1 it failed, 2 usage error.`;
 
 export function runDates(values: { date?: string; from?: string; to?: string }): string[] {
@@ -34,7 +38,10 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
   const { values } = parseCommandArgs({
     name: 'run',
     usage: RUN_USAGE,
-    options: { date: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, trigger: { type: 'string' } },
+    options: {
+      date: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, trigger: { type: 'string' },
+      'from-archive': { type: 'boolean' },
+    },
   }, argv);
   if (values.help) {
     ctx.stdout.write(`${RUN_USAGE}\n`);
@@ -43,7 +50,9 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
   const trigger = (values.trigger ?? 'manual') as RunTrigger;
   if (trigger !== 'manual' && trigger !== 'schedule') throw new ReconError('USAGE', `--trigger must be schedule or manual\n${RUN_USAGE}`);
   const dates = runDates(values);
-  const config = ctx.config({ requireProvider: true });
+  const fromArchive = values['from-archive'] === true;
+  const config = ctx.config({ requireProvider: !fromArchive });
+  if (config.provider.dealerId === '') throw new ReconError('CONFIG', 'configuration: YZH_DEALER_ID is required');
   const db = await openDatabase(config);
   const client = new ProviderClient(config.provider, ctx.log);
   try {
@@ -52,7 +61,7 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
       const started = performance.now();
       let result: RunResult | undefined;
       try {
-        result = await runDay({ db, client, config, log: ctx.log }, { dealerId, date, trigger, signal: ctx.signal });
+        result = await runDay({ db, client, config, log: ctx.log }, { dealerId, date, trigger, source: fromArchive ? 'archive' : 'provider', signal: ctx.signal });
         ctx.stdout.write(formatRunSummary(result));
       } finally {
         if (config.pushgatewayUrl !== undefined) {

@@ -4,17 +4,22 @@ import { migrate } from '../db/migrator.js';
 import type { RunTrigger } from '../db/schema.js';
 import { coerceError, ReconError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { Archive } from '../provider/archive.js';
 import type { DownloadResult, ProviderClient } from '../provider/client.js';
 import { FILE_KINDS, type FileKind } from '../provider/protocol.js';
 import { applyFindings, type LifecycleResult } from './discrepancies.js';
-import { discard, fetchProviderFile, loadProviderFiles, type FileIngest } from './ingest.js';
+import { discard, loadProviderFiles, type FileIngest } from './ingest.js';
 import { computeFindings, prepareFindings } from './matching.js';
 import { acquireRunLock, insertRun, markFailed, markSucceeded, releaseRunLock } from './runs.js';
+import { obtainDayFile, type DayFile, type FileSource } from './run/archive.js';
+import { recordAudit } from './run/audit.js';
 
 export interface RunRequest {
   dealerId: string;
   date: string;
   trigger: RunTrigger;
+  /** `archive`: the files last ingested for the day, from the archive; the provider is not asked. */
+  source?: FileSource;
   signal?: AbortSignal;
 }
 
@@ -30,15 +35,17 @@ export interface RunResult {
   runId: number;
   dealerId: string;
   date: string;
-  files: FileIngest[];
+  files: (FileIngest & { source: FileSource })[];
   lifecycle: LifecycleResult;
   times: StageTimes;
+  /** The run's link in the dealer's audit chain. */
+  auditHash: string;
 }
 
 export interface RunDeps {
   db: DatabaseHandle;
   client: ProviderClient;
-  config: Pick<Config, 'lockTimeoutMs' | 'tmpDir'>;
+  config: Pick<Config, 'lockTimeoutMs' | 'tmpDir' | 'archiveDir'>;
   log: Logger;
 }
 
@@ -74,13 +81,17 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       await acquireRunLock(session, dealerId, runId, config.lockTimeoutMs, signal);
       locked = true;
       const downloadStarted = performance.now();
-      const byKind = new Map<FileKind, DownloadResult>();
+      const byKind = new Map<FileKind, DayFile>();
+      const archive = new Archive(config.archiveDir);
+      const source = request.source ?? 'provider';
       for (const kind of FILE_KINDS) {
         interrupted(signal);
-        const download = await fetchProviderFile(client, kind, date, dealerId, config.tmpDir, log, signal);
+        // Kept in the archive before anything is written to the tables.
+        const file = await obtainDayFile({ session, client, archive, dealerId, date, kind, tmpDir: config.tmpDir, source, log, signal });
+        const { download } = file;
         downloads.push(download);
-        byKind.set(kind, download);
-        log.info({ kind, bytes: download.bytes, sha256: download.sha256 }, `${kind} file downloaded`);
+        byKind.set(kind, file);
+        log.info({ kind, bytes: download.bytes, sha256: download.sha256, source: file.source }, `${kind} file ${file.source === 'provider' ? 'downloaded' : 'read from the archive'}`);
       }
       const downloadMs = performance.now() - downloadStarted;
       interrupted(signal);
@@ -93,7 +104,12 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       signal?.addEventListener('abort', onAbort, { once: true });
       let prepareMs = 0;
       const load = await loadProviderFiles(
-        session, dealerId, date, FILE_KINDS.map((kind) => ({ kind, download: byKind.get(kind)! })), runId, log, signal,
+        session, dealerId, date,
+        FILE_KINDS.map((kind) => {
+          const file = byKind.get(kind)!;
+          return { kind, download: file.download, archiveKey: file.archiveKey, reload: file.source === 'archive' };
+        }),
+        runId, log, signal,
         {
           ordersLoaded: async () => {
             const prepareStarted = performance.now();
@@ -102,7 +118,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
           },
         },
       );
-      const files: FileIngest[] = load.files.map((f) => ({ ...f, downloadMs }));
+      const files = load.files.map((f) => ({ ...f, downloadMs, source: byKind.get(f.kind)!.source }));
       interrupted(signal);
       const matchStarted = performance.now();
       await computeFindings(session);
@@ -121,14 +137,16 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
         orderSha256: order.sha256, billSha256: bill.sha256, orderRows: order.rows, billRows: bill.rows,
         summary: {
           findings: lifecycle.findings, opened: lifecycle.opened, resolved: lifecycle.resolved, times: roundTimes(times),
-          files: files.map((f) => ({ kind: f.kind, rows: f.rows, loaded: f.loaded, loadMs: Math.round(f.loadMs) })),
+          files: files.map((f) => ({ kind: f.kind, rows: f.rows, loaded: f.loaded, loadMs: Math.round(f.loadMs), source: f.source })),
         },
       });
+      // Last before commit, once every finding of the run is written.
+      const auditHash = await recordAudit(session, runId, dealerId);
       interrupted(signal);
       await session.exec('commit');
       inTransaction = false;
-      log.info({ opened: lifecycle.opened, resolved: lifecycle.resolved, findings: lifecycle.findings, ms: Math.round(times.totalMs) }, 'run succeeded');
-      return { runId, dealerId, date, files, lifecycle, times };
+      log.info({ opened: lifecycle.opened, resolved: lifecycle.resolved, findings: lifecycle.findings, auditHash, ms: Math.round(times.totalMs) }, 'run succeeded');
+      return { runId, dealerId, date, files, lifecycle, times, auditHash };
     } catch (err) {
       const error = signal?.aborted ? interruption(signal) : coerceError(err);
       if (inTransaction) await session.exec('rollback').catch(() => {});

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate, readMigrations } from '../../src/db/migrator.js';
-import type { BrokerFeeRateTable, DiscrepancyTable, LedgerPayoutTable, ProviderFileTable, RunTable } from '../../src/db/schema.js';
+import type { BrokerFeeRateTable, DiscrepancyTable, LedgerPayoutTable, ProviderFileTable, RunFindingTable, RunTable } from '../../src/db/schema.js';
 import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
 import { silentLog } from '../helpers/provider.js';
 
@@ -12,6 +12,7 @@ const COLUMNS = {
   'recon.runs': {
     id: true, dealer_id: true, business_date: true, trigger: true, status: true, started_at: true, finished_at: true,
     order_file_sha256: true, bill_file_sha256: true, order_rows: true, bill_rows: true, error: true, summary: true,
+    audit_previous_run_id: true, audit_findings_digest: true, audit_hash: true,
   } satisfies Record<keyof RunTable, true>,
   'recon.discrepancies': {
     id: true, dealer_id: true, business_date: true, kind: true, severity: true, order_id: true, provider_ref: true,
@@ -20,8 +21,12 @@ const COLUMNS = {
   } satisfies Record<keyof DiscrepancyTable, true>,
   'recon.provider_files': {
     id: true, dealer_id: true, business_date: true, kind: true, sha256: true, bytes: true, row_count: true,
-    generated_at: true, ingested_at: true, run_id: true,
+    generated_at: true, ingested_at: true, run_id: true, archive_key: true, archive_pruned_at: true,
   } satisfies Record<keyof ProviderFileTable, true>,
+  'recon.run_findings': {
+    run_id: true, discrepancy_id: true, action: true, dealer_id: true, business_date: true, kind: true, order_id: true,
+    severity: true, ledger_amount: true, provider_amount: true, status: true,
+  } satisfies Record<keyof RunFindingTable, true>,
 };
 
 describe.each(ENGINES)('schema on %s', (engine) => {
