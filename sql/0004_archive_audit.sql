@@ -10,15 +10,19 @@ alter table recon.provider_files add column archive_pruned_at timestamptz;
 -- Each succeeded run's link in its dealer's audit chain (null for runs before this migration,
 -- and for runs that failed: they wrote nothing):
 --   audit_previous_run_id  the dealer's run whose link came before (null for the first);
+--   audit_seq              the link's position in the dealer's chain, from 1;
 --   audit_findings_digest  sha256 over the run's rows in recon.run_findings;
 --   audit_hash             sha256 over the previous run's audit_hash, this run's row (id, dealer,
---                          day, trigger, status, both files' sha256 and row counts) and
+--                          day, trigger, status, both files' sha256 and row counts, its
+--                          position) and
 --                          audit_findings_digest. src/recon/run/audit.ts gives the exact bytes.
 alter table recon.runs add column audit_previous_run_id bigint references recon.runs (id);
+alter table recon.runs add column audit_seq bigint;
 alter table recon.runs add column audit_findings_digest text;
 alter table recon.runs add column audit_hash text;
 -- One successor per link: a second run claiming the same predecessor is a fork.
 create unique index runs_audit_previous on recon.runs (audit_previous_run_id);
+create unique index runs_audit_seq on recon.runs (dealer_id, audit_seq);
 
 -- The findings each run wrote, as it left them: one row per discrepancy that the run opened,
 -- saw again (last_seen_run_id) or resolved. Append-only: later runs change

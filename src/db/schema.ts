@@ -44,6 +44,7 @@ export interface RunTable {
   summary: Json | null;
   /** The run's link in its dealer's audit chain (src/recon/run/audit.ts); null before it. */
   audit_previous_run_id: number | null;
+  audit_seq: number | null;
   audit_findings_digest: string | null;
   audit_hash: string | null;
 }

@@ -12,7 +12,7 @@ const COLUMNS = {
   'recon.runs': {
     id: true, dealer_id: true, business_date: true, trigger: true, status: true, started_at: true, finished_at: true,
     order_file_sha256: true, bill_file_sha256: true, order_rows: true, bill_rows: true, error: true, summary: true,
-    audit_previous_run_id: true, audit_findings_digest: true, audit_hash: true,
+    audit_previous_run_id: true, audit_seq: true, audit_findings_digest: true, audit_hash: true,
   } satisfies Record<keyof RunTable, true>,
   'recon.discrepancies': {
     id: true, dealer_id: true, business_date: true, kind: true, severity: true, order_id: true, provider_ref: true,

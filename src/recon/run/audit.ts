@@ -14,7 +14,11 @@ import type { Session } from '../../db/connection.js';
  *   audit_previous_run_id) and of this run's row and digest (LINK).
  *
  * The chain follows the order runs committed in (they hold the dealer's lock), not run ids:
- * a run that waited for the lock has a smaller id than the one it waited for.
+ * a run that waited for the lock has a smaller id than the one it waited for. audit_seq is the
+ * link's position in it, so that "the last run that wrote a finding" is a query.
+ *
+ * `verify` recomputes both from the tables, and also checks that every discrepancy is as the
+ * last run that recorded it left it (src/recon/run/verify.ts).
  */
 
 export const AUDIT_VERSION = 'yzh-recon audit v1';
@@ -42,6 +46,7 @@ export interface AuditedRun {
   order_rows: number | null;
   bill_rows: number | null;
   audit_previous_run_id: number | null;
+  audit_seq: number | null;
   audit_findings_digest: string | null;
   audit_hash: string | null;
 }
@@ -62,7 +67,7 @@ export function findingsDigest(findings: FindingRecord[]): string {
 /** A run's link: over the previous link's hash ("" for the first), the run's row and its findings digest. */
 export function linkHash(run: AuditedRun, previousHash: string | null, digest: string): string {
   return sha256(JSON.stringify([
-    AUDIT_VERSION, previousHash ?? '', run.audit_previous_run_id, run.id, run.dealer_id, run.business_date, run.trigger, run.status,
+    AUDIT_VERSION, previousHash ?? '', run.audit_previous_run_id, run.audit_seq, run.id, run.dealer_id, run.business_date, run.trigger, run.status,
     run.order_file_sha256, run.bill_file_sha256, run.order_rows, run.bill_rows, digest,
   ]));
 }
@@ -70,7 +75,7 @@ export function linkHash(run: AuditedRun, previousHash: string | null, digest: s
 export const FINDING_COLUMNS = 'discrepancy_id, action, business_date::text as business_date, kind, order_id, severity, ledger_amount::text as ledger_amount, provider_amount::text as provider_amount, status';
 
 export const RUN_COLUMNS = `id, dealer_id, business_date::text as business_date, trigger, status, order_file_sha256, bill_file_sha256,
-  order_rows, bill_rows, audit_previous_run_id, audit_findings_digest, audit_hash`;
+  order_rows, bill_rows, audit_previous_run_id, audit_seq, audit_findings_digest, audit_hash`;
 
 export async function runFindings(session: Session, runId: number): Promise<FindingRecord[]> {
   const r = await session.query<FindingRecord>(`select ${FINDING_COLUMNS} from recon.run_findings where run_id = $1 order by discrepancy_id`, [runId]);
@@ -84,7 +89,7 @@ export async function auditedRun(session: Session, runId: number): Promise<Audit
 /**
  * Records the run's findings and its link, inside the run's transaction, after its findings
  * are written and its row is marked succeeded. The caller holds the dealer's run lock, so the
- * dealer's chain has one head: the audited run that no other names as its previous.
+ * dealer's chain has one head: its audited run with the highest audit_seq.
  */
 export async function recordAudit(session: Session, runId: number, dealerId: string): Promise<string> {
   await session.query(
@@ -97,14 +102,14 @@ export async function recordAudit(session: Session, runId: number, dealerId: str
       where d.dealer_id = $2 and (d.last_seen_run_id = $1 or d.resolved_run_id = $1)`,
     [runId, dealerId],
   );
-  const head = await session.query<{ id: number; audit_hash: string }>(
-    `select r.id, r.audit_hash from recon.runs r
-      where r.dealer_id = $1 and r.audit_hash is not null and r.id <> $2
-        and not exists (select 1 from recon.runs n where n.audit_previous_run_id = r.id)`,
+  const head = await session.query<{ id: number; audit_seq: number; audit_hash: string }>(
+    `select id, audit_seq, audit_hash from recon.runs
+      where dealer_id = $1 and audit_hash is not null and id <> $2 order by audit_seq desc limit 1`,
     [dealerId, runId],
   );
   const previous = head.rows[0] ?? null;
-  await session.query('update recon.runs set audit_previous_run_id = $2 where id = $1', [runId, previous?.id ?? null]);
+  await session.query('update recon.runs set audit_previous_run_id = $2, audit_seq = $3 where id = $1',
+    [runId, previous?.id ?? null, (previous?.audit_seq ?? 0) + 1]);
   const run = (await auditedRun(session, runId))!;
   const digest = findingsDigest(await runFindings(session, runId));
   const hash = linkHash(run, previous?.audit_hash ?? null, digest);

@@ -99,7 +99,10 @@ export async function verifyFiles(session: Session, archive: Archive, scope: Ver
 }
 
 interface CurrentFinding extends FindingRecord {
+  /** The run the row names as the last to write it (resolved_run_id, else last_seen_run_id). */
   owner: number;
+  /** The last run, in chain order, that recorded the finding in recon.run_findings. */
+  writer: number | null;
   recorded_action: string | null;
   recorded_business_date: string | null;
   recorded_kind: string | null;
@@ -115,9 +118,9 @@ const COMPARED = ['business_date', 'kind', 'order_id', 'severity', 'ledger_amoun
 /**
  * Walks each dealer's audit chain in the order the links were made. For every run in scope:
  * its findings digest is recomputed from recon.run_findings, its link hash from its row and
- * its predecessor's hash, and every discrepancy it wrote last (last_seen_run_id, or
- * resolved_run_id once resolved) must still be as it wrote it. The first run that fails any
- * of these is named.
+ * its predecessor's hash, and every discrepancy it was the last to record must still be as it
+ * recorded it, and name it as the last run to write it (last_seen_run_id, or resolved_run_id
+ * once resolved). The first run that fails any of these is named.
  */
 export async function verifyChain(session: Session, scope: VerifyScope): Promise<VerifyCheck> {
   const dealerParams: unknown[] = [];
@@ -129,24 +132,29 @@ export async function verifyChain(session: Session, scope: VerifyScope): Promise
   );
   const inScope = (run: AuditedRun) => (scope.from === undefined || run.business_date >= scope.from) && (scope.to === undefined || run.business_date <= scope.to);
 
-  const params: unknown[] = [];
+  // Each discrepancy with the last run that recorded it (in chain order), and what it recorded.
   const current = await session.query<CurrentFinding>(
     `select d.id as discrepancy_id, d.business_date::text as business_date, d.kind, d.order_id, d.severity,
             d.ledger_amount::text as ledger_amount, d.provider_amount::text as provider_amount, d.status,
-            coalesce(d.resolved_run_id, d.last_seen_run_id) as owner,
-            f.action as recorded_action, f.business_date::text as recorded_business_date, f.kind as recorded_kind,
-            f.order_id as recorded_order_id, f.severity as recorded_severity,
-            f.ledger_amount::text as recorded_ledger_amount, f.provider_amount::text as recorded_provider_amount,
-            f.status as recorded_status
+            coalesce(d.resolved_run_id, d.last_seen_run_id) as owner, w.run_id as writer,
+            w.action as recorded_action, w.business_date::text as recorded_business_date, w.kind as recorded_kind,
+            w.order_id as recorded_order_id, w.severity as recorded_severity,
+            w.ledger_amount::text as recorded_ledger_amount, w.provider_amount::text as recorded_provider_amount,
+            w.status as recorded_status
        from recon.discrepancies d
-       join recon.runs r on r.id = coalesce(d.resolved_run_id, d.last_seen_run_id)
-       left join recon.run_findings f on f.run_id = r.id and f.discrepancy_id = d.id
-      where r.audit_hash is not null and ${scopeSql(scope, params, 'r')}
+       join recon.runs o on o.id = coalesce(d.resolved_run_id, d.last_seen_run_id)
+       left join lateral (
+         select f.* from recon.run_findings f join recon.runs r on r.id = f.run_id
+          where f.discrepancy_id = d.id order by r.audit_seq desc limit 1) w on true
+      where ${scope.dealerId === undefined ? 'true' : 'd.dealer_id = $1'} and (o.audit_hash is not null or w.run_id is not null)
       order by d.id`,
-    params,
+    dealerParams,
   );
   const byOwner = new Map<number, CurrentFinding[]>();
-  for (const f of current.rows) byOwner.set(f.owner, [...(byOwner.get(f.owner) ?? []), f]);
+  for (const f of current.rows) {
+    const accountable = f.writer ?? f.owner;
+    byOwner.set(accountable, [...(byOwner.get(accountable) ?? []), f]);
+  }
 
   const mismatches: string[] = [];
   let checked = 0;
@@ -226,7 +234,8 @@ export async function verifyChain(session: Session, scope: VerifyScope): Promise
 
 function findingChange(f: CurrentFinding): string | null {
   const label = `finding ${f.discrepancy_id} (${f.kind}${f.order_id === null ? '' : `, order ${f.order_id}`}, ${f.business_date})`;
-  if (f.recorded_action === null) return `${label} is not among the findings it recorded`;
+  if (f.writer === null) return `${label} is not among the findings it recorded`;
+  if (f.writer !== f.owner) return `${label} is not as the run left it: the table names run ${f.owner} as the last to write it`;
   for (const column of COMPARED) {
     const now = f[column];
     const then = f[`recorded_${column}`];
