@@ -9,6 +9,8 @@ import { ENGINES } from '../helpers/db.js';
 import { FIXTURE_DATE, KEYS, startSandbox } from '../helpers/provider.js';
 
 const D = FIXTURE_DATE;
+/** Each case starts the command a few times, each start opening the embedded database. */
+const SLOW = 180_000;
 
 /**
  * A user that cannot write a directory with mode 0555. Root can, so as root the command runs
@@ -61,7 +63,7 @@ describe.each(ENGINES)('archive, verify and prune from the command line on %s', 
     expect([none.code, lastLine(none.stdout)]).toEqual([0, `verify: ok: 0 files, 0 runs (dealer ${KEYS.dealerId}, 2017-11-21 to 2017-11-22), archive ${db.env.YZH_ARCHIVE_DIR}`]);
     const usage = await runCli(['verify', '--date', D, '--from', D], env);
     expect(usage.code).toBe(2);
-  });
+  }, SLOW);
 
   it('flipping one byte of an archived file makes verify exit 1 and name it', async () => {
     const archive = new Archive(db.env.YZH_ARCHIVE_DIR!);
@@ -84,7 +86,7 @@ describe.each(ENGINES)('archive, verify and prune from the command line on %s', 
       chmodSync(path, 0o444);
     }
     expect((await runCli(['verify'], env)).code).toBe(0);
-  });
+  }, SLOW);
 
   it('editing a finding\'s amount or a run row through SQL makes verify exit 1 naming that run', async () => {
     const [finding] = await sql<{ id: number; ledger_amount: string }>(`select id, ledger_amount::text from recon.discrepancies where kind = 'amount_mismatch'`);
@@ -100,7 +102,7 @@ describe.each(ENGINES)('archive, verify and prune from the command line on %s', 
     expect(lastLine(r.stderr)).toMatch(new RegExp(`^yzh-recon: run 1 \\(dealer ${KEYS.dealerId}, business date ${D}\\): its audit hash does not match its row in recon.runs and the previous link`));
     await sql(`update recon.runs set bill_file_sha256 = (select sha256 from recon.provider_files where kind = 'bill' order by id desc limit 1) where id = 1`);
     expect((await runCli(['verify'], env)).code).toBe(0);
-  });
+  }, SLOW);
 
   it('run --from-archive sends no request to the provider, and needs no keys', async () => {
     const before = await sql<{ kind: string; status: string; severity: string }>('select kind, severity, status from recon.discrepancies order by id');
@@ -111,7 +113,7 @@ describe.each(ENGINES)('archive, verify and prune from the command line on %s', 
     expect(r.stdout).toMatch(/order file +40 rows .* loaded \(from the archive\)/);
     expect(await sql('select kind, severity, status from recon.discrepancies order by id')).toEqual(before);
     expect((await runCli(['verify'], env)).code).toBe(0);
-  });
+  }, SLOW);
 
   it('after an empty download URL the run uses the archive and logs that it did', async () => {
     sandbox.expiredDays.add(D);
@@ -133,7 +135,7 @@ describe.each(ENGINES)('archive, verify and prune from the command line on %s', 
     } finally {
       sandbox.expiredDays.clear();
     }
-  });
+  }, SLOW);
 
   it('an archive directory that is read-only makes the run fail cleanly, with the tables unchanged', async () => {
     const readOnly = join(dirname(db.env.YZH_ARCHIVE_DIR!), `${engine}-read-only-archive`);
@@ -154,7 +156,7 @@ describe.each(ENGINES)('archive, verify and prune from the command line on %s', 
     } finally {
       rmSync(readOnly, { recursive: true, force: true });
     }
-  });
+  }, SLOW);
 
   it('prune removes archive objects past YZH_ARCHIVE_RETAIN_DAYS; --dry-run only says what it would remove', async () => {
     const kept = await runCli(['prune'], env);
@@ -169,5 +171,5 @@ describe.each(ENGINES)('archive, verify and prune from the command line on %s', 
     const r = await runCli(['verify'], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ok {4}files {2}0 archived files re-hashed, all as ingested \(2 pruned by retention\)$/m);
-  });
+  }, SLOW);
 });
