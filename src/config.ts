@@ -34,6 +34,10 @@ export interface Config {
   readonly followUp: FollowUpConfig;
   /** Where `run` writes the finance page after each day (YZH_REPORT_DIR); unset: not written. */
   readonly reportDir: string | undefined;
+  /** Where every downloaded file is kept verbatim (src/provider/archive.ts). */
+  readonly archiveDir: string;
+  /** Archive objects of business days older than this many days are pruned; null keeps them forever. */
+  readonly archiveRetainDays: number | null;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -132,6 +136,8 @@ export function loadConfig(
       max: wholeNumber('YZH_FOLLOWUP_MAX', DEFAULT_FOLLOW_UP.max),
     }),
     reportDir: get('YZH_REPORT_DIR'),
+    archiveDir: get('YZH_ARCHIVE_DIR') ?? '.yzh-recon/archive',
+    archiveRetainDays: get('YZH_ARCHIVE_RETAIN_DAYS') === undefined ? null : positiveInt('YZH_ARCHIVE_RETAIN_DAYS', 1),
   };
 
   if (problems.length > 0) {

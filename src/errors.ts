@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   DATABASE: 'the database failed',
   FILESYSTEM: 'a local file could not be written or read',
   LOCKED: 'another run holds the lock',
+  ARCHIVE: 'the raw-file archive could not be written or read',
+  VERIFY: 'an archived file or the audit chain does not match',
   INTERRUPTED: 'the run was interrupted',
   INTERNAL: 'unexpected failure',
 } as const;

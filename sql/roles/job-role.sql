@@ -38,6 +38,9 @@ grant insert (dealer_id, business_date, kind, severity, order_id, provider_ref, 
 grant update (severity, provider_ref, ledger_amount, provider_amount, details, status,
               last_seen_run_id, resolved_run_id, resolved_at)
   on recon.discrepancies to yzh_recon_job;
+-- The findings each run wrote, for its audit link: appended, never changed (the table's
+-- trigger refuses updates and deletes from anyone).
+grant select, insert on recon.run_findings to yzh_recon_job;
 grant usage, select on all sequences in schema recon to yzh_recon_job;
 
 -- The finance views.

@@ -333,7 +333,10 @@ async function runSize(
     await loadLedger(db, join(dataDir, 'ledger.csv'));
     for (const date of historyDates) await loadLedger(db, join(dataDir, `ledger-${date}.csv`));
     if (!databaseUrl) await db.close();
-    const runEnv = { ...env, YZH_BASE_URL: baseUrl, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key, YZH_TIMEOUT_MS: '120000' };
+    // Each measured run archives its files as a real run does, into a fresh folder.
+    const archiveDir = join(dataDir, 'archive');
+    rmSync(archiveDir, { recursive: true, force: true });
+    const runEnv = { ...env, YZH_ARCHIVE_DIR: archiveDir, YZH_BASE_URL: baseUrl, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key, YZH_TIMEOUT_MS: '120000' };
     for (const date of historyDates) {
       const started = performance.now();
       await runCli(runEnv, date);

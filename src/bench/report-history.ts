@@ -132,7 +132,7 @@ export async function buildHistory(db: DatabaseHandle, options: HistoryOptions):
         }
       });
       try {
-        await runDay({ db, client, config: { lockTimeoutMs: 10_000, tmpDir: tmpdir() }, log: options.log },
+        await runDay({ db, client, config: { lockTimeoutMs: 10_000, tmpDir: tmpdir(), archiveDir: join(dir, 'archive') }, log: options.log },
           { dealerId: options.dealerId, date: day, trigger: 'schedule' });
       } catch {
         failedDays.push(day);

@@ -80,12 +80,16 @@ export async function demoCommand(ctx: CommandContext, argv: string[]): Promise<
   ctx.env.LOG_LEVEL ??= 'warn';
   const dir = values.dir ?? '.yzh-recon/demo';
   rmSync(dir, { recursive: true, force: true });
+  // The demo's raw-file archive sits beside its database, and starts afresh with it.
+  const archiveDir = `${dir}-archive`;
+  rmSync(archiveDir, { recursive: true, force: true });
   const sandboxDir = demoSandboxDir();
   const sandbox = new Sandbox({ ...SANDBOX_KEYS, dir: sandboxDir, retentionDays: null });
   const baseUrl = await sandbox.start();
   const config = loadConfig({
     YZH_BASE_URL: baseUrl, YZH_DEALER_ID: SANDBOX_KEYS.dealerId, YZH_APP_KEY: SANDBOX_KEYS.appKey,
     YZH_DES3_KEY: SANDBOX_KEYS.des3Key, LOG_LEVEL: ctx.env.LOG_LEVEL ?? 'warn', PGLITE_DIR: dir,
+    YZH_ARCHIVE_DIR: archiveDir,
   }, { requireProvider: true });
   const db = await openPglite(dir);
   const client = new ProviderClient(config.provider, ctx.log);
@@ -93,7 +97,7 @@ export async function demoCommand(ctx: CommandContext, argv: string[]): Promise<
     await db.withSession(async (s) => {
       await migrate(s, ctx.log);
       const ledger = await seedFixtureLedger(s);
-      ctx.stdout.write(`demo: sandbox provider at ${baseUrl}, embedded database in ${dir}, ${ledger} ledger rows loaded\n\n`);
+      ctx.stdout.write(`demo: sandbox provider at ${baseUrl}, embedded database in ${dir}, archive in ${archiveDir}, ${ledger} ledger rows loaded\n\n`);
     });
     const result = await runDay({ db, client, config, log: ctx.log }, {
       dealerId: SANDBOX_KEYS.dealerId, date: DEMO_DATE, trigger: 'manual', signal: ctx.signal,

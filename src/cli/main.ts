@@ -19,6 +19,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./demo.js')).demoCommand,
   check: async () => (await import('./check.js')).checkCommand,
   'follow-up': async () => (await import('./follow-up.js')).followUpCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
+  prune: async () => (await import('./prune.js')).pruneCommand,
 };
 
 const USAGE = `usage: yzh-recon <command> [options]
@@ -34,6 +36,8 @@ commands:
   demo      the whole job on embedded defaults: sandbox + embedded Postgres + the fixture day
   check     preflight after a deploy: configuration, database, provider keys, clock
   follow-up ask the provider now about the orders the files cannot settle (every run does too)
+  verify    re-hash the archived files and check the runs' audit chain
+  prune     remove what is past its retention (archive objects past YZH_ARCHIVE_RETAIN_DAYS)
 
 yzh-recon <command> --help describes each. Exit status: 0 done, 1 the work failed,
 2 usage error, 143/130 stopped by SIGTERM/SIGINT.`;

@@ -13,12 +13,16 @@ import type { CommandContext } from './context.js';
 import { formatRunSummary } from './summary.js';
 
 export const RUN_USAGE = `usage: yzh-recon run [--date YYYY-MM-DD | --from YYYY-MM-DD --to YYYY-MM-DD] [--trigger schedule|manual]
-                    [--report-html FILE]
+                    [--from-archive] [--report-html FILE]
 
 Reconciles a business day (default: yesterday in Asia/Shanghai) for YZH_DEALER_ID: downloads
-the provider's order and bill files, loads them, matches them against recon.ledger_payouts and
-writes recon.discrepancies, all in one transaction. --from/--to runs the days in order and
-stops at the first that fails. Applies pending migrations first.
+the provider's order and bill files, keeps them in YZH_ARCHIVE_DIR, loads them, matches them
+against recon.ledger_payouts and writes recon.discrepancies, all in one transaction.
+--from/--to runs the days in order and stops at the first that fails. Applies pending
+migrations first. When the provider no longer has a day's file (past its 90 days), the
+archived copy of the file last ingested is used instead, and the log says so.
+--from-archive re-reads the files last ingested for the day from the archive and never asks
+the provider (the keys are not needed).
 --report-html FILE writes the finance page (report --format html) for the days run, when they
 are done, whether they succeeded or not; with YZH_REPORT_DIR set, each day's page is also
 written there as yzh-recon-<dealer>-<day>.html. A page that cannot be written is logged as an
@@ -45,6 +49,7 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
     options: {
       date: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, trigger: { type: 'string' },
       'report-html': { type: 'string' },
+      'from-archive': { type: 'boolean' },
     },
   }, argv);
   if (values.help) {
@@ -54,7 +59,9 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
   const trigger = (values.trigger ?? 'manual') as RunTrigger;
   if (trigger !== 'manual' && trigger !== 'schedule') throw new ReconError('USAGE', `--trigger must be schedule or manual\n${RUN_USAGE}`);
   const dates = runDates(values);
-  const config = ctx.config({ requireProvider: true });
+  const fromArchive = values['from-archive'] === true;
+  const config = ctx.config({ requireProvider: !fromArchive });
+  if (config.provider.dealerId === '') throw new ReconError('CONFIG', 'configuration: YZH_DEALER_ID is required');
   const db = await openDatabase(config);
   const client = new ProviderClient(config.provider, ctx.log);
   const dealerId = config.provider.dealerId;
@@ -65,7 +72,7 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
       const started = performance.now();
       let result: RunResult | undefined;
       try {
-        result = await runDay({ db, client, config, log: ctx.log }, { dealerId, date, trigger, signal: ctx.signal });
+        result = await runDay({ db, client, config, log: ctx.log }, { dealerId, date, trigger, source: fromArchive ? 'archive' : 'provider', signal: ctx.signal });
         ctx.stdout.write(formatRunSummary(result));
       } finally {
         if (config.pushgatewayUrl !== undefined) {

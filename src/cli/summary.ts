@@ -9,7 +9,7 @@ export function formatRunSummary(result: RunResult): string {
     `${result.mode === 'follow-up' ? 'follow-up ' : ''}run ${result.runId} · dealer ${result.dealerId} · business date ${result.date} · succeeded in ${(times.totalMs / 1000).toFixed(1)} s`,
   ];
   for (const f of result.files) {
-    lines.push(`  ${f.kind.padEnd(5)} file  ${String(f.rows).padStart(9)} rows  ${(f.bytes / 1024).toFixed(0).padStart(7)} KiB gz  sha256 ${f.sha256.slice(0, 12)}  ${f.loaded ? 'loaded' : 'unchanged since last ingest'}`);
+    lines.push(`  ${f.kind.padEnd(5)} file  ${String(f.rows).padStart(9)} rows  ${(f.bytes / 1024).toFixed(0).padStart(7)} KiB gz  sha256 ${f.sha256.slice(0, 12)}  ${f.loaded ? 'loaded' : 'unchanged since last ingest'}${f.source === 'archive' ? ' (from the archive)' : ''}`);
   }
   const bySeverity = SEVERITIES.map((s) => `${s} ${lifecycle.findings.filter((f) => f.severity === s).reduce((n, f) => n + f.count, 0)}`);
   lines.push(`  findings   ${bySeverity.join(' · ')}   (new ${lifecycle.opened}, still open ${lifecycle.stillOpen}, resolved ${lifecycle.resolved})`);
@@ -29,6 +29,7 @@ export function formatRunSummary(result: RunResult): string {
       lines.push(`  balance    ${c.brokerId} ${c.channel.padEnd(8)} ${c.balance.padStart(14)}  7-day average payout ${(c.averageDailyPayout ?? '-').padStart(14)}${c.low ? '  LOW: top up' : ''}`);
     }
   }
+  lines.push(`  audit      ${result.auditHash}`);
   lines.push(`  stages     download ${(times.downloadMs / 1000).toFixed(1)} s · load ${(times.loadMs / 1000).toFixed(1)} s · match ${(times.matchMs / 1000).toFixed(1)} s · follow-up ${(times.followUpMs / 1000).toFixed(1)} s · write ${(times.writeMs / 1000).toFixed(1)} s`);
   return `${lines.join('\n')}\n`;
 }

@@ -42,6 +42,11 @@ export interface RunTable {
   bill_rows: number | null;
   error: string | null;
   summary: Json | null;
+  /** The run's link in its dealer's audit chain (src/recon/run/audit.ts); null before it. */
+  audit_previous_run_id: number | null;
+  audit_seq: number | null;
+  audit_findings_digest: string | null;
+  audit_hash: string | null;
 }
 
 export type Severity = 'critical' | 'warning' | 'info';
@@ -78,6 +83,24 @@ export interface ProviderFileTable {
   generated_at: Timestamp | null;
   ingested_at: Generated<Timestamp>;
   run_id: number;
+  /** `<dealer>/<business date>/<kind>/<sha256>.csv.gz` under YZH_ARCHIVE_DIR; null before the archive. */
+  archive_key: string | null;
+  archive_pruned_at: Timestamp | null;
+}
+
+/** One finding as a run wrote it; append-only, the input of the run's findings digest. */
+export interface RunFindingTable {
+  run_id: number;
+  discrepancy_id: number;
+  action: 'opened' | 'seen' | 'resolved';
+  dealer_id: string;
+  business_date: DateText;
+  kind: string;
+  order_id: string | null;
+  severity: Severity;
+  ledger_amount: Numeric | null;
+  provider_amount: Numeric | null;
+  status: 'open' | 'resolved';
 }
 
 /** One answer of the real-time order query (sql/0005). */
@@ -139,6 +162,7 @@ export interface Database {
   'recon.provider_files': ProviderFileTable;
   'recon.provider_order_checks': ProviderOrderCheckTable;
   'recon.balance_snapshots': BalanceSnapshotTable;
+  'recon.run_findings': RunFindingTable;
   'recon.open_discrepancies': OpenDiscrepancyView;
 }
 

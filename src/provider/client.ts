@@ -58,6 +58,11 @@ export interface DownloadResult {
   lastModified: Date | null;
 }
 
+/** The provider answered `""` for a file's URL: the day is past its 90-day retention. */
+export function isExpired(err: unknown): boolean {
+  return err instanceof ReconError && err.facts.reason === 'expired';
+}
+
 export interface ClientOptions {
   retryBaseDelayMs?: number;
 }
@@ -108,7 +113,10 @@ export class ProviderClient {
     return scoped;
   }
 
-  /** The download URL of the day's order or bill file (`""` past the 90-day retention is an error). */
+  /**
+   * The download URL of the day's order or bill file. `""` past the 90-day retention is an
+   * error whose facts carry `reason: 'expired'` (see `isExpired`), so a run can turn to the archive.
+   */
   async fileUrl(kind: FileKind, date: string, signal?: AbortSignal): Promise<string> {
     const path = kind === 'order' ? ENDPOINTS.orderFileUrl : ENDPOINTS.billFileUrl;
     const payload = kind === 'order' ? { order_date: date } : { bill_date: date };
@@ -120,7 +128,7 @@ export class ProviderClient {
       throw new ReconError(
         'PROVIDER',
         `the provider returned no download URL for the ${kind} file of ${date}: files are kept 90 days, this one is past retention`,
-        { facts: { kind, date } },
+        { facts: { kind, date, reason: 'expired' } },
       );
     }
     return url;

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -60,6 +60,12 @@ export interface SandboxCall {
   code: string;
   /** The order asked about (real-time order query). */
   orderId?: string;
+}
+
+/** Every HTTP request the sandbox received, API calls and downloads alike, in order. */
+export interface SandboxRequest {
+  method: string;
+  path: string;
 }
 
 const NO_FAULTS: SandboxFaults = {
@@ -132,6 +138,10 @@ export class Sandbox {
   /** The most real-time order queries that were being answered at once. */
   maxConcurrentOrderQueries = 0;
   private orderQueriesInFlight = 0;
+  /** Every request received (a test that must not reach the provider expects it empty). */
+  readonly requests: SandboxRequest[] = [];
+  /** Days whose files answer `""` as the provider does past its 90 days, whatever their age. */
+  readonly expiredDays = new Set<string>();
   private server: Server | null = null;
   private baseUrl = '';
 
@@ -143,6 +153,24 @@ export class Sandbox {
 
   resetFaults(): void {
     Object.assign(this.faults, NO_FAULTS);
+  }
+
+  /**
+   * Serves a new generation of a day's files, as the provider regenerates the day before at
+   * 03:45, 11:45 and 16:45 (bills 15 minutes earlier): text is served gzipped, bytes as they
+   * are. The download's Last-Modified is `generatedAt`.
+   */
+  regenerate(date: string, files: Partial<Record<FileKind, string | Buffer>>, generatedAt: Date): void {
+    const day = join(this.options.dir, date);
+    mkdirSync(day, { recursive: true });
+    for (const [kind, content] of Object.entries(files) as [FileKind, string | Buffer][]) {
+      const base = join(day, FILE_NAMES[kind]);
+      rmSync(base, { force: true });
+      rmSync(`${base}.gz`, { force: true });
+      const path = Buffer.isBuffer(content) ? `${base}.gz` : base;
+      writeFileSync(path, content);
+      utimesSync(path, generatedAt, generatedAt);
+    }
   }
 
   async start(): Promise<string> {
@@ -177,6 +205,7 @@ export class Sandbox {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sandbox');
+    this.requests.push({ method: req.method ?? 'GET', path: url.pathname });
     if (url.pathname.startsWith('/download/')) return this.download(url, res);
     const endpoint = Object.values(ENDPOINTS).find((p) => p === url.pathname.replace(/\/$/, ''));
     if (endpoint === undefined || req.method !== 'GET') {
@@ -266,7 +295,7 @@ export class Sandbox {
     if (typeof date !== 'string' || !DATE.test(date) || !DateTime.fromISO(date).isValid) throw new Reply('1002');
     const key = kind === 'order' ? 'order_download_url' : 'bill_download_url';
     const retention = this.options.retentionDays === undefined ? 90 : this.options.retentionDays;
-    const expired = retention !== null && DateTime.fromISO(date) < DateTime.now().minus({ days: retention });
+    const expired = this.expiredDays.has(date) || (retention !== null && DateTime.fromISO(date) < DateTime.now().minus({ days: retention }));
     if (this.faults.emptyUrlCalls > 0 || expired) {
       if (!expired) this.faults.emptyUrlCalls--;
       return new Reply('0000', { [key]: '' });

@@ -58,6 +58,13 @@ export async function discard(download: DownloadResult): Promise<void> {
 export interface FileToLoad {
   kind: FileKind;
   download: DownloadResult;
+  /** Where the file is kept in the archive, recorded with it. */
+  archiveKey?: string | null;
+  /**
+   * Load the rows even when the file equals the one ingested last (a re-run from the archive:
+   * the day's rows are rebuilt from the archived bytes); no second file record is written.
+   */
+  reload?: boolean;
 }
 
 export interface LoadHooks {
@@ -91,15 +98,22 @@ export async function loadProviderFiles(
   const started = performance.now();
   const results = new Map<FileKind, Omit<FileIngest, 'downloadMs'>>();
   const toLoad: FileToLoad[] = [];
-  for (const { kind, download } of files) {
+  const known = new Set<FileKind>();
+  for (const file of files) {
+    const { kind, download } = file;
     const label = FILE_LABELS[kind](date);
-    const last = await session.query<{ sha256: string; row_count: number }>(
-      `select sha256, row_count from recon.provider_files
+    const last = await session.query<{ id: number; sha256: string; row_count: number; archive_key: string | null }>(
+      `select id, sha256, row_count, archive_key from recon.provider_files
         where dealer_id = $1 and business_date = $2 and kind = $3 order by id desc limit 1`,
       [dealerId, date, kind],
     );
     const previous = last.rows[0];
-    if (previous !== undefined && previous.sha256 === download.sha256) {
+    if (previous !== undefined && previous.sha256 === download.sha256 && previous.archive_key === null && file.archiveKey) {
+      // Ingested before the archive existed: the record learns where the file is kept now.
+      await session.query('update recon.provider_files set archive_key = $2 where id = $1', [previous.id, file.archiveKey]);
+    }
+    if (previous !== undefined && previous.sha256 === download.sha256 && file.reload === true) known.add(kind);
+    else if (previous !== undefined && previous.sha256 === download.sha256) {
       log.info({ kind, sha256: download.sha256 }, `${label} unchanged since the last ingest; not loaded again`);
       results.set(kind, { kind, label, sha256: download.sha256, bytes: download.bytes, rows: previous.row_count, loaded: false, loadMs: 0 });
       continue;
@@ -109,7 +123,7 @@ export async function loadProviderFiles(
       throw new ReconError('FILE_FORMAT', `${label}: the file is empty (0 bytes downloaded)`, { facts: { file: label } });
     }
     await session.query(`delete from ${ROW_TABLES[kind]} where dealer_id = $1 and business_date = $2`, [dealerId, date]);
-    toLoad.push({ kind, download });
+    toLoad.push(file);
   }
 
   // The hook runs once: now if the order rows are already in place, else after their load.
@@ -119,14 +133,16 @@ export async function loadProviderFiles(
   const loaded = session.engine === 'pglite'
     ? await insertFiles(session, dealerId, date, toLoad, log, signal, ordersLoaded)
     : await copyFiles(session, dealerId, date, toLoad, log, signal, ordersLoaded);
-  for (const { kind, download } of toLoad) {
+  for (const { kind, download, archiveKey } of toLoad) {
     const { rows, loadMs } = loaded.get(kind)!;
     const label = FILE_LABELS[kind](date);
-    await session.query(
-      `insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, generated_at, run_id)
-       values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [dealerId, date, kind, download.sha256, download.bytes, rows, download.lastModified, runId],
-    );
+    if (!known.has(kind)) {
+      await session.query(
+        `insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, generated_at, run_id, archive_key)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [dealerId, date, kind, download.sha256, download.bytes, rows, download.lastModified, runId, archiveKey ?? null],
+      );
+    }
     log.info({ kind, rows, ms: Math.round(loadMs) }, `${label} loaded`);
     results.set(kind, { kind, label, sha256: download.sha256, bytes: download.bytes, rows, loaded: true, loadMs });
   }

@@ -4,20 +4,25 @@ import { migrate } from '../db/migrator.js';
 import type { RunTrigger } from '../db/schema.js';
 import { coerceError, fileError, ReconError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { Archive } from '../provider/archive.js';
 import type { DownloadResult, ProviderClient } from '../provider/client.js';
 import { FILE_KINDS, type FileKind } from '../provider/protocol.js';
 import { carryForwardBalanceFindings, checkBalances, type BalanceResult } from './balances.js';
 import { applyFindings, type LifecycleResult } from './discrepancies.js';
 import { followUp, type FollowUpResult } from './followup/follow-up.js';
-import { discard, fetchProviderFile, loadProviderFiles, type FileIngest } from './ingest.js';
+import { discard, loadProviderFiles, type FileIngest } from './ingest.js';
 import { computeFindings, prepareFindings } from './matching.js';
 import { createRunDir, type RunDir } from './run-dir.js';
 import { acquireRunLock, insertRun, markFailed, markSucceeded, releaseAlive, releaseRunLock } from './runs.js';
+import { obtainDayFile, type DayFile, type FileSource } from './run/archive.js';
+import { recordAudit } from './run/audit.js';
 
 export interface RunRequest {
   dealerId: string;
   date: string;
   trigger: RunTrigger;
+  /** `archive`: the files last ingested for the day, from the archive; the provider is not asked. */
+  source?: FileSource;
   signal?: AbortSignal;
   /**
    * `run` (the default): the whole day. `follow-up`: the live follow-up alone, for an operator
@@ -43,19 +48,21 @@ export interface RunResult {
   runId: number;
   dealerId: string;
   date: string;
-  files: FileIngest[];
+  files: (FileIngest & { source: FileSource })[];
   mode: RunMode;
   lifecycle: LifecycleResult;
   followUp: FollowUpResult;
   /** null when the run did not ask (follow-up mode). */
   balances: BalanceResult | null;
   times: StageTimes;
+  /** The run's link in the dealer's audit chain. */
+  auditHash: string;
 }
 
 export interface RunDeps {
   db: DatabaseHandle;
   client: ProviderClient;
-  config: Pick<Config, 'lockTimeoutMs' | 'tmpDir'> & { followUp?: FollowUpConfig };
+  config: Pick<Config, 'lockTimeoutMs' | 'tmpDir' | 'archiveDir'> & { followUp?: FollowUpConfig };
   log: Logger;
 }
 
@@ -99,13 +106,17 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
         throw fileError(err, `creating the run's folder in YZH_TMP_DIR (${config.tmpDir})`);
       });
       const downloadStarted = performance.now();
-      const byKind = new Map<FileKind, DownloadResult>();
+      const byKind = new Map<FileKind, DayFile>();
+      const archive = new Archive(config.archiveDir);
+      const source = request.source ?? 'provider';
       for (const kind of mode === 'run' ? FILE_KINDS : []) {
         interrupted(signal);
-        const download = await fetchProviderFile(client, kind, date, dealerId, runDir.path, log, signal);
+        // Kept in the archive before anything is written to the tables.
+        const file = await obtainDayFile({ session, client, archive, dealerId, date, kind, tmpDir: runDir.path, source, log, signal });
+        const { download } = file;
         downloads.push(download);
-        byKind.set(kind, download);
-        log.info({ kind, bytes: download.bytes, sha256: download.sha256 }, `${kind} file downloaded`);
+        byKind.set(kind, file);
+        log.info({ kind, bytes: download.bytes, sha256: download.sha256, source: file.source }, `${kind} file ${file.source === 'provider' ? 'downloaded' : 'read from the archive'}`);
       }
       const downloadMs = performance.now() - downloadStarted;
       interrupted(signal);
@@ -122,14 +133,19 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
         await prepareFindings(session, dealerId, date);
         prepareMs = performance.now() - prepareStarted;
       };
-      let files: FileIngest[] = [];
+      let files: (FileIngest & { source: FileSource })[] = [];
       let loadMs = 0;
       if (mode === 'run') {
         const load = await loadProviderFiles(
-          session, dealerId, date, FILE_KINDS.map((kind) => ({ kind, download: byKind.get(kind)! })), runId, log, signal,
+          session, dealerId, date,
+          FILE_KINDS.map((kind) => {
+            const file = byKind.get(kind)!;
+            return { kind, download: file.download, archiveKey: file.archiveKey, reload: file.source === 'archive' };
+          }),
+          runId, log, signal,
           { ordersLoaded: prepare },
         );
-        files = load.files.map((f) => ({ ...f, downloadMs }));
+        files = load.files.map((f) => ({ ...f, downloadMs, source: byKind.get(f.kind)!.source }));
         loadMs = load.loadMs;
       } else {
         await prepare();
@@ -167,7 +183,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
         orderSha256: order?.sha256 ?? null, billSha256: bill?.sha256 ?? null, orderRows: order?.rows ?? null, billRows: bill?.rows ?? null,
         summary: {
           mode, findings: lifecycle.findings, opened: lifecycle.opened, resolved: lifecycle.resolved, times: roundTimes(times),
-          files: files.map((f) => ({ kind: f.kind, rows: f.rows, loaded: f.loaded, loadMs: Math.round(f.loadMs) })),
+          files: files.map((f) => ({ kind: f.kind, rows: f.rows, loaded: f.loaded, loadMs: Math.round(f.loadMs), source: f.source })),
           followUp: followUpResult,
           balances: balances === null ? null : {
             asked: balances.asked, ...(balances.error === undefined ? {} : { error: balances.error }),
@@ -175,11 +191,13 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
           },
         },
       });
+      // Last before commit, once every finding of the run is written.
+      const auditHash = await recordAudit(session, runId, dealerId);
       interrupted(signal);
       await session.exec('commit');
       inTransaction = false;
-      log.info({ opened: lifecycle.opened, resolved: lifecycle.resolved, findings: lifecycle.findings, ms: Math.round(times.totalMs) }, 'run succeeded');
-      return { runId, dealerId, date, files, mode, lifecycle, followUp: followUpResult, balances, times };
+      log.info({ opened: lifecycle.opened, resolved: lifecycle.resolved, findings: lifecycle.findings, auditHash, ms: Math.round(times.totalMs) }, 'run succeeded');
+      return { runId, dealerId, date, files, mode, lifecycle, followUp: followUpResult, balances, times, auditHash };
     } catch (err) {
       const error = signal?.aborted ? interruption(signal) : coerceError(err);
       if (inTransaction) await session.exec('rollback').catch(() => {});

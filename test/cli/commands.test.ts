@@ -37,6 +37,14 @@ describe('yzh-recon command line', () => {
     }
   });
 
+  it('the archive\'s commands print --help', async () => {
+    for (const command of ['verify', 'prune']) {
+      const r = await runCli([command, '--help']);
+      expect(r.code, command).toBe(0);
+      expect(r.stdout, command).toMatch(new RegExp(`^usage: yzh-recon ${command}`));
+    }
+  });
+
   it.each([
     [['run', '--date', '2024-13-01'], '--date must be a date YYYY-MM-DD, got "2024-13-01"'],
     [['run', '--date', '20240101'], '--date must be a date YYYY-MM-DD, got "20240101"'],
@@ -69,7 +77,7 @@ describe('yzh-recon command line', () => {
     const env = { PGLITE_DIR: join(mkdtempSync(join(tmpdir(), 'yzh-report-')), 'db') };
     const unmigrated = await runCli(['report'], env);
     expect([unmigrated.code, lastLine(unmigrated.stderr)]).toEqual([1, 'yzh-recon: the database has no recon tables yet: run `yzh-recon migrate` (or a first `yzh-recon run`)']);
-    expect((await runCli(['migrate'], env)).stdout).toBe('migrations applied: 0001_schema.sql, 0002_provider_rows_indexes.sql, 0005_followup_balances.sql\n');
+    expect((await runCli(['migrate'], env)).stdout).toBe('migrations applied: 0001_schema.sql, 0002_provider_rows_indexes.sql, 0004_archive_audit.sql, 0005_followup_balances.sql\n');
     expect((await runCli(['migrate'], env)).stdout).toBe('migrations: up to date\n');
     const r = await runCli(['report', '--format', 'csv'], env);
     expect(r.code).toBe(0);

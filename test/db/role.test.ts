@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ if (!HAS_PG) console.log('least-privilege role test: needs a real Postgres (TEST
 describe.skipIf(!HAS_PG)('the least-privilege job role (sql/roles/job-role.sql)', () => {
   let db: TestDatabase;
   let sandbox: Sandbox;
+  const archiveDir = mkdtempSync(join(tmpdir(), 'yzh-role-archive-'));
   beforeAll(async () => {
     db = await freshDatabase('pg');
     sandbox = await startSandbox();
@@ -28,12 +30,13 @@ describe.skipIf(!HAS_PG)('the least-privilege job role (sql/roles/job-role.sql)'
   afterAll(async () => {
     await sandbox.stop();
     await db.drop();
+    rmSync(archiveDir, { recursive: true, force: true });
   });
 
   it('runs the job, and cannot change the ledger, the fee rates, the ack columns or the schema', async () => {
     const url = new URL(db.url!);
     url.username = 'yzh_recon_job';
-    const result = await runCli(['run', '--date', FIXTURE_DATE], { DATABASE_URL: url.toString(), ...providerEnv(sandbox) });
+    const result = await runCli(['run', '--date', FIXTURE_DATE], { DATABASE_URL: url.toString(), YZH_ARCHIVE_DIR: archiveDir, ...providerEnv(sandbox) });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('findings   critical 4 · warning 1 · info 1');
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate, readMigrations } from '../../src/db/migrator.js';
 import type {
-  BalanceSnapshotTable, BrokerFeeRateTable, DiscrepancyTable, LedgerPayoutTable, ProviderFileTable, ProviderOrderCheckTable, RunTable,
+  BalanceSnapshotTable, BrokerFeeRateTable, DiscrepancyTable, LedgerPayoutTable, ProviderFileTable, ProviderOrderCheckTable, RunFindingTable, RunTable,
 } from '../../src/db/schema.js';
 import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
 import { silentLog } from '../helpers/provider.js';
@@ -14,6 +14,7 @@ const COLUMNS = {
   'recon.runs': {
     id: true, dealer_id: true, business_date: true, trigger: true, status: true, started_at: true, finished_at: true,
     order_file_sha256: true, bill_file_sha256: true, order_rows: true, bill_rows: true, error: true, summary: true,
+    audit_previous_run_id: true, audit_seq: true, audit_findings_digest: true, audit_hash: true,
   } satisfies Record<keyof RunTable, true>,
   'recon.discrepancies': {
     id: true, dealer_id: true, business_date: true, kind: true, severity: true, order_id: true, provider_ref: true,
@@ -22,7 +23,7 @@ const COLUMNS = {
   } satisfies Record<keyof DiscrepancyTable, true>,
   'recon.provider_files': {
     id: true, dealer_id: true, business_date: true, kind: true, sha256: true, bytes: true, row_count: true,
-    generated_at: true, ingested_at: true, run_id: true,
+    generated_at: true, ingested_at: true, run_id: true, archive_key: true, archive_pruned_at: true,
   } satisfies Record<keyof ProviderFileTable, true>,
   'recon.provider_order_checks': {
     id: true, run_id: true, dealer_id: true, order_id: true, channel: true, asked_at: true, code: true, state: true, status: true,
@@ -32,6 +33,10 @@ const COLUMNS = {
     id: true, run_id: true, dealer_id: true, asked_at: true, broker_id: true, bank_card_balance: true, alipay_balance: true,
     wxpay_balance: true, rebate_fee_balance: true, is_bank_card: true, is_alipay: true, is_wxpay: true, request_id: true,
   } satisfies Record<keyof BalanceSnapshotTable, true>,
+  'recon.run_findings': {
+    run_id: true, discrepancy_id: true, action: true, dealer_id: true, business_date: true, kind: true, order_id: true,
+    severity: true, ledger_amount: true, provider_amount: true, status: true,
+  } satisfies Record<keyof RunFindingTable, true>,
 };
 
 describe.each(ENGINES)('schema on %s', (engine) => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,8 +64,8 @@ const snapshot = () => db.use((h) => h.withSession(async (s) =>
   (await s.query('select * from recon.discrepancies order by id')).rows));
 const withoutLastSeen = (rows: Record<string, unknown>[]) => rows.map(({ last_seen_run_id: _, ...rest }) => rest);
 
-async function run(sandbox: Sandbox, args: string[] = ['run', '--date', D], env: Record<string, string> = {}): Promise<CliResult> {
-  return runCli(args, { ...db.env, ...providerEnv(sandbox, { YZH_TIMEOUT_MS: '1500', YZH_RETRIES: '2' }), ...env });
+async function run(sandbox: Sandbox, args: string[] = ['run', '--date', D], env: Record<string, string> = {}, uid?: number): Promise<CliResult> {
+  return runCli(args, { ...db.env, ...providerEnv(sandbox, { YZH_TIMEOUT_MS: '1500', YZH_RETRIES: '2' }), ...env }, uid === undefined ? {} : { uid, gid: uid });
 }
 
 /** A failing case: exit code, the one clear line, and the discrepancy table untouched. */
@@ -354,10 +354,23 @@ describe(`fault injection on ${ENGINE}: provider answers`, () => {
     await expectFailure(sandbox, new RegExp(`^yzh-recon: provider ${message.source}`));
   });
 
-  it('an empty download URL (past the 90-day retention)', async () => {
+  it('an empty download URL (past the 90-day retention): the archived copy is used', async () => {
     const sandbox = await sandboxWith();
     sandbox.faults.emptyUrlCalls = 1;
-    await expectFailure(sandbox, /^yzh-recon: the provider returned no download URL for the order file of 2017-11-20: files are kept 90 days, this one is past retention$/);
+    await expectRecovery(sandbox);
+  });
+
+  it('an empty download URL and no archived copy either', async () => {
+    const sandbox = await sandboxWith();
+    sandbox.faults.emptyUrlCalls = 1;
+    const empty = mkdtempSync(join(tmpdir(), 'yzh-fault-archive-'));
+    try {
+      await expectFailure(sandbox, new RegExp('^yzh-recon: the provider returned no download URL for the order file of 2017-11-20: files are kept 90 days, this one is past retention; '
+        + `and the archive has no copy of the order file 2017-11-20 last ingested \\(run \\d+, sha256 [0-9a-f]{12}\\): ${empty}/sixcn/2017-11-20/order/[0-9a-f]{64}\\.csv\\.gz is missing$`),
+      { env: { YZH_ARCHIVE_DIR: empty } });
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   it('a wrong app key, a wrong 3DES key, a dealer id the provider does not know', async () => {
@@ -416,6 +429,39 @@ describe(`fault injection on ${ENGINE}: database and concurrency`, () => {
     expect(new Set(open).size).toBe(open.length);
   });
 });
+
+describe(`fault injection on ${ENGINE}: the archive`, () => {
+  it('a read-only archive directory: exit 1, one line, nothing written', async () => {
+    const readOnly = mkdtempSync(join(tmpdir(), 'yzh-fault-ro-'));
+    chmodSync(readOnly, 0o555);
+    const sandbox = await sandboxWith();
+    try {
+      const files = () => db.use((h) => h.withSession(async (s) => (await s.query('select * from recon.provider_files order by id')).rows));
+      const [before, filesBefore] = [await snapshot(), await files()];
+      // Root writes through a mode of 0555: as root, the run goes as nobody, on a database made
+      // its own (after the looks above, which may add files).
+      const asRoot = process.getuid?.() === 0;
+      if (asRoot && db.env.PGLITE_DIR !== undefined) chownTree(dirname(db.env.PGLITE_DIR), 65534);
+      const result = await run(sandbox, ['run', '--date', D], { YZH_ARCHIVE_DIR: readOnly }, asRoot ? 65534 : undefined);
+      expect(result.code, result.stderr).toBe(1);
+      expect(lastLine(result.stderr)).toMatch(
+        new RegExp(`^yzh-recon: cannot write order file 2017-11-20 to the archive ${readOnly} \\(YZH_ARCHIVE_DIR\\): EACCES: permission denied, mkdir '${readOnly}/sixcn'$`));
+      expect(await snapshot()).toEqual(before);
+      expect(await files()).toEqual(filesBefore);
+      expect(readdirSync(readOnly)).toEqual([]);
+    } finally {
+      rmSync(readOnly, { recursive: true, force: true });
+    }
+  });
+});
+
+function chownTree(path: string, id: number): void {
+  chownSync(path, id, id);
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    if (entry.isDirectory()) chownTree(join(path, entry.name), id);
+    else chownSync(join(path, entry.name), id, id);
+  }
+}
 
 describe(`fault injection on ${ENGINE}: command line`, () => {
   it.each([

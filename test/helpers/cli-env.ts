@@ -1,6 +1,6 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Engine } from '../../src/db/connection.js';
 import { openPglite } from '../../src/db/connection.js';
 import { migrate } from '../../src/db/migrator.js';
@@ -14,6 +14,7 @@ import { KEYS, silentLog } from './provider.js';
  * PGlite folder that the test opens only while no child has it.
  */
 export interface ChildDatabase {
+  /** The database, and a raw-file archive of its own (YZH_ARCHIVE_DIR), for the child. */
   env: Record<string, string>;
   /** Runs `work` against the database (for PGlite, only between child runs). */
   use<T>(work: (db: TestDatabase['handle']) => Promise<T>): Promise<T>;
@@ -33,13 +34,22 @@ export async function childDatabase(engine: Engine, options: { fixtureDay?: bool
 }
 
 async function openChildDatabase(engine: Engine): Promise<ChildDatabase> {
+  const archiveDir = mkdtempSync(join(tmpdir(), 'yzh-child-archive-'));
+  const removeArchive = () => remove(archiveDir);
   if (engine === 'pg') {
     const db = await freshDatabase('pg');
-    return { env: { DATABASE_URL: db.url! }, use: (work) => work(db.handle), drop: () => db.drop() };
+    return {
+      env: { DATABASE_URL: db.url!, YZH_ARCHIVE_DIR: archiveDir },
+      use: (work) => work(db.handle),
+      drop: async () => {
+        removeArchive();
+        await db.drop();
+      },
+    };
   }
   const dir = join(mkdtempSync(join(tmpdir(), 'yzh-child-')), 'pglite');
   return {
-    env: { PGLITE_DIR: dir },
+    env: { PGLITE_DIR: dir, YZH_ARCHIVE_DIR: archiveDir },
     async use(work) {
       const handle = await openPglite(dir);
       try {
@@ -48,7 +58,10 @@ async function openChildDatabase(engine: Engine): Promise<ChildDatabase> {
         await handle.close();
       }
     },
-    drop: async () => {},
+    drop: async () => {
+      removeArchive();
+      remove(dirname(dir));
+    },
   };
 }
 
@@ -57,4 +70,16 @@ export function providerEnv(sandbox: Sandbox, overrides: Record<string, string> 
     YZH_BASE_URL: sandbox.url, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key,
     YZH_TIMEOUT_MS: '5000', YZH_RETRIES: '2', ...overrides,
   };
+}
+
+/**
+ * Removes a test's folder. A child that outlived a timed-out test may still be writing in it;
+ * cleanup then leaves it rather than fail the suite.
+ */
+function remove(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true, maxRetries: 3 });
+  } catch {
+    // left in the OS temp dir
+  }
 }

@@ -11,10 +11,15 @@ export interface CliResult {
 }
 
 /** Runs the built command as an operator would, with only the environment given. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, options: { cwd?: string; onSpawn?: (pid: number) => void } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[], env: Record<string, string | undefined> = {},
+  options: { cwd?: string; onSpawn?: (pid: number) => void; uid?: number; gid?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: options.cwd,
+      ...(options.uid === undefined ? {} : { uid: options.uid }),
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
       env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

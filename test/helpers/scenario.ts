@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
@@ -7,6 +7,7 @@ import { ProviderClient } from '../../src/provider/client.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import type { FollowUpConfig } from '../../src/config.js';
 import { runDay, type RunMode, type RunResult } from '../../src/recon/run-day.js';
+import type { FileSource } from '../../src/recon/run/archive.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 import { KEYS, providerConfig, silentLog } from './provider.js';
 
@@ -79,6 +80,8 @@ export class Scenario {
   readonly dealerId: string;
   readonly prefix: string;
   readonly dir: string;
+  /** The dealer's raw-file archive (YZH_ARCHIVE_DIR). */
+  readonly archiveDir: string;
   readonly sandbox: Sandbox;
 
   private constructor(readonly db: DatabaseHandle) {
@@ -86,6 +89,7 @@ export class Scenario {
     this.prefix = `t${process.pid}x${counter}-`;
     this.dealerId = `dealer-${this.prefix}`;
     this.dir = mkdtempSync(join(tmpdir(), 'yzh-scenario-'));
+    this.archiveDir = mkdtempSync(join(tmpdir(), 'yzh-archive-'));
     this.sandbox = new Sandbox({ ...KEYS, dealerId: this.dealerId, dir: this.dir, retentionDays: null });
   }
 
@@ -107,15 +111,28 @@ export class Scenario {
   writeDay(date: string, orders: ProviderOrder[], bills: ProviderBill[]): void {
     const day = join(this.dir, date);
     mkdirSync(day, { recursive: true });
+    writeFileSync(join(day, 'orders.csv'), this.ordersCsv(date, orders));
+    writeFileSync(join(day, 'bills.csv'), this.billsCsv(date, bills));
+  }
+
+  /** A new generation of the day's files, served with `generatedAt` as their Last-Modified. */
+  regenerateDay(date: string, orders: ProviderOrder[], bills: ProviderBill[], generatedAt: Date): void {
+    this.sandbox.regenerate(date, { order: this.ordersCsv(date, orders), bill: this.billsCsv(date, bills) }, generatedAt);
+  }
+
+  ordersCsv(date: string, orders: ProviderOrder[]): string {
     const t = (x: string | undefined, fallback: string) => x ?? `${date} ${fallback}`;
-    writeFileSync(join(day, 'orders.csv'), [ORDER_HEADER, ...orders.map((o) => [
+    return [ORDER_HEADER, ...orders.map((o) => [
       o.id, o.ref, '', '张**', o.broker ?? this.broker(), o.status ?? '成功', '6222*****1234', o.channel ?? '银行卡', o.amount,
       o.fee ?? '', '', '', '-/-', '-/-', t(o.created, '10:00:00'), t(o.finished, '10:00:05'),
-    ].join(','))].join('\n') + '\n');
-    writeFileSync(join(day, 'bills.csv'), [BILL_HEADER, ...bills.map((b) => [
+    ].join(','))].join('\n') + '\n';
+  }
+
+  billsCsv(date: string, bills: ProviderBill[]): string {
+    return [BILL_HEADER, ...bills.map((b) => [
       b.id, b.ref, b.billRef, b.type, b.status ?? '成功', b.type.includes('服务费') || b.type.includes('手续费') ? '-/-' : (b.channel ?? '银行卡'),
       '张**', this.broker(), b.amount, '', `${date} 10:00:00`, `${date} 10:00:05`,
-    ].join(','))].join('\n') + '\n');
+    ].join(','))].join('\n') + '\n';
   }
 
   async ledger(rows: LedgerRow[], date: string): Promise<void> {
@@ -155,16 +172,22 @@ export class Scenario {
   }
 
   async run(date: string, options: {
-    signal?: AbortSignal; lockTimeoutMs?: number; followUp?: FollowUpConfig; mode?: RunMode; clientEnv?: Record<string, string>;
+    signal?: AbortSignal; lockTimeoutMs?: number; followUp?: FollowUpConfig; mode?: RunMode; clientEnv?: Record<string, string>; source?: FileSource;
   } = {}): Promise<RunResult> {
     const client = this.client(options.clientEnv);
     try {
       return await runDay(
         {
           db: this.db, client, log: silentLog,
-          config: { lockTimeoutMs: options.lockTimeoutMs ?? 10_000, tmpDir: tmpdir(), ...(options.followUp ? { followUp: options.followUp } : {}) },
+          config: {
+            lockTimeoutMs: options.lockTimeoutMs ?? 10_000, tmpDir: tmpdir(), archiveDir: this.archiveDir,
+            ...(options.followUp ? { followUp: options.followUp } : {}),
+          },
         },
-        { dealerId: this.dealerId, date, trigger: 'manual', signal: options.signal, ...(options.mode ? { mode: options.mode } : {}) },
+        {
+          dealerId: this.dealerId, date, trigger: 'manual', signal: options.signal, source: options.source ?? 'provider',
+          ...(options.mode ? { mode: options.mode } : {}),
+        },
       );
     } finally {
       await client.close();
@@ -189,6 +212,8 @@ export class Scenario {
 
   async stop(): Promise<void> {
     await this.sandbox.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.archiveDir, { recursive: true, force: true });
   }
 }
 

@@ -40,7 +40,7 @@ describe('Kubernetes manifests', () => {
   });
 
   it('every Job is bounded, cleaned up and locked down', () => {
-    expect(podSpecs.length).toBe(5);
+    expect(podSpecs.length).toBe(6);
     for (const { file, job } of podSpecs) {
       expect(job.backoffLimit, file).toBeGreaterThanOrEqual(0);
       expect(job.backoffLimit, file).toBeLessThanOrEqual(3);
@@ -66,7 +66,7 @@ describe('Kubernetes manifests', () => {
     const config = docs.find((d) => d.doc.kind === 'ConfigMap')!.doc.data as Record<string, string>;
     const dir = config.YZH_REPORT_DIR;
     expect(dir).toBeDefined();
-    const claim = docs.find((d) => d.doc.kind === 'PersistentVolumeClaim')!.doc;
+    const claim = docs.find((d) => d.doc.kind === 'PersistentVolumeClaim' && d.doc.metadata.name === 'yzh-recon-reports')!.doc;
     for (const { file, doc } of cronJobs) {
       const pod = doc.spec.jobTemplate.spec.template.spec;
       const mount = pod.containers[0].volumeMounts.find((m: Doc) => m.mountPath === dir);
@@ -77,10 +77,35 @@ describe('Kubernetes manifests', () => {
     }
   });
 
-  it('a migrate Job and a manual re-run Job exist', () => {
+  it('the archive is a PersistentVolumeClaim mounted at YZH_ARCHIVE_DIR by every pod that runs the job or verifies it', () => {
+    const claims = docs.filter((d) => d.doc.kind === 'PersistentVolumeClaim' && d.doc.metadata.name === 'yzh-recon-archive');
+    expect(claims).toHaveLength(1);
+    expect(claims[0]!.doc.spec.resources.requests.storage).toMatch(/^\d+Gi$/);
+    const config = docs.find((d) => d.doc.kind === 'ConfigMap')!.doc.data as Record<string, string>;
+    const archiveDir = config.YZH_ARCHIVE_DIR!;
+    expect(archiveDir).toMatch(/^\/[\w/-]+$/);
+    const archivePods = podSpecs.filter(({ job }) => ['run', 'verify'].includes(job.template.spec.containers[0].args[0]));
+    expect(archivePods.length).toBe(5);
+    for (const { file, job } of archivePods) {
+      const pod = job.template.spec;
+      const [c] = pod.containers;
+      const verifying = c.args[0] === 'verify';
+      const volume = pod.volumes.find((v: Doc) => v.persistentVolumeClaim?.claimName === 'yzh-recon-archive');
+      expect(volume?.persistentVolumeClaim.claimName, file).toBe('yzh-recon-archive');
+      const mount = c.volumeMounts.find((m: Doc) => m.name === volume.name);
+      expect(mount, file).toEqual({ name: volume.name, mountPath: archiveDir, ...(verifying ? { readOnly: true } : {}) });
+      // The root filesystem stays read-only: only the volumes are writable.
+      expect(c.securityContext.readOnlyRootFilesystem, file).toBe(true);
+      // The volume is writable by the container's user through its group.
+      expect(pod.securityContext.fsGroup, file).toBe(pod.securityContext.runAsGroup);
+    }
+  });
+
+  it('a migrate Job, a manual re-run Job and a verify Job exist', () => {
     const args = jobs.map((j) => j.doc.spec.template.spec.containers[0].args);
     expect(args).toContainEqual(['migrate']);
     expect(args.some((a: string[]) => a[0] === 'run' && a.includes('--from') && a.includes('--to'))).toBe(true);
+    expect(args).toContainEqual(['verify']);
   });
 
   it('no secret value is committed: the ConfigMap holds no key, the Secret example only placeholders', () => {

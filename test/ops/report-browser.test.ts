@@ -29,7 +29,7 @@ describe.skipIf(chromium === null)('the finance page in headless Chromium', () =
     const c = client(sandbox);
     try {
       await db.handle.withSession(seedFixtureLedger);
-      await runDay({ db: db.handle, client: c, config: { lockTimeoutMs: 10_000, tmpDir: dir }, log: silentLog },
+      await runDay({ db: db.handle, client: c, config: { lockTimeoutMs: 10_000, tmpDir: dir, archiveDir: join(dir, 'archive') }, log: silentLog },
         { dealerId: KEYS.dealerId, date: FIXTURE_DATE, trigger: 'manual' });
     } finally {
       await c.close();

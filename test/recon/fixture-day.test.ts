@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedFixtureLedger } from '../../src/db/seed.js';
 import { runDay } from '../../src/recon/run-day.js';
@@ -9,6 +12,7 @@ import { client, FIXTURE_DATE, silentLog, startSandbox } from '../helpers/provid
 describe.each(ENGINES)('the fixture day on %s', (engine) => {
   let db: TestDatabase;
   let sandbox: Sandbox;
+  const archiveDir = mkdtempSync(join(tmpdir(), 'yzh-archive-'));
   beforeAll(async () => {
     sandbox = await startSandbox();
     db = await freshDatabase(engine);
@@ -19,11 +23,12 @@ describe.each(ENGINES)('the fixture day on %s', (engine) => {
   afterAll(async () => {
     await db.drop();
     await sandbox.stop();
+    rmSync(archiveDir, { recursive: true, force: true });
   });
 
   it('finds exactly the planted discrepancies', async () => {
     const c = client(sandbox);
-    const result = await runDay({ db: db.handle, client: c, config: { lockTimeoutMs: 5000, tmpDir: '/tmp' }, log: silentLog },
+    const result = await runDay({ db: db.handle, client: c, config: { lockTimeoutMs: 5000, tmpDir: '/tmp', archiveDir }, log: silentLog },
       { dealerId: 'sixcn', date: FIXTURE_DATE, trigger: 'manual' });
     await c.close();
     expect(result.files.map((f) => [f.kind, f.rows, f.loaded])).toEqual([['order', 40, true], ['bill', 80, true]]);

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHistory } from '../../src/bench/report-history.js';
@@ -48,6 +51,7 @@ function flatten(value: unknown, path: string, out: Map<string, string>): void {
 describe.each(ENGINES)('the finance page (%s)', (engine) => {
   let db: TestDatabase;
   let sandbox: Awaited<ReturnType<typeof startSandbox>>;
+  let archive: string | undefined;
   const q = async <R>(sql: string, params: unknown[] = []) => (await db.handle.withSession((s) => s.query<R>(sql, params))).rows;
   const page = async (dealerId: string, day: string, lang: 'zh' | 'en') => {
     const html = await db.handle.withSession((s) => buildReportPage(s, { dealerId, from: day, to: day, lang, now: NOW }));
@@ -59,7 +63,8 @@ describe.each(ENGINES)('the finance page (%s)', (engine) => {
     sandbox = await startSandbox();
     await db.handle.withSession(seedFixtureLedger);
     const c = client(sandbox);
-    await runDay({ db: db.handle, client: c, config: { lockTimeoutMs: 10_000, tmpDir: process.env.TMPDIR ?? '/tmp' }, log: silentLog },
+    archive = mkdtempSync(join(tmpdir(), 'yzh-report-archive-'));
+    await runDay({ db: db.handle, client: c, config: { lockTimeoutMs: 10_000, tmpDir: archive, archiveDir: archive }, log: silentLog },
       { dealerId: KEYS.dealerId, date: FIXTURE_DATE, trigger: 'manual' });
     await c.close();
     await buildHistory(db.handle, { dealerId: HISTORY_DEALER, end: HISTORY_END, days: 30, missingDay: 21, log: silentLog });
@@ -67,6 +72,7 @@ describe.each(ENGINES)('the finance page (%s)', (engine) => {
   afterAll(async () => {
     await sandbox?.stop();
     await db?.drop();
+    if (archive !== undefined) rmSync(archive, { recursive: true, force: true });
   });
 
   /** The page's numbers against the database's own, read here with plain SQL and the finance views. */

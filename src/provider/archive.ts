@@ -1,0 +1,177 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, copyFile, mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { ReconError } from '../errors.js';
+import type { FileKind } from './protocol.js';
+
+/**
+ * The raw-file archive: every file the provider sent, kept verbatim (the gzip bytes as
+ * downloaded) under a content address, `<dealer>/<business date>/<kind>/<sha256>.csv.gz`.
+ *
+ * An object is written to a temporary name in its folder, fsynced, made read-only and renamed
+ * into place, and the folders above it are fsynced, so that after a crash a key either names
+ * the whole file or nothing. A key that exists is never written again: same key, same bytes.
+ * Runs of one dealer never overlap (the run lock), so no two writers race for one key.
+ */
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+const KINDS: readonly FileKind[] = ['order', 'bill'];
+
+export interface ArchiveObject {
+  key: string;
+  dealerId: string;
+  businessDate: string;
+  kind: FileKind;
+  sha256: string;
+  bytes: number;
+}
+
+/** A dealer id as one path segment: anything but letters, digits, `-`, `_`, `.` is %-escaped. */
+function dealerSegment(dealerId: string): string {
+  const segment = encodeURIComponent(dealerId).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  if (segment === '' || segment === '.' || segment === '..') throw new ReconError('ARCHIVE', `dealer id "${dealerId}" cannot name an archive folder`);
+  return segment;
+}
+
+export function archiveKey(dealerId: string, businessDate: string, kind: FileKind, sha256: string): string {
+  if (!DATE.test(businessDate) || !SHA256.test(sha256) || !KINDS.includes(kind)) {
+    throw new ReconError('INTERNAL', `not an archive key: ${dealerId}/${businessDate}/${kind}/${sha256}`);
+  }
+  return `${dealerSegment(dealerId)}/${businessDate}/${kind}/${sha256}.csv.gz`;
+}
+
+export function parseArchiveKey(key: string): Omit<ArchiveObject, 'bytes'> | null {
+  const m = /^([^/]+)\/(\d{4}-\d{2}-\d{2})\/(order|bill)\/([0-9a-f]{64})\.csv\.gz$/.exec(key);
+  if (m === null) return null;
+  let dealerId: string;
+  try {
+    dealerId = decodeURIComponent(m[1]!);
+  } catch {
+    return null;
+  }
+  return { key, dealerId, businessDate: m[2]!, kind: m[3] as FileKind, sha256: m[4]! };
+}
+
+/** Hashes a file as it streams: sha256 and size. */
+export async function hashFile(path: string): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code !== undefined ? `${e.code}: ${e.message.replace(/^\w+: /, '')}` : String(e.message ?? err);
+}
+
+export class Archive {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  path(key: string): string {
+    return join(this.root, ...key.split('/'));
+  }
+
+  /**
+   * Keeps the file at `source` (already hashed by the download) under its content address.
+   * Returns the key; `created` is false when the object was already there.
+   */
+  async put(source: string, object: Omit<ArchiveObject, 'key'>): Promise<{ key: string; created: boolean }> {
+    const key = archiveKey(object.dealerId, object.businessDate, object.kind, object.sha256);
+    const target = this.path(key);
+    const folder = dirname(target);
+    const temp = join(folder, `.${object.sha256}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      const existing = await stat(target).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return null;
+        throw err;
+      });
+      if (existing !== null) return { key, created: false };
+      await mkdir(folder, { recursive: true });
+      await copyFile(source, temp);
+      await fsyncPath(temp);
+      await chmod(temp, 0o444);
+      await rename(temp, target);
+      // The rename, and any folder created for it, reach the disk with their parents.
+      for (let dir = folder; dir.startsWith(this.root); dir = dirname(dir)) {
+        await fsyncPath(dir);
+        if (dir === this.root) break;
+      }
+      return { key, created: true };
+    } catch (err) {
+      await rm(temp, { force: true }).catch(() => {});
+      throw new ReconError('ARCHIVE', `cannot write ${object.kind} file ${object.businessDate} to the archive ${this.root} (YZH_ARCHIVE_DIR): ${describe(err)}`, {
+        cause: err, facts: { archiveDir: this.root, key },
+      });
+    }
+  }
+
+  /** The object's size, or null when it is not there. */
+  async size(key: string): Promise<number | null> {
+    try {
+      return (await stat(this.path(key))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new ReconError('ARCHIVE', `cannot read the archive ${this.root} (YZH_ARCHIVE_DIR): ${describe(err)}`, { cause: err });
+    }
+  }
+
+  /** Every object in the archive (temporary files and anything else left out), in key order. */
+  async list(): Promise<ArchiveObject[]> {
+    const objects: ArchiveObject[] = [];
+    const entries = async (dir: string): Promise<string[]> => {
+      try {
+        return (await readdir(dir)).sort();
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+        throw new ReconError('ARCHIVE', `cannot read the archive ${this.root} (YZH_ARCHIVE_DIR): ${describe(err)}`, { cause: err });
+      }
+    };
+    for (const dealer of await entries(this.root)) {
+      for (const day of await entries(join(this.root, dealer))) {
+        for (const kind of await entries(join(this.root, dealer, day))) {
+          for (const name of await entries(join(this.root, dealer, day, kind))) {
+            const parsed = parseArchiveKey(`${dealer}/${day}/${kind}/${name}`);
+            if (parsed === null) continue;
+            const size = await this.size(parsed.key);
+            if (size !== null) objects.push({ ...parsed, bytes: size });
+          }
+        }
+      }
+    }
+    return objects;
+  }
+
+  /** Removes one object, and the folders it leaves empty. */
+  async remove(key: string): Promise<void> {
+    const target = this.path(key);
+    try {
+      await rm(target, { force: true });
+      for (let dir = dirname(target); dir !== this.root && dir.startsWith(this.root + sep); dir = dirname(dir)) {
+        if ((await readdir(dir)).length > 0) break;
+        await rmdir(dir);
+      }
+    } catch (err) {
+      throw new ReconError('ARCHIVE', `cannot remove ${key} from the archive ${this.root} (YZH_ARCHIVE_DIR): ${describe(err)}`, { cause: err });
+    }
+  }
+}
