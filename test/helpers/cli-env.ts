@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Engine } from '../../src/db/connection.js';
@@ -37,7 +37,8 @@ async function openChildDatabase(engine: Engine): Promise<ChildDatabase> {
     const db = await freshDatabase('pg');
     return { env: { DATABASE_URL: db.url! }, use: (work) => work(db.handle), drop: () => db.drop() };
   }
-  const dir = join(mkdtempSync(join(tmpdir(), 'yzh-child-')), 'pglite');
+  const parent = mkdtempSync(join(tmpdir(), 'yzh-child-'));
+  const dir = join(parent, 'pglite');
   return {
     env: { PGLITE_DIR: dir },
     async use(work) {
@@ -48,7 +49,7 @@ async function openChildDatabase(engine: Engine): Promise<ChildDatabase> {
         await handle.close();
       }
     },
-    drop: async () => {},
+    drop: async () => rmSync(parent, { recursive: true, force: true }),
   };
 }
 

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
@@ -165,8 +165,10 @@ export class Scenario {
     return rows.map((d) => [d.order_id === null ? null : d.order_id.slice(this.prefix.length), d.kind, d.severity]);
   }
 
+  /** Stops its sandbox and removes its folder. */
   async stop(): Promise<void> {
     await this.sandbox.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
