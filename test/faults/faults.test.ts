@@ -1,26 +1,25 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDay } from '../../src/bench/generate.js';
+import type { Engine } from '../../src/db/connection.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import { lastLine, runCli, type CliResult } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
+import { ENGINES } from '../helpers/db.js';
 import { FIXTURE_DATE, FIXTURE_DIR, KEYS } from '../helpers/provider.js';
 
 /**
- * The fault-injection suite: a real `yzh-recon run` (the built command) against the sandbox
- * and a real Postgres (PGlite when TEST_DATABASE_URL is unset). After every case: the exit
- * status, the one-line message, and recon.discrepancies exactly as before the run.
+ * The fault-injection suite: a real `yzh-recon run` (the built command) against the sandbox,
+ * on PGlite and, when TEST_DATABASE_URL is set, on a real Postgres too. After every case: the
+ * exit status, the one-line message, and recon.discrepancies exactly as before the run.
  */
-const ENGINE = process.env.TEST_DATABASE_URL ? 'pg' : 'pglite';
-const BIG = ENGINE === 'pg' ? 1_000_000 : 50_000;
-if (ENGINE === 'pglite') {
-  console.log('fault suite: TEST_DATABASE_URL is not set, so it runs on PGlite, with a 50,000-row file for the "one bad line" case; '
-    + 'the "database connection killed mid-ingest" case needs a real Postgres and is skipped');
-}
+const BIG: Record<Engine, number> = { pg: 1_000_000, pglite: 50_000 };
+console.log('fault suite: on PGlite the "one bad line" case reads a 50,000-row file (1,000,000 on Postgres); '
+  + 'the "database connection killed mid-ingest" case needs a real Postgres and is skipped there');
 
 const D = FIXTURE_DATE;
 const ordersCsv = readFileSync(join(FIXTURE_DIR, D, 'orders.csv'), 'utf8');
@@ -28,12 +27,22 @@ const billsCsv = readFileSync(join(FIXTURE_DIR, D, 'bills.csv'), 'utf8');
 const ORDER_HEADER = ordersCsv.slice(0, ordersCsv.indexOf('\n'));
 const BILL_HEADER = billsCsv.slice(0, billsCsv.indexOf('\n'));
 
+/** The database of the engine the current block runs on; one per engine, made once. */
 let db: ChildDatabase;
+const dbs = new Map<Engine, ChildDatabase>();
 const sandboxes: Sandbox[] = [];
+const folders: string[] = [];
+
+/** A new folder under the OS temp dir, removed when the file is done. */
+function folder(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  folders.push(dir);
+  return dir;
+}
 
 /** A sandbox serving the fixture folder, with the files of day D replaced as given. */
 async function sandboxWith(files: { orders?: Buffer | string; bills?: Buffer | string; extraDays?: string[] } = {}): Promise<Sandbox> {
-  const dir = mkdtempSync(join(tmpdir(), 'yzh-fault-'));
+  const dir = folder('yzh-fault-');
   cpSync(FIXTURE_DIR, dir, { recursive: true });
   for (const [name, content] of [['orders', files.orders], ['bills', files.bills]] as const) {
     if (content === undefined) continue;
@@ -88,19 +97,34 @@ const replaceCell = (csv: string, line: number, column: number, value: string) =
   return `${all.join('\n')}\n`;
 };
 
-beforeAll(async () => {
-  db = await childDatabase(ENGINE, { fixtureDay: true });
-  const baseline = await run(await sandboxWith());
-  expect(baseline.code, baseline.stderr).toBe(0);
-  expect((await snapshot()).length).toBe(6);
-}, 120_000);
+/**
+ * The cases of a block run on `engine`: its database is made the first time, migrated, with the
+ * fixture day's ledger and one good run of the fixture day, which every case starts from.
+ */
+function onEngine(engine: Engine): void {
+  beforeAll(async () => {
+    const existing = dbs.get(engine);
+    if (existing) {
+      db = existing;
+      return;
+    }
+    db = await childDatabase(engine, { fixtureDay: true });
+    dbs.set(engine, db);
+    const baseline = await run(await sandboxWith());
+    expect(baseline.code, baseline.stderr).toBe(0);
+    expect((await snapshot()).length).toBe(6);
+  }, 120_000);
+}
 
 afterAll(async () => {
   await Promise.all(sandboxes.map((s) => s.stop()));
-  await db.drop();
+  for (const each of dbs.values()) await each.drop();
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
 });
 
-describe(`fault injection on ${ENGINE}: transport`, () => {
+describe.each(ENGINES)('fault injection on %s: transport', (engine) => {
+  onEngine(engine);
+
   it('HTTP 502 on the first two API calls and 503 on the first download: the run recovers', async () => {
     const sandbox = await sandboxWith();
     sandbox.faults.apiHttpErrors = 2;
@@ -117,7 +141,9 @@ describe(`fault injection on ${ENGINE}: transport`, () => {
   });
 });
 
-describe(`fault injection on ${ENGINE}: files`, () => {
+describe.each(ENGINES)('fault injection on %s: files', (engine) => {
+  onEngine(engine);
+
   it('a truncated gzip', async () => {
     const gz = gzipSync(ordersCsv);
     await expectFailure(await sandboxWith({ orders: gz.subarray(0, gz.length - 20) }),
@@ -155,10 +181,10 @@ describe(`fault injection on ${ENGINE}: files`, () => {
       /^yzh-recon: bill file 2017-11-20 line 1, column 银行流水号: unknown column "银行流水号" in the header$/);
   });
 
-  it(`a malformed amount on one line among ${BIG.toLocaleString('en-US')}`, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'yzh-fault-big-'));
-    const bad = BIG - 1000;
-    await generateDay(dir, D, BIG, { malformedAmountAt: bad });
+  it(`a malformed amount on one line among ${BIG[engine].toLocaleString('en-US')}`, async () => {
+    const dir = folder('yzh-fault-big-');
+    const bad = BIG[engine] - 1000;
+    await generateDay(dir, D, BIG[engine], { malformedAmountAt: bad });
     const sandbox = new Sandbox({ ...KEYS, dir, retentionDays: null });
     await sandbox.start();
     sandboxes.push(sandbox);
@@ -167,6 +193,8 @@ describe(`fault injection on ${ENGINE}: files`, () => {
     const line = 1 + bad + dupsBefore + 1;
     await expectFailure(sandbox, new RegExp(`^yzh-recon: order file 2017-11-20 line ${line}, column 金额: malformed amount "12\\.3\\.4"$`),
       { env: { YZH_TIMEOUT_MS: '120000' } });
+    // The day's files are the largest a test writes (over 100 MB at a million rows).
+    rmSync(dir, { recursive: true, force: true });
   }, 300_000);
 
   it('a row with too few fields', async () => {
@@ -191,7 +219,9 @@ describe(`fault injection on ${ENGINE}: files`, () => {
   });
 });
 
-describe(`fault injection on ${ENGINE}: provider answers`, () => {
+describe.each(ENGINES)('fault injection on %s: provider answers', (engine) => {
+  onEngine(engine);
+
   it.each([
     ['1001', /code 1001 \(签名已过期\) on GET \/api\/dataservice\/v1\/order\/downloadurl: signature expired.*clock.* \[request_id [0-9a-f-]{36}\]$/],
     ['1003', /code 1003 \(签名错误\) on GET .*: signature rejected: check YZH_APP_KEY and YZH_DEALER_ID \[request_id [0-9a-f-]{36}\]$/],
@@ -218,9 +248,11 @@ describe(`fault injection on ${ENGINE}: provider answers`, () => {
   });
 });
 
-describe(`fault injection on ${ENGINE}: database and concurrency`, () => {
-  it.skipIf(ENGINE !== 'pg')('the database connection killed in the middle of ingest: a clean failure, then the next run succeeds (needs TEST_DATABASE_URL)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'yzh-fault-kill-'));
+describe.each(ENGINES)('fault injection on %s: database and concurrency', (engine) => {
+  onEngine(engine);
+
+  it.skipIf(engine !== 'pg')('the database connection killed in the middle of ingest: a clean failure, then the next run succeeds (needs TEST_DATABASE_URL)', async () => {
+    const dir = folder('yzh-fault-kill-');
     await generateDay(dir, D, 300_000);
     const big = new Sandbox({ ...KEYS, dir, retentionDays: null });
     await big.start();
@@ -247,7 +279,35 @@ describe(`fault injection on ${ENGINE}: database and concurrency`, () => {
     expect(runs.rows[0]!.status).toBe('succeeded');
     expect(runs.rows[1]).toMatchObject({ status: 'failed' });
     await admin.end();
+    rmSync(dir, { recursive: true, force: true });
   }, 300_000);
+
+  it('a run killed with SIGKILL while it holds the lock (as by the out-of-memory killer): another command meanwhile waits and names it, the next run takes over and succeeds', async () => {
+    const sandbox = await sandboxWith();
+    sandbox.faults.stalledDownloads = 1;
+    sandbox.faults.stallMs = 300_000;
+    const before = await snapshot();
+    let holderPid = 0;
+    const holder = runCli(['run', '--date', D], { ...db.env, ...providerEnv(sandbox, { YZH_TIMEOUT_MS: '600000' }) }, { onSpawn: (pid) => { holderPid = pid; } });
+    // A provider call comes after the lock: the database directory's on PGlite, the dealer's
+    // advisory lock on Postgres.
+    for (let i = 0; i < 1200 && sandbox.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(sandbox.calls.length).toBeGreaterThan(0);
+    // On PGlite, the same directory named with a trailing slash is the same database.
+    const other: Record<string, string> = engine === 'pglite' ? { PGLITE_DIR: `${db.env.PGLITE_DIR}/` } : {};
+    const waiting = await run(sandbox, ['run', '--date', D], { ...other, YZH_LOCK_TIMEOUT_MS: '300' });
+    expect(waiting.code, waiting.stderr).toBe(1);
+    expect(lastLine(waiting.stderr)).toMatch(engine === 'pglite'
+      ? new RegExp(`^yzh-recon: the embedded database in ${db.env.PGLITE_DIR} is in use by process ${holderPid} on \\S+ since \\S+; waited 0 s$`)
+      : /^yzh-recon: dealer sixcn is locked by run \d+ \(business date 2017-11-20, started .*\); gave up after waiting 0 s$/);
+    process.kill(holderPid, 'SIGKILL');
+    expect((await holder).signal).toBe('SIGKILL');
+    // The next run waits for the dead holder's lock to go stale (PGlite) or finds it released
+    // with the connection (Postgres), then runs the day as usual.
+    const next = await run(sandbox);
+    expect(next.code, next.stderr).toBe(0);
+    expect(withoutLastSeen(await snapshot())).toEqual(withoutLastSeen(before));
+  }, 180_000);
 
   it('two runs of the same day started together: both complete, one result set, no duplicate rows', async () => {
     const sandbox = await sandboxWith();
@@ -267,7 +327,9 @@ describe(`fault injection on ${ENGINE}: database and concurrency`, () => {
   });
 });
 
-describe(`fault injection on ${ENGINE}: command line`, () => {
+describe.each(ENGINES)('fault injection on %s: command line', (engine) => {
+  onEngine(engine);
+
   it.each([
     [['run', '--date', '2017-02-30'], /^yzh-recon: --date must be a date YYYY-MM-DD, got "2017-02-30"$/],
     [['run', '--from', '2017-11-21', '--to', '2017-11-20'], /^yzh-recon: --from 2017-11-21 is after --to 2017-11-20$/],
