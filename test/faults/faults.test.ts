@@ -61,11 +61,17 @@ async function sandboxWith(files: { orders?: Buffer | string; bills?: Buffer | s
   return sandbox;
 }
 
-const snapshot = () => db.use((h) => h.withSession(async (s) =>
+/**
+ * recon.discrepancies as it is now. Read again only after a command ran: on PGlite each read
+ * starts the embedded Postgres, so a case's "before" is the previous case's "after".
+ */
+let known: Record<string, unknown>[] | null = null;
+const snapshot = async () => known ??= await db.use((h) => h.withSession(async (s) =>
   (await s.query('select * from recon.discrepancies order by id')).rows));
 const withoutLastSeen = (rows: Record<string, unknown>[]) => rows.map(({ last_seen_run_id: _, ...rest }) => rest);
 
 async function run(sandbox: Sandbox, args: string[] = ['run', '--date', D], env: Record<string, string> = {}): Promise<CliResult> {
+  known = null;
   return runCli(args, { ...db.env, ...providerEnv(sandbox, { YZH_TIMEOUT_MS: '1500', YZH_RETRIES: '2' }), ...env });
 }
 
@@ -103,6 +109,7 @@ const replaceCell = (csv: string, line: number, column: number, value: string) =
  */
 function onEngine(engine: Engine): void {
   beforeAll(async () => {
+    known = null;
     const existing = dbs.get(engine);
     if (existing) {
       db = existing;
@@ -288,6 +295,7 @@ describe.each(ENGINES)('fault injection on %s: database and concurrency', (engin
     sandbox.faults.stallMs = 300_000;
     const before = await snapshot();
     let holderPid = 0;
+    known = null;
     const holder = runCli(['run', '--date', D], { ...db.env, ...providerEnv(sandbox, { YZH_TIMEOUT_MS: '600000' }) }, { onSpawn: (pid) => { holderPid = pid; } });
     // A provider call comes after the lock: the database directory's on PGlite, the dealer's
     // advisory lock on Postgres.
