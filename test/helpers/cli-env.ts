@@ -49,7 +49,8 @@ async function openChildDatabase(engine: Engine): Promise<ChildDatabase> {
         await handle.close();
       }
     },
-    drop: async () => rmSync(parent, { recursive: true, force: true }),
+    // Retried: a command a timed-out test started may still be writing there.
+    drop: async () => rmSync(parent, { recursive: true, force: true, maxRetries: 3 }),
   };
 }
 
