@@ -1,16 +1,27 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import { lastLine, runCli } from '../helpers/cli.js';
 import { FIXTURE_DIR, KEYS } from '../helpers/provider.js';
+
+/** The folders the tests make under the OS temp dir, removed when the file is done. */
+const folders: string[] = [];
+const folder = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  folders.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
+});
 
 const PROVIDER_ENV = { YZH_DEALER_ID: 'sixcn', YZH_APP_KEY: 'k'.repeat(32), YZH_DES3_KEY: 'x'.repeat(24) };
 
 describe('yzh-recon command line', () => {
   it('demo prints the fixture day with the document\'s repeated 商户订单号 2017112705', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'yzh-demo-'));
+    const dir = folder('yzh-demo-');
     const r = await runCli(['demo', '--dir', join(dir, 'db')]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/2017-11-20\s+critical\s+duplicate_provider_order\s+2017112705\s+1053817962754225,1053817962754226/);
@@ -74,7 +85,7 @@ describe('yzh-recon command line', () => {
   });
 
   it('report --format csv starts with a UTF-8 BOM', async () => {
-    const env = { PGLITE_DIR: join(mkdtempSync(join(tmpdir(), 'yzh-report-')), 'db') };
+    const env = { PGLITE_DIR: join(folder('yzh-report-'), 'db') };
     const unmigrated = await runCli(['report'], env);
     expect([unmigrated.code, lastLine(unmigrated.stderr)]).toEqual([1, 'yzh-recon: the database has no recon tables yet: run `yzh-recon migrate` (or a first `yzh-recon run`)']);
     expect((await runCli(['migrate'], env)).stdout).toBe('migrations applied: 0001_schema.sql, 0002_provider_rows_indexes.sql, 0004_archive_audit.sql, 0005_followup_balances.sql\n');
@@ -117,7 +128,7 @@ describe('yzh-recon check', () => {
     const { startSandbox } = await import('../helpers/provider.js');
     const { providerEnv } = await import('../helpers/cli-env.js');
     const sandbox = await startSandbox();
-    const env = { ...providerEnv(sandbox), PGLITE_DIR: join(mkdtempSync(join(tmpdir(), 'yzh-check-')), 'db') };
+    const env = { ...providerEnv(sandbox), PGLITE_DIR: join(folder('yzh-check-'), 'db') };
     expect((await runCli(['migrate'], env)).code).toBe(0);
     const ok = await runCli(['check'], env);
     expect(ok.code, ok.stdout).toBe(0);

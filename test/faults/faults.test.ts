@@ -6,22 +6,21 @@ import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDay } from '../../src/bench/generate.js';
+import type { Engine } from '../../src/db/connection.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import { CLI, lastLine, runCli, type CliResult } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
+import { ENGINES } from '../helpers/db.js';
 import { FIXTURE_DATE, FIXTURE_DIR, KEYS } from '../helpers/provider.js';
 
 /**
- * The fault-injection suite: a real `yzh-recon run` (the built command) against the sandbox
- * and a real Postgres (PGlite when TEST_DATABASE_URL is unset). After every case: the exit
- * status, the one-line message, and recon.discrepancies exactly as before the run.
+ * The fault-injection suite: a real `yzh-recon run` (the built command) against the sandbox,
+ * on PGlite and, when TEST_DATABASE_URL is set, on a real Postgres too. After every case: the
+ * exit status, the one-line message, and recon.discrepancies exactly as before the run.
  */
-const ENGINE = process.env.TEST_DATABASE_URL ? 'pg' : 'pglite';
-const BIG = ENGINE === 'pg' ? 1_000_000 : 50_000;
-if (ENGINE === 'pglite') {
-  console.log('fault suite: TEST_DATABASE_URL is not set, so it runs on PGlite, with a 50,000-row file for the "one bad line" case; '
-    + 'the "database connection killed mid-ingest" case needs a real Postgres and is skipped');
-}
+const BIG: Record<Engine, number> = { pg: 1_000_000, pglite: 50_000 };
+console.log('fault suite: on PGlite the "one bad line" case reads a 50,000-row file (1,000,000 on Postgres); '
+  + 'the "database connection killed mid-ingest" case needs a real Postgres and is skipped there');
 
 const D = FIXTURE_DATE;
 const ordersCsv = readFileSync(join(FIXTURE_DIR, D, 'orders.csv'), 'utf8');
@@ -29,19 +28,22 @@ const billsCsv = readFileSync(join(FIXTURE_DIR, D, 'bills.csv'), 'utf8');
 const ORDER_HEADER = ordersCsv.slice(0, ordersCsv.indexOf('\n'));
 const BILL_HEADER = billsCsv.slice(0, billsCsv.indexOf('\n'));
 
+/** The database of the engine the current block runs on; one per engine, made once. */
 let db: ChildDatabase;
+const dbs = new Map<Engine, ChildDatabase>();
 const sandboxes: Sandbox[] = [];
-/** Folders the cases below make, removed at the end whatever happened. */
-const made: string[] = [];
-const madeDir = (prefix: string) => {
+const folders: string[] = [];
+
+/** A new folder under the OS temp dir, removed when the file is done. */
+function folder(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
+  folders.push(dir);
   return dir;
-};
+}
 
 /** A sandbox serving the fixture folder, with the files of day D replaced as given. */
 async function sandboxWith(files: { orders?: Buffer | string; bills?: Buffer | string; extraDays?: string[] } = {}): Promise<Sandbox> {
-  const dir = madeDir('yzh-fault-');
+  const dir = folder('yzh-fault-');
   cpSync(FIXTURE_DIR, dir, { recursive: true });
   for (const [name, content] of [['orders', files.orders], ['bills', files.bills]] as const) {
     if (content === undefined) continue;
@@ -60,11 +62,17 @@ async function sandboxWith(files: { orders?: Buffer | string; bills?: Buffer | s
   return sandbox;
 }
 
-const snapshot = () => db.use((h) => h.withSession(async (s) =>
+/**
+ * recon.discrepancies as it is now. Read again only after a command ran: on PGlite each read
+ * starts the embedded Postgres, so a case's "before" is the previous case's "after".
+ */
+let known: Record<string, unknown>[] | null = null;
+const snapshot = async () => known ??= await db.use((h) => h.withSession(async (s) =>
   (await s.query('select * from recon.discrepancies order by id')).rows));
 const withoutLastSeen = (rows: Record<string, unknown>[]) => rows.map(({ last_seen_run_id: _, ...rest }) => rest);
 
 async function run(sandbox: Sandbox, args: string[] = ['run', '--date', D], env: Record<string, string> = {}, uid?: number): Promise<CliResult> {
+  known = null;
   return runCli(args, { ...db.env, ...providerEnv(sandbox, { YZH_TIMEOUT_MS: '1500', YZH_RETRIES: '2' }), ...env }, uid === undefined ? {} : { uid, gid: uid });
 }
 
@@ -96,20 +104,35 @@ const replaceCell = (csv: string, line: number, column: number, value: string) =
   return `${all.join('\n')}\n`;
 };
 
-beforeAll(async () => {
-  db = await childDatabase(ENGINE, { fixtureDay: true });
-  const baseline = await run(await sandboxWith());
-  expect(baseline.code, baseline.stderr).toBe(0);
-  expect((await snapshot()).length).toBe(6);
-}, 120_000);
+/**
+ * The cases of a block run on `engine`: its database is made the first time, migrated, with the
+ * fixture day's ledger and one good run of the fixture day, which every case starts from.
+ */
+function onEngine(engine: Engine): void {
+  beforeAll(async () => {
+    known = null;
+    const existing = dbs.get(engine);
+    if (existing) {
+      db = existing;
+      return;
+    }
+    db = await childDatabase(engine, { fixtureDay: true });
+    dbs.set(engine, db);
+    const baseline = await run(await sandboxWith());
+    expect(baseline.code, baseline.stderr).toBe(0);
+    expect((await snapshot()).length).toBe(6);
+  }, 120_000);
+}
 
 afterAll(async () => {
   await Promise.all(sandboxes.map((s) => s.stop()));
-  await db.drop();
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  for (const each of dbs.values()) await each.drop();
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
 });
 
-describe(`fault injection on ${ENGINE}: transport`, () => {
+describe.each(ENGINES)('fault injection on %s: transport', (engine) => {
+  onEngine(engine);
+
   it('HTTP 502 on the first two API calls and 503 on the first download: the run recovers', async () => {
     const sandbox = await sandboxWith();
     sandbox.faults.apiHttpErrors = 2;
@@ -126,7 +149,9 @@ describe(`fault injection on ${ENGINE}: transport`, () => {
   });
 });
 
-describe(`fault injection on ${ENGINE}: files`, () => {
+describe.each(ENGINES)('fault injection on %s: files', (engine) => {
+  onEngine(engine);
+
   it('a truncated gzip', async () => {
     const gz = gzipSync(ordersCsv);
     await expectFailure(await sandboxWith({ orders: gz.subarray(0, gz.length - 20) }),
@@ -164,10 +189,10 @@ describe(`fault injection on ${ENGINE}: files`, () => {
       /^yzh-recon: bill file 2017-11-20 line 1, column 银行流水号: unknown column "银行流水号" in the header$/);
   });
 
-  it(`a malformed amount on one line among ${BIG.toLocaleString('en-US')}`, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'yzh-fault-big-'));
-    const bad = BIG - 1000;
-    await generateDay(dir, D, BIG, { malformedAmountAt: bad });
+  it(`a malformed amount on one line among ${BIG[engine].toLocaleString('en-US')}`, async () => {
+    const dir = folder('yzh-fault-big-');
+    const bad = BIG[engine] - 1000;
+    await generateDay(dir, D, BIG[engine], { malformedAmountAt: bad });
     const sandbox = new Sandbox({ ...KEYS, dir, retentionDays: null });
     await sandbox.start();
     sandboxes.push(sandbox);
@@ -176,6 +201,8 @@ describe(`fault injection on ${ENGINE}: files`, () => {
     const line = 1 + bad + dupsBefore + 1;
     await expectFailure(sandbox, new RegExp(`^yzh-recon: order file 2017-11-20 line ${line}, column 金额: malformed amount "12\\.3\\.4"$`),
       { env: { YZH_TIMEOUT_MS: '120000' } });
+    // The day's files are the largest a test writes (over 100 MB at a million rows).
+    rmSync(dir, { recursive: true, force: true });
   }, 300_000);
 
   it('a row with too few fields', async () => {
@@ -202,7 +229,7 @@ describe(`fault injection on ${ENGINE}: files`, () => {
 
 /** A sandbox over a generated day of `n` orders (the fixture ledger stays as it is). */
 async function generatedSandbox(n: number, options: Parameters<typeof generateDay>[3] = {}): Promise<Sandbox> {
-  const dir = madeDir('yzh-fault-gen-');
+  const dir = folder('yzh-fault-gen-');
   await generateDay(dir, D, n, options);
   const sandbox = new Sandbox({ ...KEYS, dir, retentionDays: null });
   await sandbox.start();
@@ -230,7 +257,9 @@ const planted = (file: Buffer, after: string, insert: number[]) => {
   return Buffer.concat([file.subarray(0, at), Buffer.from(insert), file.subarray(at)]);
 };
 
-describe(`fault injection on ${ENGINE}: encodings, stray quotes, NUL bytes`, () => {
+describe.each(ENGINES)('fault injection on %s: encodings, stray quotes, NUL bytes', (engine) => {
+  onEngine(engine);
+
   it('an invalid byte in a GB18030 file: exit 1 naming line and byte offset (it loaded as U+FFFD, and exited 0)', async () => {
     const bad = planted(gb18030(ordersCsv), '\n20171127', [0xff]);
     const offset = bad.indexOf(0xff);
@@ -255,7 +284,7 @@ describe(`fault injection on ${ENGINE}: encodings, stray quotes, NUL bytes`, () 
     const member = gzipSync(Buffer.alloc(1 << 20, 'a'));
     const bomb = Buffer.concat([gzipSync(`${ORDER_HEADER}\n2017112701,"`), ...Array.from({ length: 1500 }, () => member)]);
     expect(bomb.length).toBeLessThan(2_000_000);
-    const probeDir = madeDir('yzh-fault-rss-');
+    const probeDir = folder('yzh-fault-rss-');
     const probe = join(probeDir, 'probe.mjs');
     writeFileSync(probe, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(join(probeDir, 'rss'))}, String(process.resourceUsage().maxRSS)));\n`);
     await expectFailure(await sandboxWith({ orders: bomb }),
@@ -274,7 +303,9 @@ describe(`fault injection on ${ENGINE}: encodings, stray quotes, NUL bytes`, () 
   });
 });
 
-describe(`fault injection on ${ENGINE}: clear errors`, () => {
+describe.each(ENGINES)('fault injection on %s: clear errors', (engine) => {
+  onEngine(engine);
+
   it('the provider answers {"code":"0000","data":null}: exit 1 naming endpoint and request id (it was a TypeError)', async () => {
     const sandbox = await sandboxWith();
     sandbox.faults.rawAnswer = '{"code":"0000","data":null}';
@@ -292,7 +323,7 @@ describe(`fault injection on ${ENGINE}: clear errors`, () => {
   });
 
   it('after a SIGKILL mid-download, the next run removes what the dead run left in YZH_TMP_DIR', async () => {
-    const tmp = madeDir('yzh-fault-tmp-');
+    const tmp = folder('yzh-fault-tmp-');
     const sandbox = await sandboxWith();
     sandbox.faults.stalledDownloads = 1;
     sandbox.faults.stallMs = 30_000;
@@ -315,9 +346,9 @@ describe(`fault injection on ${ENGINE}: clear errors`, () => {
     expect(readdirSync(tmp)).toEqual([]);
   }, 120_000);
 
-  it.skipIf(ENGINE !== 'pg')('a full YZH_TMP_DIR (ulimit -f) while spooling: exit 1 naming the file and EFBIG, not "database error EFBIG" (needs TEST_DATABASE_URL: PGlite writes its own files under the same limit)', async () => {
+  it.skipIf(engine !== 'pg')('a full YZH_TMP_DIR (ulimit -f) while spooling: exit 1 naming the file and EFBIG, not "database error EFBIG" (needs TEST_DATABASE_URL: PGlite writes its own files under the same limit)', async () => {
     const sandbox = await generatedSandbox(20_000);
-    const tmp = madeDir('yzh-fault-efbig-');
+    const tmp = folder('yzh-fault-efbig-');
     const before = await snapshot();
     // bash counts ulimit -f in KiB: room for both downloads (under 1 MiB each), not for the
     // bill file's COPY text (several MiB).
@@ -341,7 +372,9 @@ describe(`fault injection on ${ENGINE}: clear errors`, () => {
   });
 });
 
-describe(`fault injection on ${ENGINE}: provider answers`, () => {
+describe.each(ENGINES)('fault injection on %s: provider answers', (engine) => {
+  onEngine(engine);
+
   it.each([
     ['1001', /code 1001 \(签名已过期\) on GET \/api\/dataservice\/v1\/order\/downloadurl: signature expired.*clock.* \[request_id [0-9a-f-]{36}\]$/],
     ['1003', /code 1003 \(签名错误\) on GET .*: signature rejected: check YZH_APP_KEY and YZH_DEALER_ID \[request_id [0-9a-f-]{36}\]$/],
@@ -381,9 +414,11 @@ describe(`fault injection on ${ENGINE}: provider answers`, () => {
   });
 });
 
-describe(`fault injection on ${ENGINE}: database and concurrency`, () => {
-  it.skipIf(ENGINE !== 'pg')('the database connection killed in the middle of ingest: a clean failure, then the next run succeeds (needs TEST_DATABASE_URL)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'yzh-fault-kill-'));
+describe.each(ENGINES)('fault injection on %s: database and concurrency', (engine) => {
+  onEngine(engine);
+
+  it.skipIf(engine !== 'pg')('the database connection killed in the middle of ingest: a clean failure, then the next run succeeds (needs TEST_DATABASE_URL)', async () => {
+    const dir = folder('yzh-fault-kill-');
     await generateDay(dir, D, 300_000);
     const big = new Sandbox({ ...KEYS, dir, retentionDays: null });
     await big.start();
@@ -410,7 +445,36 @@ describe(`fault injection on ${ENGINE}: database and concurrency`, () => {
     expect(runs.rows[0]!.status).toBe('succeeded');
     expect(runs.rows[1]).toMatchObject({ status: 'failed' });
     await admin.end();
+    rmSync(dir, { recursive: true, force: true });
   }, 300_000);
+
+  it('a run killed with SIGKILL while it holds the lock (as by the out-of-memory killer): another command meanwhile waits and names it, the next run takes over and succeeds', async () => {
+    const sandbox = await sandboxWith();
+    sandbox.faults.stalledDownloads = 1;
+    sandbox.faults.stallMs = 300_000;
+    const before = await snapshot();
+    let holderPid = 0;
+    known = null;
+    const holder = runCli(['run', '--date', D], { ...db.env, ...providerEnv(sandbox, { YZH_TIMEOUT_MS: '600000' }) }, { onSpawn: (pid) => { holderPid = pid; } });
+    // A provider call comes after the lock: the database directory's on PGlite, the dealer's
+    // advisory lock on Postgres.
+    for (let i = 0; i < 1200 && sandbox.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(sandbox.calls.length).toBeGreaterThan(0);
+    // On PGlite, the same directory named with a trailing slash is the same database.
+    const other: Record<string, string> = engine === 'pglite' ? { PGLITE_DIR: `${db.env.PGLITE_DIR}/` } : {};
+    const waiting = await run(sandbox, ['run', '--date', D], { ...other, YZH_LOCK_TIMEOUT_MS: '300' });
+    expect(waiting.code, waiting.stderr).toBe(1);
+    expect(lastLine(waiting.stderr)).toMatch(engine === 'pglite'
+      ? new RegExp(`^yzh-recon: the embedded database in ${db.env.PGLITE_DIR} is in use by process ${holderPid} on \\S+ since \\S+; waited 0 s$`)
+      : /^yzh-recon: dealer sixcn is locked by run \d+ \(business date 2017-11-20, started .*\); gave up after waiting 0 s$/);
+    process.kill(holderPid, 'SIGKILL');
+    expect((await holder).signal).toBe('SIGKILL');
+    // The next run waits for the dead holder's lock to go stale (PGlite) or finds it released
+    // with the connection (Postgres), then runs the day as usual.
+    const next = await run(sandbox);
+    expect(next.code, next.stderr).toBe(0);
+    expect(withoutLastSeen(await snapshot())).toEqual(withoutLastSeen(before));
+  }, 180_000);
 
   it('two runs of the same day started together: both complete, one result set, no duplicate rows', async () => {
     const sandbox = await sandboxWith();
@@ -430,7 +494,9 @@ describe(`fault injection on ${ENGINE}: database and concurrency`, () => {
   });
 });
 
-describe(`fault injection on ${ENGINE}: the archive`, () => {
+describe.each(ENGINES)('fault injection on %s: the archive', (engine) => {
+  onEngine(engine);
+
   it('a read-only archive directory: exit 1, one line, nothing written', async () => {
     const readOnly = mkdtempSync(join(tmpdir(), 'yzh-fault-ro-'));
     chmodSync(readOnly, 0o555);
@@ -463,7 +529,9 @@ function chownTree(path: string, id: number): void {
   }
 }
 
-describe(`fault injection on ${ENGINE}: command line`, () => {
+describe.each(ENGINES)('fault injection on %s: command line', (engine) => {
+  onEngine(engine);
+
   it.each([
     [['run', '--date', '2017-02-30'], /^yzh-recon: --date must be a date YYYY-MM-DD, got "2017-02-30"$/],
     [['run', '--from', '2017-11-21', '--to', '2017-11-20'], /^yzh-recon: --from 2017-11-21 is after --to 2017-11-20$/],

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,8 +14,9 @@ const PERSONAL = { name: '张三丰', card: '6228880199872220', idCard: '1201011
 describe.each(ENGINES)('nothing leaked on %s', (engine) => {
   let db: ChildDatabase;
   let sandbox: Sandbox;
+  let dir: string;
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'yzh-secrets-'));
+    dir = mkdtempSync(join(tmpdir(), 'yzh-secrets-'));
     cpSync(FIXTURE_DIR, dir, { recursive: true });
     const orders = join(dir, FIXTURE_DATE, 'orders.csv');
     const text = readFileSync(orders, 'utf8')
@@ -29,6 +30,7 @@ describe.each(ENGINES)('nothing leaked on %s', (engine) => {
   afterAll(async () => {
     await sandbox.stop();
     await db.drop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('no key, signature, ciphertext, name, ID, card or phone number in anything printed or in recon.runs.error', async () => {

@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Engine } from '../../src/db/connection.js';
 import { openPglite } from '../../src/db/connection.js';
 import { migrate } from '../../src/db/migrator.js';
@@ -47,7 +47,8 @@ async function openChildDatabase(engine: Engine): Promise<ChildDatabase> {
       },
     };
   }
-  const dir = join(mkdtempSync(join(tmpdir(), 'yzh-child-')), 'pglite');
+  const parent = mkdtempSync(join(tmpdir(), 'yzh-child-'));
+  const dir = join(parent, 'pglite');
   return {
     env: { PGLITE_DIR: dir, YZH_ARCHIVE_DIR: archiveDir },
     async use(work) {
@@ -58,9 +59,10 @@ async function openChildDatabase(engine: Engine): Promise<ChildDatabase> {
         await handle.close();
       }
     },
+    // Retried: a command a timed-out test started may still be writing there.
     drop: async () => {
       removeArchive();
-      remove(dirname(dir));
+      rmSync(parent, { recursive: true, force: true, maxRetries: 3 });
     },
   };
 }

@@ -10,7 +10,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built command as an operator would, with only the environment given. */
+/**
+ * Runs the built command as an operator would, with only the environment given (and the temp
+ * dir of the test run).
+ */
 export function runCli(
   args: string[], env: Record<string, string | undefined> = {},
   options: { cwd?: string; onSpawn?: (pid: number) => void; uid?: number; gid?: number } = {},
@@ -20,7 +23,7 @@ export function runCli(
       cwd: options.cwd,
       ...(options.uid === undefined ? {} : { uid: options.uid }),
       ...(options.gid === undefined ? {} : { gid: options.gid }),
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -4,8 +4,14 @@ import { openPglite, openPostgres, type DatabaseHandle, type Engine } from '../.
 import { migrate } from '../../src/db/migrator.js';
 import { silentLog } from './provider.js';
 
-/** PGlite always; the real Postgres too when TEST_DATABASE_URL names one. */
-export const ENGINES: Engine[] = process.env.TEST_DATABASE_URL ? ['pglite', 'pg'] : ['pglite'];
+/**
+ * PGlite always; the real Postgres too when TEST_DATABASE_URL names one. TEST_ENGINES (e.g.
+ * `pg`) narrows that, for the mutation run, which reruns the tests once per mutant.
+ */
+const ALL_ENGINES: Engine[] = process.env.TEST_DATABASE_URL ? ['pglite', 'pg'] : ['pglite'];
+export const ENGINES: Engine[] = process.env.TEST_ENGINES
+  ? ALL_ENGINES.filter((engine) => process.env.TEST_ENGINES!.split(',').includes(engine))
+  : ALL_ENGINES;
 
 if (!process.env.TEST_DATABASE_URL && !process.env.YZH_QUIET_SKIP) {
   process.env.YZH_QUIET_SKIP = '1';

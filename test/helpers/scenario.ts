@@ -210,6 +210,7 @@ export class Scenario {
     return rows.map((d) => [d.order_id === null ? null : d.order_id.slice(this.prefix.length), d.kind, d.severity]);
   }
 
+  /** Stops its sandbox and removes its folder. */
   async stop(): Promise<void> {
     await this.sandbox.stop();
     rmSync(this.dir, { recursive: true, force: true });

@@ -28,7 +28,7 @@ describe.each(ENGINES)('the fixture day on %s', (engine) => {
 
   it('finds exactly the planted discrepancies', async () => {
     const c = client(sandbox);
-    const result = await runDay({ db: db.handle, client: c, config: { lockTimeoutMs: 5000, tmpDir: '/tmp', archiveDir }, log: silentLog },
+    const result = await runDay({ db: db.handle, client: c, config: { lockTimeoutMs: 5000, tmpDir: tmpdir(), archiveDir }, log: silentLog },
       { dealerId: 'sixcn', date: FIXTURE_DATE, trigger: 'manual' });
     await c.close();
     expect(result.files.map((f) => [f.kind, f.rows, f.loaded])).toEqual([['order', 40, true], ['bill', 80, true]]);

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The tests that exercise `src/recon/` in this process, for `npm run mutation`. Those that run
+ * the built command in a child process cannot see a mutant of the sources and are left out.
+ */
+export default defineConfig({
+  test: {
+    include: ['test/recon/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    maxWorkers: 1,
+    reporters: ['default'],
+  },
+});
