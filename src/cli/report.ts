@@ -1,13 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { openDatabase, type Session } from '../db/connection.js';
 import { ReconError } from '../errors.js';
-import { parseBusinessDate, yesterdayInShanghai } from '../recon/business-date.js';
+import { yesterdayInShanghai } from '../recon/business-date.js';
 import { formatCsv } from '../recon/report/csv.js';
 import type { Lang } from '../recon/report/labels.js';
 import { buildReportPage, writeReportPage } from '../recon/report/page.js';
 import { latestReconciledDay, soleDealer } from '../recon/report/page-data.js';
 import { selectDiscrepancies, type ReportRow } from '../recon/report.js';
-import { parseCommandArgs } from './args.js';
+import { datePeriod, parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 
 export const REPORT_USAGE = `usage: yzh-recon report [--date YYYY-MM-DD | --from D1 --to D2] [--open] [--format table|csv|json|html]
@@ -58,29 +58,6 @@ export function explainUnmigrated(err: unknown): never {
   throw err;
 }
 
-export interface Period {
-  from?: string;
-  to?: string;
-}
-
-export function reportPeriod(values: { date?: string; from?: string; to?: string }, usage: string): Period {
-  if (values.date !== undefined && (values.from !== undefined || values.to !== undefined)) {
-    throw new ReconError('USAGE', `--date cannot be combined with --from/--to\n${usage}`);
-  }
-  if ((values.from === undefined) !== (values.to === undefined)) throw new ReconError('USAGE', `--from and --to go together\n${usage}`);
-  if (values.date !== undefined) {
-    const d = parseBusinessDate(values.date, '--date');
-    return { from: d, to: d };
-  }
-  if (values.from !== undefined && values.to !== undefined) {
-    const from = parseBusinessDate(values.from, '--from');
-    const to = parseBusinessDate(values.to, '--to');
-    if (from > to) throw new ReconError('USAGE', `--from ${from} is after --to ${to}`);
-    return { from, to };
-  }
-  return {};
-}
-
 /** The dealer a page is for: YZH_DEALER_ID, else the only dealer with runs. */
 export async function pageDealer(session: Session, configured: string): Promise<string> {
   if (configured !== '') return configured;
@@ -109,7 +86,7 @@ export async function reportCommand(ctx: CommandContext, argv: string[]): Promis
   const lang = (values.lang ?? 'zh') as Lang;
   if (lang !== 'zh' && lang !== 'en') throw new ReconError('USAGE', `--lang must be zh or en\n${REPORT_USAGE}`);
   if (values.lang !== undefined && format !== 'html') throw new ReconError('USAGE', `--lang applies to --format html\n${REPORT_USAGE}`);
-  const period = reportPeriod(values, REPORT_USAGE);
+  const period = datePeriod(values, REPORT_USAGE);
   const config = ctx.config();
   const db = await openDatabase(config);
   try {

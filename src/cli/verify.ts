@@ -1,9 +1,8 @@
 import { openDatabase } from '../db/connection.js';
 import { ReconError } from '../errors.js';
 import { Archive } from '../provider/archive.js';
-import { parseBusinessDate } from '../recon/business-date.js';
 import { verifyChain, verifyFiles, type VerifyCheck, type VerifyScope } from '../recon/run/verify.js';
-import { parseCommandArgs } from './args.js';
+import { datePeriod, parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 
 export const VERIFY_USAGE = `usage: yzh-recon verify [--date YYYY-MM-DD | --from YYYY-MM-DD --to YYYY-MM-DD]
@@ -20,23 +19,6 @@ Reads the database and the archive only; needs no provider keys.`;
 
 const MAX_LISTED = 20;
 
-export function verifyScope(values: { date?: string; from?: string; to?: string }): Pick<VerifyScope, 'from' | 'to'> {
-  if (values.date !== undefined && (values.from !== undefined || values.to !== undefined)) {
-    throw new ReconError('USAGE', `--date cannot be combined with --from/--to\n${VERIFY_USAGE}`);
-  }
-  if ((values.from === undefined) !== (values.to === undefined)) throw new ReconError('USAGE', `--from and --to go together\n${VERIFY_USAGE}`);
-  if (values.date !== undefined) {
-    const date = parseBusinessDate(values.date, '--date');
-    return { from: date, to: date };
-  }
-  if (values.from !== undefined && values.to !== undefined) {
-    const from = parseBusinessDate(values.from, '--from');
-    const to = parseBusinessDate(values.to, '--to');
-    if (from > to) throw new ReconError('USAGE', `--from ${from} is after --to ${to}`);
-    return { from, to };
-  }
-  return {};
-}
 
 export async function verifyCommand(ctx: CommandContext, argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({
@@ -46,7 +28,7 @@ export async function verifyCommand(ctx: CommandContext, argv: string[]): Promis
     ctx.stdout.write(`${VERIFY_USAGE}\n`);
     return 0;
   }
-  const days = verifyScope(values);
+  const days = datePeriod(values, VERIFY_USAGE);
   const config = ctx.config();
   const dealerId = config.provider.dealerId === '' ? undefined : config.provider.dealerId;
   const scope: VerifyScope = { ...days, ...(dealerId === undefined ? {} : { dealerId }) };
