@@ -159,14 +159,16 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       // After matching, the provider is asked what the files cannot tell, and the rules judge
       // those orders again; then the balances. Neither ever fails the run (see each).
       const followUpStarted = performance.now();
-      const followUpResult = await followUp(
-        session, { client, config: deps.config.followUp ?? DEFAULT_FOLLOW_UP, log, signal }, runId, dealerId,
-      );
+      // A run from the archive never asks the provider: its findings are those the files (and
+      // the live answers already recorded) give.
+      const fromArchive = request.source === 'archive';
+      const followUpConfig = fromArchive ? { ...DEFAULT_FOLLOW_UP, max: 0 } : deps.config.followUp ?? DEFAULT_FOLLOW_UP;
+      const followUpResult = await followUp(session, { client, config: followUpConfig, log, signal }, runId, dealerId);
       const followUpMs = performance.now() - followUpStarted;
       interrupted(signal);
       const balanceStarted = performance.now();
       let balances: BalanceResult | null = null;
-      if (mode === 'run') balances = await checkBalances(session, { client, log, signal }, runId, dealerId, date);
+      if (mode === 'run' && !fromArchive) balances = await checkBalances(session, { client, log, signal }, runId, dealerId, date);
       else await carryForwardBalanceFindings(session);
       const balanceMs = performance.now() - balanceStarted;
       interrupted(signal);

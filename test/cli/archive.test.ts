@@ -145,7 +145,12 @@ describe.each(ENGINES)('archive, verify and prune from the command line on %s', 
       const before = await tables();
       // After the test's own look at the database, which may add files of its own.
       if (AS_ROOT && db.env.PGLITE_DIR !== undefined) chownTree(dirname(db.env.PGLITE_DIR));
-      const r = await runCli(['run', '--date', D], { ...env, YZH_ARCHIVE_DIR: readOnly }, AS_ROOT ? NOBODY : {});
+      // The run's own temp folder goes where its user may write.
+      const runTmp = join(dirname(db.env.YZH_ARCHIVE_DIR!), `${engine}-run-tmp`);
+      mkdirSync(runTmp);
+      if (AS_ROOT) chownTree(runTmp);
+      const r = await runCli(['run', '--date', D], { ...env, YZH_ARCHIVE_DIR: readOnly, YZH_TMP_DIR: runTmp }, AS_ROOT ? NOBODY : {});
+      rmSync(runTmp, { recursive: true, force: true });
       expect(r.code, r.stderr).toBe(1);
       expect(lastLine(r.stderr)).toMatch(new RegExp(
         `^yzh-recon: cannot write order file ${D} to the archive ${readOnly} \\(YZH_ARCHIVE_DIR\\): EACCES: permission denied, mkdir '${readOnly}/${KEYS.dealerId}'$`));

@@ -508,7 +508,10 @@ describe.each(ENGINES)('fault injection on %s: the archive', (engine) => {
       // its own (after the looks above, which may add files).
       const asRoot = process.getuid?.() === 0;
       if (asRoot && db.env.PGLITE_DIR !== undefined) chownTree(dirname(db.env.PGLITE_DIR), 65534);
-      const result = await run(sandbox, ['run', '--date', D], { YZH_ARCHIVE_DIR: readOnly }, asRoot ? 65534 : undefined);
+      // The run's own temp folder goes where its user may write.
+      const runTmp = folder('yzh-fault-ro-tmp-');
+      if (asRoot) chownTree(runTmp, 65534);
+      const result = await run(sandbox, ['run', '--date', D], { YZH_ARCHIVE_DIR: readOnly, YZH_TMP_DIR: runTmp }, asRoot ? 65534 : undefined);
       expect(result.code, result.stderr).toBe(1);
       expect(lastLine(result.stderr)).toMatch(
         new RegExp(`^yzh-recon: cannot write order file 2017-11-20 to the archive ${readOnly} \\(YZH_ARCHIVE_DIR\\): EACCES: permission denied, mkdir '${readOnly}/sixcn'$`));

@@ -212,19 +212,14 @@ describe.each(ENGINES)('the finance page (%s)', (engine) => {
     }
   });
 
-  it('shows the live status once recon.provider_order_checks exists, and says it is not set up before', async () => {
-    const before = await page(KEYS.dealerId, FIXTURE_DATE, 'zh');
-    expect(text(before.doc.querySelector('#live-unavailable'))).toBe(LABELS.zh.liveUnavailable);
-    expect(before.doc.querySelectorAll('#open-findings td.live').length).toBe(0);
-    // The live follow-up's table, as CONTRACT.md section 3 describes it; created here only to show the page reads it.
-    await q(`create table recon.provider_order_checks (
-               run_id bigint, dealer_id text, order_id text, asked_at timestamptz, code text, status text, status_detail text,
-               status_message text, amount numeric(16,2), finished_at timestamptz, request_id text)`);
+  it("shows the latest live answer of each finding's order, and says where none was asked", async () => {
+    // Answers later than those the fixture run's own follow-up recorded, so that they are the latest.
+    const [run] = await q<{ id: string }>('select max(id)::text as id from recon.runs where dealer_id = $1', [KEYS.dealerId]);
+    await q(`insert into recon.provider_order_checks (run_id, dealer_id, order_id, asked_at, code, state, status, status_detail, status_message, request_id)
+             values ($2, $1, '2017112708', '2099-07-01 09:00+08', '2018', 'not_found', null, null, '该笔订单不存在', 'page-r1'),
+                    ($2, $1, '2017111103', '2099-07-01 08:00+08', '0000', 'unresolved', 0, 0, '处理中', 'page-r2'),
+                    ($2, $1, '2017111103', '2099-07-01 09:05+08', '0000', 'paid', 1, 0, '已打款', 'page-r3')`, [KEYS.dealerId, run!.id]);
     try {
-      await q(`insert into recon.provider_order_checks (run_id, dealer_id, order_id, asked_at, code, status, status_detail, status_message, request_id)
-               values (1, $1, '2017112708', '2024-07-01 09:00+08', '2018', null, null, '该笔订单不存在', 'r1'),
-                      (1, $1, '2017111103', '2024-07-01 08:00+08', '0000', '0', '0', '处理中', 'r2'),
-                      (1, $1, '2017111103', '2024-07-01 09:05+08', '0000', '1', '0', '已打款', 'r3')`, [KEYS.dealerId]);
       const after = await page(KEYS.dealerId, FIXTURE_DATE, 'zh');
       expect(after.doc.querySelector('#live-unavailable')).toBeNull();
       expect(text(after.doc.querySelector('#open-findings thead'))).toContain(LABELS.zh.liveStatus);
@@ -234,7 +229,7 @@ describe.each(ENGINES)('the finance page (%s)', (engine) => {
       expect(live('2017111103')).toMatch(/^已打款\s*07-01 09:05$/);
       expect(live('2017112704')).toBe(LABELS.zh.liveNotAsked);
     } finally {
-      await q('drop table recon.provider_order_checks');
+      await q("delete from recon.provider_order_checks where request_id like 'page-r%'");
     }
   });
 });
