@@ -107,7 +107,7 @@ describe('yzh-recon follow-up', () => {
       const none = await runCli(['follow-up'], env);
       expect([none.code, lastLine(none.stderr)]).toEqual([2, 'yzh-recon: no day has been run yet for dealer sixcn: run `yzh-recon run` first']);
       const bad = await runCli(['follow-up'], { ...env, YZH_FOLLOWUP_CONCURRENCY: '0', YZH_FOLLOWUP_MAX: 'many' });
-      expect(lastLine(bad.stderr)).toBe('yzh-recon: configuration: YZH_FOLLOWUP_CONCURRENCY must be a positive whole number, got "0"; YZH_FOLLOWUP_MAX must be a whole number, got "many"');
+      expect(lastLine(bad.stderr)).toBe('yzh-recon: configuration: YZH_FOLLOWUP_CONCURRENCY must be a positive whole number, got "0"; YZH_FOLLOWUP_MAX must be a whole number (0 or more), got "many"');
       expect((await runCli(['run', '--date', '2017-11-20'], env)).code).toBe(0);
       const calls = sandbox.calls.length;
       const r = await runCli(['follow-up'], env);

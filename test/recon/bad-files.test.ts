@@ -31,7 +31,7 @@ describe.each(ENGINES)('bad provider files on %s', (engine) => {
     const tmp = mkdtempSync(join(tmpRoot, `${engine}-`));
     const client = s.client();
     const err = await runDay(
-      { db: suite.db().handle, client, config: { lockTimeoutMs: 10_000, tmpDir: tmp, archiveDir: join(tmp, 'archive') }, log: silentLog },
+      { db: suite.db().handle, client, config: { lockTimeoutMs: 10_000, tmpDir: tmp, archiveDir: `${tmp}-archive` }, log: silentLog },
       { dealerId: s.dealerId, date: D, trigger: 'manual' },
     ).then(() => null, (e: unknown) => e as ReconError).finally(() => client.close());
     expect(err).toBeInstanceOf(ReconError);
