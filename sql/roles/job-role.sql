@@ -35,7 +35,8 @@ grant select on recon.discrepancies to yzh_recon_job;
 grant insert (dealer_id, business_date, kind, severity, order_id, provider_ref, ledger_amount, provider_amount,
               details, first_seen_run_id, last_seen_run_id)
   on recon.discrepancies to yzh_recon_job;
-grant update (severity, provider_ref, ledger_amount, provider_amount, details, status,
+-- business_date: an order's finding moves with the order's home day (a late earlier file).
+grant update (business_date, severity, provider_ref, ledger_amount, provider_amount, details, status,
               last_seen_run_id, resolved_run_id, resolved_at)
   on recon.discrepancies to yzh_recon_job;
 -- The findings each run wrote, for its audit link: appended, never changed (the table's
