@@ -80,6 +80,24 @@ describe.each(ENGINES)('balance snapshots and balance_low on %s', (engine) => {
     expect(snaps[1]).toMatchObject({ run_id: first.runId, broker_id: s.broker(), bank_card_balance: '199.99', alipay_balance: '0.00', wxpay_balance: '15.00', is_wxpay: true });
   });
 
+  it("a day's balance_low is that day's: the next day's run leaves it open and raises its own", async () => {
+    const s = await scenario();
+    await twoDays(s);
+    await s.run('2024-03-09');
+    s.accounts([account(s, { bank: '199.99', alipay: '0', wxpay: '5000.00' })]);
+    await s.run(D);
+    const [day] = await s.discrepancies("kind = 'balance_low'");
+    expect(day).toMatchObject({ business_date: D, status: 'open', provider_ref: `${s.broker()}/bankcard` });
+    // The next day has no orders: 400.00 over the three days with a bill file, 133.33 a day,
+    // against 100.00.
+    s.writeDay('2024-03-11', [], []);
+    s.accounts([account(s, { bank: '100.00', alipay: '0', wxpay: '5000.00' })]);
+    await s.run('2024-03-11');
+    const rows = await s.discrepancies("kind = 'balance_low'");
+    expect(rows.map((d) => [d.business_date, d.status])).toEqual([[D, 'open'], ['2024-03-11', 'open']]);
+    expect(rows[0]!.id).toBe(day!.id);
+  });
+
   it('a closed channel is never low, and a broker without payouts is only recorded', async () => {
     const s = await scenario();
     await twoDays(s);
