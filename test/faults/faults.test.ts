@@ -12,6 +12,7 @@ import { CLI, lastLine, runCli, type CliResult } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
 import { ENGINES } from '../helpers/db.js';
 import { FIXTURE_DATE, FIXTURE_DIR, KEYS } from '../helpers/provider.js';
+import { encodeGb18030 as gb18030 } from '../helpers/gb18030.js';
 
 /**
  * The fault-injection suite: a real `yzh-recon run` (the built command) against the sandbox,
@@ -237,19 +238,6 @@ async function generatedSandbox(n: number, options: Parameters<typeof generateDa
   return sandbox;
 }
 
-/** GB18030 bytes of a text (Node decodes GB18030 but has no encoder). */
-function gb18030(text: string): Buffer {
-  const table = new Map<string, Buffer>();
-  const decoder = new TextDecoder('gb18030');
-  for (let hi = 0x81; hi <= 0xfe; hi++) {
-    for (let lo = 0x40; lo <= 0xfe; lo++) {
-      const b = Buffer.from([hi, lo]);
-      const ch = decoder.decode(b);
-      if (ch.length === 1 && !table.has(ch)) table.set(ch, b);
-    }
-  }
-  return Buffer.concat([...text].map((ch) => (ch.charCodeAt(0) < 0x80 ? Buffer.from(ch, 'latin1') : table.get(ch)!)));
-}
 
 /** Bytes of `file` with `insert` put right after the first `after`. */
 const planted = (file: Buffer, after: string, insert: number[]) => {

@@ -7,6 +7,7 @@ import { ReconError } from '../../src/errors.js';
 import { formatFen, parseFen, type BillRow, type OrderRow } from '../../src/provider/file-format.js';
 import { MAX_RECORD_BYTES, readProviderFile } from '../../src/provider/file-reader.js';
 import { FIXTURE_DATE, FIXTURE_DIR } from '../helpers/provider.js';
+import { encodeGb18030 as gb18030 } from '../helpers/gb18030.js';
 
 const ordersCsv = readFileSync(join(FIXTURE_DIR, FIXTURE_DATE, 'orders.csv'), 'utf8');
 const billsCsv = readFileSync(join(FIXTURE_DIR, FIXTURE_DATE, 'bills.csv'), 'utf8');
@@ -24,19 +25,7 @@ async function failure(bytes: Buffer, kind: 'order' | 'bill' = 'order'): Promise
   return err as ReconError;
 }
 
-function gbk(text: string): Buffer {
-  // GB18030 encoder: Node has a decoder only, so map each character through a decode table.
-  const table = new Map<string, Buffer>();
-  const decoder = new TextDecoder('gb18030');
-  for (let hi = 0x81; hi <= 0xfe; hi++) {
-    for (let lo = 0x40; lo <= 0xfe; lo++) {
-      const b = Buffer.from([hi, lo]);
-      const ch = decoder.decode(b);
-      if (ch.length === 1 && !table.has(ch)) table.set(ch, b);
-    }
-  }
-  return Buffer.concat([...text].map((ch) => (ch.charCodeAt(0) < 0x80 ? Buffer.from(ch, 'latin1') : table.get(ch)!)));
-}
+const gbk = gb18030;
 
 describe('file reader', () => {
   it('reads the fixture day as typed rows', async () => {
