@@ -12,14 +12,18 @@ export interface CliResult {
 
 /**
  * Runs the built command as an operator would, with only the environment given (and the temp
- * dir of the test run).
+ * dir of the test run). `fileSizeLimitKiB` starts it under bash's `ulimit -f`.
  */
 export function runCli(
   args: string[], env: Record<string, string | undefined> = {},
-  options: { cwd?: string; onSpawn?: (pid: number) => void; uid?: number; gid?: number } = {},
+  options: { cwd?: string; onSpawn?: (pid: number) => void; uid?: number; gid?: number; fileSizeLimitKiB?: number } = {},
 ): Promise<CliResult> {
+  const command = [process.execPath, CLI, ...args];
+  const [file, ...argv] = options.fileSizeLimitKiB === undefined
+    ? command
+    : ['bash', '-c', `ulimit -f ${options.fileSizeLimitKiB} && exec "$0" "$@"`, ...command];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(file!, argv, {
       cwd: options.cwd,
       ...(options.uid === undefined ? {} : { uid: options.uid }),
       ...(options.gid === undefined ? {} : { gid: options.gid }),
