@@ -38,7 +38,19 @@ export interface Config {
   readonly archiveDir: string;
   /** Archive objects of business days older than this many days are pruned; null keeps them forever. */
   readonly archiveRetainDays: number | null;
+  /** Provider rows of business days older than this many days are dropped (YZH_RETAIN_DAYS). */
+  readonly retainDays: number;
+  /** How many days either side of a day a repeated 商户订单号 is searched (YZH_DUPLICATE_WINDOW_DAYS). */
+  readonly duplicateWindowDays: number;
 }
+
+/**
+ * The provider serves a day's files for 90 days; rows are kept a month beyond that, so that a
+ * 退汇 or a correction arriving after the provider stopped serving the order's day still finds
+ * its order (README, "Retention").
+ */
+export const DEFAULT_RETAIN_DAYS = 120;
+export const DEFAULT_DUPLICATE_WINDOW_DAYS = 7;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -138,6 +150,8 @@ export function loadConfig(
     reportDir: get('YZH_REPORT_DIR'),
     archiveDir: get('YZH_ARCHIVE_DIR') ?? '.yzh-recon/archive',
     archiveRetainDays: get('YZH_ARCHIVE_RETAIN_DAYS') === undefined ? null : positiveInt('YZH_ARCHIVE_RETAIN_DAYS', 1),
+    retainDays: positiveInt('YZH_RETAIN_DAYS', DEFAULT_RETAIN_DAYS),
+    duplicateWindowDays: positiveInt('YZH_DUPLICATE_WINDOW_DAYS', DEFAULT_DUPLICATE_WINDOW_DAYS),
   };
 
   if (problems.length > 0) {

@@ -28,6 +28,12 @@ grant select on recon.ledger_payouts, recon.broker_fee_rates, recon.migrations t
 grant select, insert, update, delete
   on recon.runs, recon.provider_files, recon.provider_orders, recon.provider_bills
   to yzh_recon_job;
+-- Provider rows are loaded into a table per day and swapped in by these functions, which do
+-- the DDL as the schema owner (sql/0006); the tables they create are granted to the caller.
+grant select on recon.provider_row_tables, recon.provider_days to yzh_recon_job;
+grant execute on function recon.provider_dealer_table(text, text), recon.provider_load_table(text, text, date, bigint),
+  recon.provider_load_finish(text, text), recon.provider_swap_day(text, text, date, text), recon.provider_drop_days(text, date)
+  to yzh_recon_job;
 -- The live answers and balance snapshots: written once, never changed.
 grant select, insert on recon.provider_order_checks, recon.balance_snapshots to yzh_recon_job;
 -- Discrepancies: never the ack_* columns, which belong to finance; the database enforces it.

@@ -8,9 +8,13 @@ import type { CommandContext } from './context.js';
 
 export const PRUNE_USAGE = `usage: yzh-recon prune [--dry-run]
 
-Removes what is past its retention, each by its own setting (unset: kept forever):
-  archive  archive objects of business days older than YZH_ARCHIVE_RETAIN_DAYS days (their
-           records in recon.provider_files stay, marked pruned)
+Removes what is past its retention, each by its own setting:
+  rows     provider rows (the order and bill files' rows) of business days more than
+           YZH_RETAIN_DAYS days (default 120) before the dealer's newest day on file, a
+           day's partition at a time (each successful run does this for its dealer too);
+           open findings of those days stay open and say so (details.provider_rows_pruned)
+  archive  archive objects of business days older than YZH_ARCHIVE_RETAIN_DAYS days (unset:
+           kept forever; their records in recon.provider_files stay, marked pruned)
 Never findings, runs or the audit chain. --dry-run prints what would be removed and removes
 nothing. Prints one line per kind. Exit status: 0 done, 1 it failed, 2 usage error.`;
 

@@ -48,7 +48,7 @@ const PAYOUTS_SQL = `
   select b.broker_id, b.channel, sum(b.amount)::text as total,
          (select count(distinct f.business_date)::int from recon.provider_files f
            where f.dealer_id = $1 and f.kind = 'bill' and f.business_date between $2::date - ${BALANCE_WINDOW_DAYS - 1} and $2::date) as days
-    from recon.provider_bills b
+    from recon_bills b
    where b.dealer_id = $1 and b.business_date between $2::date - ${BALANCE_WINDOW_DAYS - 1} and $2::date
      and b.bill_type = 'payout' and b.channel is not null and b.broker_id is not null
    group by b.broker_id, b.channel`;

@@ -102,7 +102,7 @@ const OTHER_DAYS_SYSTEMIC_SQL = `
       (select count(distinct f.order_id) from recon_findings f
         where f.severity = 'critical' and f.business_date = x.day and f.order_id is not null) as critical,
       (select count(*) from (
-         select o.order_id from recon.provider_orders o where o.dealer_id = p.dealer_id and o.business_date = x.day
+         select o.order_id from recon_orders o where o.dealer_id = p.dealer_id and o.business_date = x.day
          union
          select l.order_id from recon.ledger_payouts l
           where l.dealer_id = p.dealer_id
@@ -151,9 +151,10 @@ export async function applyFindings(session: Session, runId: number): Promise<Li
       where d.dealer_id = p.dealer_id and d.status = 'open' and d.last_seen_run_id <> $1
         -- Every open row's order is in scope (recon_extra takes them all), so each was judged
         -- again; so were the file-level rows of the day, and those of the kinds re-judged for
-        -- every day.
+        -- every day. Not those whose provider rows retention dropped: nothing judged them.
         and (d.order_id is not null or d.business_date = p.day
-             or d.kind in (${REJUDGED_FILE_LEVEL_KINDS.map((k) => `'${k}'`).join(', ')}))`,
+             or d.kind in (${REJUDGED_FILE_LEVEL_KINDS.map((k) => `'${k}'`).join(', ')}))
+        and not d.details ? 'provider_rows_pruned'`,
     [runId],
   );
   const counts = await session.query<FindingCount>(

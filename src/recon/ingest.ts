@@ -13,7 +13,8 @@ import type { FileKind } from '../provider/protocol.js';
 import { parseInThread } from './parse-thread.js';
 import { spoolQueue } from './spool.js';
 import { startProgress, type Progress } from './progress.js';
-import { billValues, copyPrefix, orderValues, ROW_COLUMNS, ROW_TABLES } from './provider-rows.js';
+import { billValues, copyPrefix, orderValues, ROW_COLUMNS } from './provider-rows.js';
+import { createLoadTable, finishLoadTable, qualified, rowViewsSql } from './load/day-tables.js';
 
 export interface FileIngest {
   kind: FileKind;
@@ -78,13 +79,17 @@ export interface LoadHooks {
 
 export interface LoadResult {
   files: Omit<FileIngest, 'downloadMs'>[];
+  /** The tables this run loaded, by kind, to be swapped in before commit (day-tables.ts). */
+  tables: Partial<Record<FileKind, string>>;
   /** Wall time of the whole load (files load side by side, so this is not the sum). */
   loadMs: number;
 }
 
 /**
- * Replaces the day's rows of each file kind with the downloaded file's rows, inside the
- * caller's transaction; a file equal (by sha256) to the last one ingested is not loaded again.
+ * Loads each downloaded file into a table of its own (day-tables.ts), inside the caller's
+ * transaction, and creates the run's views of the provider rows over them; the caller swaps
+ * the tables in before commit. A file equal (by sha256) to the last one ingested is not
+ * loaded again: the day's partition stays, and the views read it.
  *
  * On Postgres the files are parsed side by side, each on its own thread: the order file is
  * COPYed as it is parsed, while the bill file's COPY text goes to a spool file next to the
@@ -122,17 +127,24 @@ export async function loadProviderFiles(
       // gunzip would call it truncated; a person should read that nothing came at all.
       throw new ReconError('FILE_FORMAT', `${label}: the file is empty (0 bytes downloaded)`, { facts: { file: label } });
     }
-    await session.query(`delete from ${ROW_TABLES[kind]} where dealer_id = $1 and business_date = $2`, [dealerId, date]);
     toLoad.push(file);
   }
-
+  const tables: Partial<Record<FileKind, string>> = {};
+  for (const { kind } of toLoad) tables[kind] = await createLoadTable(session, kind, dealerId, date, runId);
+  for (const sql of rowViewsSql(dealerId, date, tables)) await session.query(sql);
   // The hook runs once: now if the order rows are already in place, else after their load.
   const loadingOrders = toLoad.some((f) => f.kind === 'order');
   if (!loadingOrders) await hooks.ordersLoaded?.();
   const ordersLoaded = (loadingOrders && hooks.ordersLoaded) || (async () => {});
+  // Indexes and statistics once a table is full; the order-state hook reads the order table.
+  const finished = async (kind: FileKind) => {
+    await finishLoadTable(session, kind, tables[kind]!);
+    if (kind === 'order') await ordersLoaded();
+  };
+
   const loaded = session.engine === 'pglite'
-    ? await insertFiles(session, dealerId, date, toLoad, log, signal, ordersLoaded)
-    : await copyFiles(session, dealerId, date, toLoad, log, signal, ordersLoaded);
+    ? await insertFiles(session, dealerId, date, toLoad, tables, log, signal, finished)
+    : await copyFiles(session, dealerId, date, toLoad, tables, log, signal, finished);
   for (const { kind, download, archiveKey } of toLoad) {
     const { rows, loadMs } = loaded.get(kind)!;
     const label = FILE_LABELS[kind](date);
@@ -146,16 +158,16 @@ export async function loadProviderFiles(
     log.info({ kind, rows, ms: Math.round(loadMs) }, `${label} loaded`);
     results.set(kind, { kind, label, sha256: download.sha256, bytes: download.bytes, rows, loaded: true, loadMs });
   }
-  return { files: files.map((f) => results.get(f.kind)!), loadMs: performance.now() - started };
+  return { files: files.map((f) => results.get(f.kind)!), tables, loadMs: performance.now() - started };
 }
 
 interface Loaded { rows: number; loadMs: number }
 
-const copyTarget = (kind: FileKind) => `copy ${ROW_TABLES[kind]} (${ROW_COLUMNS[kind].join(', ')}) from stdin`;
+const copyTarget = (kind: FileKind, table: string) => `copy ${qualified(table)} (${ROW_COLUMNS[kind].join(', ')}) from stdin`;
 
 async function copyFiles(
-  session: Session, dealerId: string, date: string, files: FileToLoad[], log: Logger, signal: AbortSignal | undefined,
-  ordersLoaded: () => Promise<void>,
+  session: Session, dealerId: string, date: string, files: FileToLoad[], tables: Partial<Record<FileKind, string>>, log: Logger,
+  signal: AbortSignal | undefined, finished: (kind: FileKind) => Promise<void>,
 ): Promise<Map<FileKind, Loaded>> {
   const started = performance.now();
   const loaded = new Map<FileKind, Loaded>();
@@ -177,9 +189,9 @@ async function copyFiles(
   const guard = (task: Promise<unknown>) => task.catch((err: unknown) => { if (!stop.signal.aborted) stop.abort(err); });
   stop.signal.addEventListener('abort', () => { for (const p of parsers) p.text.destroy(); }, { once: true });
   const copy = async (p: (typeof parsers)[number], text: Readable | (() => AsyncGenerator<unknown>)) => {
-    await pipeline(text, session.copyFrom(copyTarget(p.kind))!, { signal: stop.signal });
+    await pipeline(text, session.copyFrom(copyTarget(p.kind, tables[p.kind]!))!, { signal: stop.signal });
     loaded.set(p.kind, { rows: p.rows(), loadMs: performance.now() - started });
-    if (p.kind === 'order' && !stop.signal.aborted) await ordersLoaded();
+    if (!stop.signal.aborted) await finished(p.kind);
   };
   try {
     // The first file is COPYed as it is parsed. Each other one is written to a spool file as
@@ -208,8 +220,8 @@ async function copyFiles(
 const INSERT_BATCH = 500;
 
 async function insertFiles(
-  session: Session, dealerId: string, date: string, files: FileToLoad[], log: Logger, signal: AbortSignal | undefined,
-  ordersLoaded: () => Promise<void>,
+  session: Session, dealerId: string, date: string, files: FileToLoad[], tables: Partial<Record<FileKind, string>>, log: Logger,
+  signal: AbortSignal | undefined, finished: (kind: FileKind) => Promise<void>,
 ): Promise<Map<FileKind, Loaded>> {
   const loaded = new Map<FileKind, Loaded>();
   for (const { kind, download } of files) {
@@ -217,18 +229,19 @@ async function insertFiles(
     const label = FILE_LABELS[kind](date);
     const progress = startProgress(log, `load ${label}`, 'rows');
     const rows = readProviderFile(createReadStream(download.path), kind as 'order', label);
-    const count = await insertRows(session, kind, dealerId, date, rows, progress, signal ? { signal } : {}).finally(() => progress.done());
+    const count = await insertRows(session, kind, tables[kind]!, dealerId, date, rows, progress, signal ? { signal } : {})
+      .finally(() => progress.done());
     loaded.set(kind, { rows: count, loadMs: performance.now() - started });
-    if (kind === 'order') await ordersLoaded();
+    await finished(kind);
   }
   return loaded;
 }
 
 async function insertRows(
-  session: Session, kind: FileKind, dealerId: string, date: string, rows: Readable, progress: Progress,
+  session: Session, kind: FileKind, table: string, dealerId: string, date: string, rows: Readable, progress: Progress,
   options: { signal?: AbortSignal },
 ): Promise<number> {
-  const target = `${ROW_TABLES[kind]} (${ROW_COLUMNS[kind].join(', ')})`;
+  const target = `${qualified(table)} (${ROW_COLUMNS[kind].join(', ')})`;
   const values = kind === 'order'
     ? (r: OrderRow | BillRow) => orderValues(dealerId, date, r as OrderRow)
     : (r: OrderRow | BillRow) => billValues(dealerId, date, r as BillRow);

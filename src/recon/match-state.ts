@@ -5,15 +5,25 @@ import { CANDIDATE_FILTER } from './rules.js';
  *
  * Scope: the orders whose findings this run decides: every order in day D's order or bill
  * file, every ledger row created on D, every order with a discrepancy still open from any
- * earlier day, and the week's unclaimed red packets. Each order in scope is evaluated against
- * everything ingested so far (all days), so a later file (the next day's order, a bill row a
- * day late, a 退汇 days later) updates the findings of the day the order belongs to.
+ * earlier day, and the week's unclaimed red packets.
  *
- * A million-order day takes three passes: one aggregate per order of D's order rows, one of
- * D's bill rows, then one full join of those with the ledger that keeps only the candidates
- * (orders for which some rule's condition holds) in recon_match, so that the rules read a few
- * hundred rows instead of a million. Rows of other days are looked up only for the orders in
- * scope (with a single day loaded there are none, and no time is spent on them).
+ * The provider rows are read through the run's views (row-views.ts): recon_day_orders and
+ * recon_day_bills are D's rows (the tables just loaded), recon_orders and recon_bills every
+ * day of the dealer as this run will leave them.
+ *
+ * What a run reads does not grow with the history kept. Day D's rows are aggregated per order
+ * and joined with the ledger rows created on D (plus those of D's orders created on other
+ * days, looked up by id); only the candidates (orders for which some rule's condition holds
+ * on D's rows) are kept in recon_match. Other days' rows are then read only for the orders
+ * that need them: the candidates, the orders with an open finding, the orders of D's bill
+ * file that are not in its order file (a 退汇 laid against an order of any age), and the
+ * orders of D seen again within YZH_DUPLICATE_WINDOW_DAYS days (a 商户订单号 paid twice). Those
+ * orders' states take in their other days' rows and their candidate rows are built again.
+ *
+ * An order settled on D's rows alone (paid once on both sides, same amount, with its bills)
+ * that is in none of those sets has no other day's row that could change that, except a
+ * duplicate outside the window: the day that held the other evidence judged the order when
+ * its file was loaded, and its finding, still open, keeps the order in scope since.
  */
 const ORDER_AGGREGATES = `count(*) as order_rows,
           min(o.business_date) as home_date,
@@ -56,13 +66,14 @@ function mergeInto(state: string, other: string, combined: string): string {
     group by order_id`;
 }
 
-/** The run's parameters; $1 dealer, $2 day. */
+/** The run's parameters; $1 dealer, $2 day, $3 the duplicate window in days. */
 export const PARAMS_SQL: readonly string[] = [
   `create temp table recon_params on commit drop as
    select $1::text as dealer_id,
           $2::date as day,
           $2::date::timestamp at time zone 'Asia/Shanghai' as day_start,
           ($2::date + 1)::timestamp at time zone 'Asia/Shanghai' as day_end,
+          $3::int as duplicate_window,
           -- Findings that depend on elapsed time are judged at the final regeneration (16:45
           -- on D+1) of the newest order file, so a re-run on the same files decides the same.
           ((greatest($2::date, (select max(business_date) from recon.provider_files
@@ -83,69 +94,120 @@ export const ORDER_STATE_SQL: readonly string[] = [
   // see the update below for the others).
   `create temp table recon_order_state on commit drop as
    select o.order_id, true as in_day_file, ${ORDER_AGGREGATES}
-     from recon.provider_orders o
-    where o.dealer_id = (select dealer_id from recon_params) and o.business_date = (select day from recon_params)
+     from recon_day_orders o
     group by o.order_id`,
   'set local max_parallel_workers_per_gather to default',
 ];
 
-/** Once both files are in: the bill file's per-order state, and the extra orders in scope. */
+/** Once both files are in: the bill file's per-order state, the extra orders, the ledger. */
 const SCOPE_SQL: readonly string[] = [
   // Per order from day D's bill file: payouts and their fees summed, the 订单流水号 they
   // carry (min = max when there is one), and any return.
   `create temp table recon_bill_state on commit drop as
    select b.order_id, ${BILL_AGGREGATES}
-     from recon.provider_bills b
-    where b.dealer_id = (select dealer_id from recon_params) and b.business_date = (select day from recon_params)
+     from recon_day_bills b
     group by b.order_id`,
 
-  // Orders in scope beyond day D's files and ledger rows: those with a discrepancy still open,
-  // and red packets still unclaimed in their (final) file, which no later order file mentions
-  // again, re-checked for staleness for a week after their day.
+  // Orders in scope beyond day D's files and ledger rows: those with a discrepancy still open
+  // (but not those whose provider rows retention has dropped: nothing is left to judge them
+  // by, so they stay as they are), and red packets still unclaimed in their (final) file,
+  // which no later order file mentions again, re-checked for staleness for a week after their
+  // day (a partial index finds them).
   `create temp table recon_extra on commit drop as
    select d.order_id from recon.discrepancies d
     where d.dealer_id = (select dealer_id from recon_params) and d.status = 'open' and d.order_id is not null
+      and not d.details ? 'provider_rows_pruned'
    union
-   select o.order_id from recon.provider_orders o
-    where o.dealer_id = (select dealer_id from recon_params) and o.status = 'paid_pending_claim'
+   select o.order_id from recon_orders o
+    where o.status = 'paid_pending_claim'
       and o.business_date between (select day - 7 from recon_params) and (select day - 1 from recon_params)`,
   'analyze recon_extra',
+
+  // The ledger rows the run needs: those created on D (one range of the dealer's index), and
+  // those of D's orders and the extra orders created on other days, looked up by id.
+  `create temp table recon_ledger on commit drop as
+   select l.order_id, l.amount, l.status, l.created_at
+     from recon.ledger_payouts l
+    where l.dealer_id = (select dealer_id from recon_params)
+      and l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params)`,
+  'analyze recon_ledger',
+  ledgerLookup(`select order_id from recon_order_state union select order_id from recon_bill_state
+                union select order_id from recon_extra`),
+  'analyze recon_ledger',
 ];
 
+/** Adds the ledger rows of the orders `ids` selects that recon_ledger lacks, by id. */
+function ledgerLookup(ids: string): string {
+  return `insert into recon_ledger
+   select l.order_id, l.amount, l.status, l.created_at
+     from (${ids}) i
+     cross join lateral (
+       select l.* from recon.ledger_payouts l
+        where l.order_id = i.order_id and l.dealer_id = (select dealer_id from recon_params)) l
+    where not exists (select 1 from recon_ledger r where r.order_id = i.order_id)`;
+}
+
 /**
- * Only when the dealer has files of other days: their rows for the orders in scope (usually
- * few), merged into the states. The scope's distinct order ids are collected once, for both.
+ * An order in two or more files (or twice in one) takes the columns of its latest row, a
+ * 退汇 row only when there is nothing else. Rare, so looked up one by one; `only`, when given,
+ * restricts it to the orders of that temp table.
+ */
+function latestRowSql(only: string | null): string {
+  const within = only === null ? '' : ` and m.order_id in (select order_id from ${only})`;
+  return `update recon_order_state s
+      set provider_ref = x.provider_ref, status = x.status, status_text = x.status_text, amount = x.amount,
+          fee = x.fee, broker_id = x.broker_id, finished_at = x.finished_at
+     from (select m.order_id, r.*
+             from recon_order_state m
+             cross join lateral (
+               select o.provider_ref, o.status, o.status_text, o.amount, o.fee, o.broker_id, o.finished_at
+                 from recon_orders o
+                where o.order_id = m.order_id
+                order by o.status = 'returned', o.business_date desc, o.line desc
+                limit 1
+             ) r
+            where m.order_rows > 1${within}) x
+    -- (order_rows on both sides, so that the join is of the few, not a sort of the million)
+    where s.order_rows > 1 and s.order_id = x.order_id`;
+}
+
+/**
+ * Only when the dealer has files of other days: the orders that need their other days' rows
+ * (see the top), those rows merged into the states, and their candidate rows built again.
  */
 const OTHER_DAYS_SQL: readonly string[] = [
-  `create temp table recon_ids on commit drop as
-   select distinct order_id from (
-     select order_id from recon_order_state
-     union all select order_id from recon_bill_state
-     union all select order_id from recon.ledger_payouts
-                where dealer_id = (select dealer_id from recon_params)
-                  and created_at >= (select day_start from recon_params) and created_at < (select day_end from recon_params)
-     union all select order_id from recon_extra) x`,
-  'analyze recon_ids',
+  `create temp table recon_other_ids on commit drop as
+   select order_id from recon_match
+   union select order_id from recon_extra
+   union select b.order_id from recon_bill_state b
+          where not exists (select 1 from recon_order_state o where o.order_id = b.order_id)
+   union select o.order_id from recon_orders o
+          where (o.business_date between (select day - duplicate_window from recon_params) and (select day - 1 from recon_params)
+                 or o.business_date between (select day + 1 from recon_params) and (select day + duplicate_window from recon_params))
+            and o.order_id in (select order_id from recon_order_state)`,
+  'analyze recon_other_ids',
   mergeInto('recon_order_state', `
      select o.order_id, false as in_day_file, ${ORDER_AGGREGATES}
-       from recon.provider_orders o
-      where o.dealer_id = (select dealer_id from recon_params)
-        and (o.business_date < (select day from recon_params) or o.business_date > (select day from recon_params))
-        and o.order_id in (select order_id from recon_ids)
+       from recon_orders o
+      where o.business_date <> (select day from recon_params)
+        and o.order_id in (select order_id from recon_other_ids)
       group by o.order_id`, ORDER_COMBINED),
   mergeInto('recon_bill_state', `
      select b.order_id, ${BILL_AGGREGATES}
-       from recon.provider_bills b
-      where b.dealer_id = (select dealer_id from recon_params)
-        and (b.business_date < (select day from recon_params) or b.business_date > (select day from recon_params))
-        and b.order_id in (select order_id from recon_ids)
+       from recon_bills b
+      where b.business_date <> (select day from recon_params)
+        and b.order_id in (select order_id from recon_other_ids)
       group by b.order_id`, BILL_COMBINED),
+  ledgerLookup('select order_id from recon_other_ids'),
+  latestRowSql('recon_other_ids'),
+  'delete from recon_match where order_id in (select order_id from recon_other_ids)',
+  `insert into recon_match ${matchSelect('recon_other_ids')}`,
 ];
 
-/** Whether the dealer has files of days other than the run's (OTHER_DAYS_SQL applies). */
+/** Whether the dealer has provider rows of days other than the run's (OTHER_DAYS_SQL applies). */
 export const HAS_OTHER_DAYS_SQL = `select exists (
-  select 1 from recon.provider_files f, recon_params p
-   where f.dealer_id = p.dealer_id and f.business_date <> p.day) as other_days`;
+  select 1 from recon.provider_days d, recon_params p
+   where d.dealer_id = p.dealer_id and d.business_date <> p.day) as other_days`;
 
 /**
  * Each order's newest live answer (recon.provider_order_checks) that says something about it,
@@ -157,8 +219,8 @@ export const LIVE_SQL = `create temp table recon_live on commit drop as
    select c.order_id, c.state, c.code, c.status, c.status_detail, c.status_message, c.provider_ref, c.broker_id,
           c.amount, c.finished_at, c.asked_at,
           not exists (
-            select 1 from recon.provider_orders o
-             where o.dealer_id = c.dealer_id and o.order_id = c.order_id
+            select 1 from recon_orders o
+             where o.order_id = c.order_id
                and (select f.run_id from recon.provider_files f
                      where f.dealer_id = o.dealer_id and f.business_date = o.business_date and f.kind = 'order'
                      order by f.id desc limit 1) > c.run_id) as newest
@@ -170,7 +232,8 @@ export const LIVE_SQL = `create temp table recon_live on commit drop as
 /**
  * The candidates' select: per order, its provider state, bills and ledger row side by side,
  * only the orders for which some rule's condition holds. `only` names a temp table of order
- * ids to which it is restricted (the re-judging after a live follow-up), null for all.
+ * ids to which it is restricted (the orders that took in other days' rows, or the re-judging
+ * after a live follow-up), null for all.
  *
  * A live answer is the newest provider evidence for its order when recon_live says so, and
  * then it is read exactly as the order's latest file row would be: its state is the order's
@@ -181,7 +244,6 @@ export const LIVE_SQL = `create temp table recon_live on commit drop as
  */
 export function matchSelect(only: string | null): string {
   const within = (table: string) => (only === null ? table : `(select * from ${table} where order_id in (select order_id from ${only}))`);
-  const ledgerWithin = only === null ? '' : ` and order_id in (select order_id from ${only})`;
   return `
    with rates as (
      select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
@@ -209,8 +271,7 @@ export function matchSelect(only: string | null): string {
             l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
        from ${within('recon_order_state')} o
        full join ${within('recon_bill_state')} b on b.order_id = o.order_id
-       full join (select * from recon.ledger_payouts where dealer_id = (select dealer_id from recon_params)${ledgerWithin}) l
-              on l.order_id = coalesce(o.order_id, b.order_id)
+       full join ${within('recon_ledger')} l on l.order_id = coalesce(o.order_id, b.order_id)
        left join recon_live v on v.order_id = coalesce(o.order_id, b.order_id, l.order_id)
        cross join lateral (select coalesce(v.newest and v.state <> 'not_found', false) as live) u
       -- In scope: at the provider (D's files, or another day's for an order in scope), created
@@ -230,25 +291,9 @@ export function matchSelect(only: string | null): string {
     where ${CANDIDATE_FILTER}`;
 }
 
-/** The rest: each order's latest row, then the candidates. */
+/** The candidates on D's rows (with the live answers), before other days are read. */
 const CANDIDATES_SQL: readonly string[] = [
-  // An order in two or more files (or twice in one) takes the columns of its latest row, a
-  // 退汇 row only when there is nothing else. Rare, so looked up one by one.
-  `update recon_order_state s
-      set provider_ref = x.provider_ref, status = x.status, status_text = x.status_text, amount = x.amount,
-          fee = x.fee, broker_id = x.broker_id, finished_at = x.finished_at
-     from (select m.order_id, r.*
-             from recon_order_state m
-             cross join lateral (
-               select o.provider_ref, o.status, o.status_text, o.amount, o.fee, o.broker_id, o.finished_at
-                 from recon.provider_orders o
-                where o.dealer_id = (select dealer_id from recon_params) and o.order_id = m.order_id
-                order by o.status = 'returned', o.business_date desc, o.line desc
-                limit 1
-             ) r
-            where m.order_rows > 1) x
-    -- (order_rows on both sides, so that the join is of the few, not a sort of the million)
-    where s.order_rows > 1 and s.order_id = x.order_id`,
+  latestRowSql(null),
   'analyze recon_order_state',
   'analyze recon_bill_state',
 
@@ -259,12 +304,12 @@ const CANDIDATES_SQL: readonly string[] = [
   // (orders for which some rule's condition holds) are kept.
   `create temp table recon_match on commit drop as ${matchSelect(null)}`,
   'analyze recon_match',
+];
 
-  `create temp table recon_findings (
+const FINDINGS_TABLE_SQL = `create temp table recon_findings (
      business_date date not null, kind text not null, severity text not null, order_id text,
      provider_ref text, ledger_amount numeric(16,2), provider_amount numeric(16,2), details jsonb not null
-   ) on commit drop`,
-];
+   ) on commit drop`;
 
 /**
  * After a live follow-up: the answers just recorded become the newest evidence of their
@@ -282,5 +327,5 @@ export const REJUDGE_SQL: readonly string[] = [
 
 /** The statements after the order state, in order; OTHER_DAYS_SQL only when it applies. */
 export function findingStatements(otherDays: boolean): string[] {
-  return [...SCOPE_SQL, ...(otherDays ? OTHER_DAYS_SQL : []), ...CANDIDATES_SQL];
+  return [...SCOPE_SQL, ...CANDIDATES_SQL, ...(otherDays ? [...OTHER_DAYS_SQL, 'analyze recon_match'] : []), FINDINGS_TABLE_SQL];
 }

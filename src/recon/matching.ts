@@ -8,12 +8,12 @@ export const MATCH_WORK_MEM = '64MB';
  * The first part of matching, which needs only day D's order rows (see LoadHooks). Must run
  * inside the run's transaction (the temp tables are dropped at commit).
  */
-export async function prepareFindings(session: Session, dealerId: string, date: string): Promise<void> {
+export async function prepareFindings(session: Session, dealerId: string, date: string, duplicateWindowDays: number): Promise<void> {
   // Keeps the hash joins of a million-order day in memory (the aggregates' sorts still spill;
   // 256 MB measured no faster).
   await session.query(`set local work_mem = '${MATCH_WORK_MEM}'`);
   const [params, ...rest] = PARAMS_SQL;
-  await session.query(params!, [dealerId, date]);
+  await session.query(params!, [dealerId, date, duplicateWindowDays]);
   for (const sql of [...rest, ...ORDER_STATE_SQL]) await session.query(sql);
 }
 

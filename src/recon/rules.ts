@@ -97,7 +97,7 @@ export const RULES: Readonly<Record<string, string>> = {
            jsonb_build_object('ledger_status', m.ledger_status,
              'returns', (select jsonb_agg(jsonb_build_object('bill_ref', b.bill_ref, 'type', b.bill_type, 'amount', b.amount::text, 'business_date', b.business_date)
                                           order by b.business_date, b.line)
-                           from recon.provider_bills b
+                           from recon_bills b
                           where b.dealer_id = p.dealer_id and b.order_id = m.order_id and b.bill_type in ('return', 'return_fee')))
       from recon_match m cross join recon_params p
      where ${CONDITIONS.refund_unrecorded}`,
@@ -109,7 +109,7 @@ export const RULES: Readonly<Record<string, string>> = {
       select distinct on (o.order_id, o.provider_ref) o.order_id, o.provider_ref, o.amount, o.status, o.business_date, o.line
         from recon_match m
         cross join recon_params p
-        join recon.provider_orders o on o.dealer_id = p.dealer_id and o.order_id = m.order_id
+        join recon_orders o on o.dealer_id = p.dealer_id and o.order_id = m.order_id
        where ${CONDITIONS.duplicate_provider_order} and o.status <> 'returned'
        order by o.order_id, o.provider_ref, o.business_date desc, o.line desc
     )
@@ -154,7 +154,7 @@ export const RULES: Readonly<Record<string, string>> = {
       cross join recon_params p
       join lateral (
         select distinct on (o.provider_ref) o.provider_ref, o.amount, o.fee
-          from recon.provider_orders o
+          from recon_orders o
          where o.dealer_id = p.dealer_id and o.order_id = m.order_id and o.status <> 'returned'
          order by o.provider_ref, o.business_date desc, o.line desc
       ) o on true
@@ -162,7 +162,7 @@ export const RULES: Readonly<Record<string, string>> = {
         select sum(b.amount) filter (where b.bill_type = 'payout') as payout_amount,
                coalesce(sum(b.amount) filter (where b.bill_type = 'payout_fee'), 0) as fee_amount,
                count(*) filter (where b.bill_type = 'payout') as payout_rows
-          from recon.provider_bills b
+          from recon_bills b
          where b.dealer_id = p.dealer_id and b.order_id = m.order_id and b.provider_ref = o.provider_ref
       ) b on b.payout_rows > 0
      -- (the condition spelled out: the lateral rows have columns of the same names)

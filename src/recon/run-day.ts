@@ -1,4 +1,4 @@
-import { DEFAULT_FOLLOW_UP, type Config, type FollowUpConfig } from '../config.js';
+import { DEFAULT_DUPLICATE_WINDOW_DAYS, DEFAULT_FOLLOW_UP, DEFAULT_RETAIN_DAYS, type Config, type FollowUpConfig } from '../config.js';
 import type { DatabaseHandle, Session } from '../db/connection.js';
 import { migrate } from '../db/migrator.js';
 import type { RunTrigger } from '../db/schema.js';
@@ -11,7 +11,9 @@ import { carryForwardBalanceFindings, checkBalances, type BalanceResult } from '
 import { applyFindings, type LifecycleResult } from './discrepancies.js';
 import { followUp, type FollowUpResult } from './followup/follow-up.js';
 import { discard, loadProviderFiles, type FileIngest } from './ingest.js';
+import { DROP_ROW_VIEWS_SQL, ensureDealerTables, rowViewsSql, swapDay } from './load/day-tables.js';
 import { computeFindings, prepareFindings } from './matching.js';
+import { pruneProviderDays } from './prune/provider-rows.js';
 import { createRunDir, type RunDir } from './run-dir.js';
 import { acquireRunLock, insertRun, markFailed, markSucceeded, releaseAlive, releaseRunLock } from './runs.js';
 import { obtainDayFile, type DayFile, type FileSource } from './run/archive.js';
@@ -62,7 +64,8 @@ export interface RunResult {
 export interface RunDeps {
   db: DatabaseHandle;
   client: ProviderClient;
-  config: Pick<Config, 'lockTimeoutMs' | 'tmpDir' | 'archiveDir'> & { followUp?: FollowUpConfig };
+  config: Pick<Config, 'lockTimeoutMs' | 'tmpDir' | 'archiveDir'> & Partial<Pick<Config, 'retainDays' | 'duplicateWindowDays'>>
+    & { followUp?: FollowUpConfig };
   log: Logger;
 }
 
@@ -120,6 +123,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       }
       const downloadMs = performance.now() - downloadStarted;
       interrupted(signal);
+      await ensureDealerTables(session, dealerId);
 
       await session.exec('begin');
       inTransaction = true;
@@ -130,10 +134,11 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       let prepareMs = 0;
       const prepare = async () => {
         const prepareStarted = performance.now();
-        await prepareFindings(session, dealerId, date);
+        await prepareFindings(session, dealerId, date, config.duplicateWindowDays ?? DEFAULT_DUPLICATE_WINDOW_DAYS);
         prepareMs = performance.now() - prepareStarted;
       };
       let files: (FileIngest & { source: FileSource })[] = [];
+      let tables: Partial<Record<FileKind, string>> = {};
       let loadMs = 0;
       if (mode === 'run') {
         const load = await loadProviderFiles(
@@ -146,8 +151,10 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
           { ordersLoaded: prepare },
         );
         files = load.files.map((f) => ({ ...f, downloadMs, source: byKind.get(f.kind)!.source }));
+        tables = load.tables;
         loadMs = load.loadMs;
       } else {
+        for (const sql of rowViewsSql(dealerId, date, {})) await session.query(sql);
         await prepare();
       }
       interrupted(signal);
@@ -196,8 +203,16 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       // Last before commit, once every finding of the run is written.
       const auditHash = await recordAudit(session, runId, dealerId);
       interrupted(signal);
+      // The loaded tables become the day's partitions last: from here to commit the dealer's
+      // provider tables are locked against readers, for moments.
+      await session.query(DROP_ROW_VIEWS_SQL);
+      for (const kind of FILE_KINDS) {
+        const table = tables[kind];
+        if (table !== undefined) await swapDay(session, kind, dealerId, date, table);
+      }
       await session.exec('commit');
       inTransaction = false;
+      await pruneAfterRun(session, dealerId, config.retainDays ?? DEFAULT_RETAIN_DAYS, log);
       log.info({ opened: lifecycle.opened, resolved: lifecycle.resolved, findings: lifecycle.findings, auditHash, ms: Math.round(times.totalMs) }, 'run succeeded');
       return { runId, dealerId, date, files, mode, lifecycle, followUp: followUpResult, balances, times, auditHash };
     } catch (err) {
@@ -213,6 +228,19 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       await runDir?.remove().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not remove the run\'s folder'));
     }
   });
+}
+
+/**
+ * Retention after a successful run: the dealer's provider rows past YZH_RETAIN_DAYS. The run
+ * has committed; a failure here is logged, and the next run or `prune` tries again.
+ */
+async function pruneAfterRun(session: Session, dealerId: string, retainDays: number, log: Logger): Promise<void> {
+  try {
+    const pruned = await pruneProviderDays(session, dealerId, retainDays, false);
+    if (pruned.tables > 0) log.info({ ...pruned, retain_days: retainDays }, 'provider rows past YZH_RETAIN_DAYS dropped');
+  } catch (err) {
+    log.warn({ err: (err as Error).message, retain_days: retainDays }, 'could not drop provider rows past YZH_RETAIN_DAYS');
+  }
 }
 
 /**

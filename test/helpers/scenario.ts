@@ -173,6 +173,7 @@ export class Scenario {
 
   async run(date: string, options: {
     signal?: AbortSignal; lockTimeoutMs?: number; followUp?: FollowUpConfig; mode?: RunMode; clientEnv?: Record<string, string>; source?: FileSource;
+    retainDays?: number; duplicateWindowDays?: number;
   } = {}): Promise<RunResult> {
     const client = this.client(options.clientEnv);
     try {
@@ -182,6 +183,8 @@ export class Scenario {
           config: {
             lockTimeoutMs: options.lockTimeoutMs ?? 10_000, tmpDir: tmpdir(), archiveDir: this.archiveDir,
             ...(options.followUp ? { followUp: options.followUp } : {}),
+            ...(options.retainDays === undefined ? {} : { retainDays: options.retainDays }),
+            ...(options.duplicateWindowDays === undefined ? {} : { duplicateWindowDays: options.duplicateWindowDays }),
           },
         },
         {

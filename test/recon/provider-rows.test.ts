@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrderRow } from '../../src/provider/file-format.js';
 import { copyPrefix, orderCopyLine, orderValues, ROW_COLUMNS } from '../../src/recon/provider-rows.js';
+import { createLoadTable, qualified } from '../../src/recon/load/day-tables.js';
 import { freshDatabase, type TestDatabase } from '../helpers/db.js';
 
 const row: OrderRow = {
@@ -29,12 +30,18 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('a COPY round trip on Postgres (
   });
 
   it('stores exactly what the insert path stores', async () => {
+    let copyTable = '';
+    let insertTable = '';
     const read = async () => (await db.handle.withSession((s) => s.query(
-      `select ${ROW_COLUMNS.order.join(', ')} from recon.provider_orders order by dealer_id`))).rows;
+      `select ${ROW_COLUMNS.order.join(', ')} from ${copyTable} union all select ${ROW_COLUMNS.order.join(', ')} from ${insertTable}
+        order by dealer_id`))).rows;
     await db.handle.withSession(async (s) => {
-      await pipeline(Readable.from([orderCopyLine(copyPrefix('copy', '2017-11-20'), row)]), s.copyFrom(`copy recon.provider_orders (${ROW_COLUMNS.order.join(', ')}) from stdin`)!);
+      // Into the day tables a run loads (each dealer's rows go only into a table of its own).
+      copyTable = qualified(await createLoadTable(s, 'order', 'copy', '2017-11-20', 1));
+      await pipeline(Readable.from([orderCopyLine(copyPrefix('copy', '2017-11-20'), row)]), s.copyFrom(`copy ${copyTable} (${ROW_COLUMNS.order.join(', ')}) from stdin`)!);
       const values = orderValues('insert', '2017-11-20', row);
-      await s.query(`insert into recon.provider_orders (${ROW_COLUMNS.order.join(', ')}) values (${values.map((_, i) => `$${i + 1}`).join(', ')})`, values);
+      insertTable = qualified(await createLoadTable(s, 'order', 'insert', '2017-11-20', 1));
+      await s.query(`insert into ${insertTable} (${ROW_COLUMNS.order.join(', ')}) values (${values.map((_, i) => `$${i + 1}`).join(', ')})`, values);
     });
     const [copied, inserted] = await read();
     expect({ ...copied, dealer_id: 'x' }).toEqual({ ...inserted, dealer_id: 'x' });

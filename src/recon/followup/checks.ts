@@ -45,7 +45,7 @@ const CANDIDATES_SQL = `
   )
   select r.order_id, r.business_date::text as business_date, count(*) over ()::int as total,
          coalesce(
-           (select o.channel from recon.provider_orders o
+           (select o.channel from recon_orders o
              where o.dealer_id = p.dealer_id and o.order_id = r.order_id
              order by o.business_date desc, o.line desc limit 1),
            (select l.channel from recon.ledger_payouts l where l.dealer_id = p.dealer_id and l.order_id = r.order_id)) as channel

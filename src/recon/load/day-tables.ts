@@ -1,0 +1,88 @@
+import type { Session } from '../../db/connection.js';
+import type { FileKind } from '../../provider/protocol.js';
+
+/**
+ * A day's provider rows live in a partition of their own (sql/0006): each file is loaded into
+ * a fresh table beside the dealer's table, indexed and analyzed after the load, and swapped in
+ * for the day's old partition just before the run commits. The SQL functions do the DDL (the
+ * job role may not), these wrappers only call them.
+ */
+
+/** A table name the functions made, quoted for SQL (they only ever contain [a-z0-9_]). */
+export function qualified(name: string): string {
+  if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`unexpected provider table name: ${name}`);
+  return `recon."${name}"`;
+}
+
+/** A text value as a SQL literal (standard_conforming_strings is on in every supported Postgres). */
+export function literal(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/**
+ * Creates the dealer's tables on first use, in a short transaction of its own: attaching them
+ * locks the parents against other attaches, which must not wait for a whole run.
+ */
+export async function ensureDealerTables(session: Session, dealerId: string): Promise<void> {
+  const r = await session.query<{ n: number }>('select count(*)::int as n from recon.provider_row_tables where dealer_id = $1', [dealerId]);
+  if (r.rows[0]!.n === 2) return;
+  await session.exec('begin');
+  try {
+    for (const kind of ['order', 'bill'] as const) await session.query('select recon.provider_dealer_table($1, $2)', [kind, dealerId]);
+    await session.exec('commit');
+  } catch (err) {
+    await session.exec('rollback').catch(() => {});
+    throw err;
+  }
+}
+
+/** A fresh, empty table for the day's file of `kind`, named after the run; returns its name. */
+export async function createLoadTable(session: Session, kind: FileKind, dealerId: string, date: string, runId: number): Promise<string> {
+  const r = await session.query<{ name: string }>('select recon.provider_load_table($1, $2, $3, $4) as name', [kind, dealerId, date, runId]);
+  return r.rows[0]!.name;
+}
+
+/** After its load: the table's indexes, built in one pass each, and its statistics. */
+export async function finishLoadTable(session: Session, kind: FileKind, name: string): Promise<void> {
+  await session.query('select recon.provider_load_finish($1, $2)', [kind, name]);
+}
+
+/** The loaded table becomes the day's partition; the old one is dropped. Last before commit. */
+export async function swapDay(session: Session, kind: FileKind, dealerId: string, date: string, name: string): Promise<void> {
+  await session.query('select recon.provider_swap_day($1, $2, $3, $4)', [kind, dealerId, date, name]);
+}
+
+const PARENTS: Record<FileKind, string> = { order: 'recon.provider_orders', bill: 'recon.provider_bills' };
+
+/**
+ * The run's views of the provider rows, on its connection, inside its transaction:
+ * recon_day_orders / recon_day_bills are day D's rows (the table loaded by this run, or the
+ * day's partition when the file was unchanged), recon_orders / recon_bills every day of the
+ * dealer as the run will leave them. Every statement of the run reads the rows through them.
+ *
+ * The dealer is written into the views as a literal, so the planner prunes every other
+ * dealer's tables without opening (or locking) them: a run never waits on another dealer's
+ * partition swap, nor holds a lock that would make that swap wait.
+ */
+export function rowViewsSql(dealerId: string, date: string, loaded: Partial<Record<FileKind, string>>): string[] {
+  const dealer = literal(dealerId);
+  const day = `${literal(date)}::date`;
+  const views: string[] = [];
+  for (const [kind, prefix] of [['order', 'orders'], ['bill', 'bills']] as const) {
+    const table = loaded[kind];
+    const parent = PARENTS[kind];
+    if (table === undefined) {
+      views.push(`create or replace temp view recon_day_${prefix} as select * from ${parent} where dealer_id = ${dealer} and business_date = ${day}`);
+      views.push(`create or replace temp view recon_${prefix} as select * from ${parent} where dealer_id = ${dealer}`);
+    } else {
+      views.push(`create or replace temp view recon_day_${prefix} as select * from ${qualified(table)}`);
+      views.push(`create or replace temp view recon_${prefix} as
+        select * from ${parent} where dealer_id = ${dealer} and business_date <> ${day}
+        union all select * from ${qualified(table)}`);
+    }
+  }
+  return views;
+}
+
+/** Dropped before the swap (a view would hold the loaded table) and before every commit. */
+export const DROP_ROW_VIEWS_SQL = 'drop view if exists recon_orders, recon_bills, recon_day_orders, recon_day_bills';
