@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --orders N[,N2…]] [--stages reader,run,floor,instructions] [--data DIR] [--repeat K] [--explain]
- *                 [--history H] [--stray-quote]
+ *                 [--history H] [--filled-days K] [--stray-quote]
  *
  * Generates a day of N orders (about 2N bill rows, a ledger of N rows with planted
  * discrepancies), serves it from the sandbox, and measures in separate processes (so that each
@@ -10,7 +10,10 @@
  * `--stages instructions` (needs valgrind) counts the instructions of bare csv-parse and of the
  * reader with callgrind: the same figure on every run, however busy the machine is.
  * `--history H` first runs H earlier days of N orders each (other order ids, not timed), so
- * that the measured run has H days of provider rows and ledger behind it.
+ * that the measured run has H days of provider rows and ledger behind it; the day also runs on
+ * an empty database in the same invocation, and the table gives the ratio.
+ * `--filled-days K` also runs the day on a database holding K days of N orders' provider rows
+ * (written by SQL into their partitions, no ledger), for the load time against an empty one.
  * `--stray-quote` then runs the same day again with one unclosed quote in the order file's
  * line 2 (`"王**`), which must fail naming line 2, and compares its peak RSS with the clean run's.
  */
@@ -27,7 +30,7 @@ import { parse } from 'csv-parse';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pino } from 'pino';
-import { loadConfig } from '../config.js';
+import { DEFAULT_DUPLICATE_WINDOW_DAYS, loadConfig } from '../config.js';
 import { openPglite, openPostgres, type DatabaseHandle } from '../db/connection.js';
 import { migrate } from '../db/migrator.js';
 import { ProviderClient } from '../provider/client.js';
@@ -154,6 +157,121 @@ async function loadLedger(db: DatabaseHandle, csv: string): Promise<void> {
   });
 }
 
+interface MeasuredRun {
+  run: { ms: number; maxRssKb: number; stdout: string; stderr: string };
+  times: Record<string, number>;
+  files: { kind: string; rows: number; loadMs: number }[];
+  rows: number;
+  orderRows: number;
+  counts: Record<string, number>;
+  runEnv: Record<string, string>;
+}
+
+async function dropBenchDatabase(databaseUrl: string | undefined): Promise<void> {
+  if (!databaseUrl) return;
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  await admin.query(`drop database if exists ${BENCH_DB} with (force)`);
+  await admin.end();
+}
+
+/**
+ * The measured day, run by the command on a fresh database that holds the ledger, after
+ * `history` real days run the same way (not timed) or `filledDays` days of provider rows
+ * written straight into their partitions.
+ */
+async function measuredRun(o: {
+  databaseUrl: string | undefined; dataDir: string; runEnvBase: Record<string, string>; history: string[]; filledDays: number; explain: boolean;
+  orders: number;
+}): Promise<MeasuredRun> {
+  let db: DatabaseHandle;
+  let env: Record<string, string>;
+  const pgliteDir = join(tmpdir(), `yzh-bench-pglite-${process.pid}`);
+  if (o.databaseUrl) {
+    await dropBenchDatabase(o.databaseUrl);
+    const admin = new pg.Client({ connectionString: o.databaseUrl });
+    await admin.connect();
+    await admin.query(`create database ${BENCH_DB}`);
+    await admin.end();
+    const url = new URL(o.databaseUrl);
+    url.pathname = `/${BENCH_DB}`;
+    env = { DATABASE_URL: url.toString() };
+    db = openPostgres(url.toString());
+  } else {
+    rmSync(pgliteDir, { recursive: true, force: true });
+    env = { PGLITE_DIR: pgliteDir };
+    db = await openPglite(pgliteDir);
+  }
+  await loadLedger(db, join(o.dataDir, 'ledger.csv'));
+  for (const date of o.history) await loadLedger(db, join(o.dataDir, `ledger-${date}.csv`));
+  if (o.filledDays > 0) {
+    const started = performance.now();
+    await fillDays(db, historyDays(o.filledDays), o.orders);
+    console.log(`wrote ${o.filledDays} days of provider rows in ${fmt(performance.now() - started)} (not timed)`);
+  }
+  if (!o.databaseUrl) await db.close();
+  // Each measured run archives its files as a real run does, into a fresh folder.
+  const archiveDir = join(o.dataDir, 'archive');
+  rmSync(archiveDir, { recursive: true, force: true });
+  const runEnv = { ...env, YZH_ARCHIVE_DIR: archiveDir, ...o.runEnvBase };
+  for (const date of o.history) {
+    const started = performance.now();
+    await runCli(runEnv, date);
+    console.log(`ran the history day ${date} in ${fmt(performance.now() - started)} (not timed)`);
+  }
+  const run = await runCli(runEnv);
+  if (!o.databaseUrl) db = await openPglite(pgliteDir);
+  const found = await db.withSession(async (s) => {
+    const summary = (await s.query<{ summary: { times: Record<string, number>; files: { kind: string; rows: number; loadMs: number }[] }; order_rows: number; bill_rows: number }>(
+      "select summary, order_rows, bill_rows from recon.runs where status = 'succeeded' and business_date = $1 order by id desc limit 1", [DATE])).rows[0]!;
+    const counts = (await s.query<{ kind: string; n: number }>(
+      "select kind, count(*)::int as n from recon.discrepancies where status = 'open' and business_date = $1 group by kind", [DATE])).rows;
+    if (o.explain) await explainMain(s.query.bind(s), o.dataDir);
+    return { summary, counts: Object.fromEntries(counts.map((c) => [c.kind, c.n])) };
+  });
+  await db.close();
+  rmSync(pgliteDir, { recursive: true, force: true });
+  return {
+    run, times: found.summary.summary.times, files: found.summary.summary.files, counts: found.counts, runEnv,
+    rows: found.summary.order_rows + found.summary.bill_rows, orderRows: found.summary.order_rows,
+  };
+}
+
+/**
+ * Days of provider rows (an order and its payout and fee bill rows per order, other order
+ * ids than the measured day's) written by SQL into their partitions the way a run leaves
+ * them, with their file records: a database that has kept `dates.length` days.
+ */
+async function fillDays(db: DatabaseHandle, dates: string[], orders: number): Promise<void> {
+  await db.withSession(async (s) => {
+    await s.query(`insert into recon.runs (dealer_id, business_date, trigger, status, finished_at) values ($1, $2, 'manual', 'succeeded', now())`,
+      [KEYS.dealerId, dates[0]]);
+    for (const date of dates) {
+      await s.exec('begin');
+      const order = (await s.query<{ name: string }>(`select recon.provider_load_table('order', $1, $2, 0) as name`, [KEYS.dealerId, date])).rows[0]!.name;
+      const bill = (await s.query<{ name: string }>(`select recon.provider_load_table('bill', $1, $2, 0) as name`, [KEYS.dealerId, date])).rows[0]!.name;
+      await s.query(`insert into recon."${order}"
+        select $1, $2::date, g, 'F' || to_char($2::date, 'YYYYMMDD') || lpad(g::text, 9, '0'), (9 * 10^17 + g)::bigint::text, 'b1',
+               '王**', $3, '成功', 'paid', '6228*****1234', 'bankcard', 100 + g % 900, round((100 + g % 900) * 0.07, 2), null, null, null, null,
+               $2::date::timestamp at time zone 'Asia/Shanghai' + g * interval '50 ms', $2::date::timestamp at time zone 'Asia/Shanghai' + g * interval '60 ms'
+          from generate_series(1, $4::int) g`, [KEYS.dealerId, date, BENCH_BROKER, orders]);
+      await s.query(`insert into recon."${bill}"
+        select $1, $2::date, 2 * g - k, 'F' || to_char($2::date, 'YYYYMMDD') || lpad(g::text, 9, '0'), (9 * 10^17 + g)::bigint::text,
+               (8 * 10^17 + 2 * g - k)::bigint::text, case k when 1 then 'payout' else 'payout_fee' end, 'succeeded', 'bankcard', '王**', $3,
+               case k when 1 then 100 + g % 900 else round((100 + g % 900) * 0.07, 2) end, null, null, null
+          from generate_series(1, $4::int) g cross join (values (1), (0)) k(k)`, [KEYS.dealerId, date, BENCH_BROKER, orders]);
+      for (const [kind, name, rows] of [['order', order, orders], ['bill', bill, 2 * orders]] as const) {
+        await s.query('select recon.provider_load_finish($1, $2)', [kind, name]);
+        await s.query('select recon.provider_swap_day($1, $2, $3, $4)', [kind, KEYS.dealerId, date, name]);
+        await s.query(`insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, run_id)
+                       values ($1, $2, $3, md5($2 || $3), 0, $4, (select max(id) from recon.runs))`, [KEYS.dealerId, date, kind, rows]);
+      }
+      await s.exec('commit');
+    }
+    await s.query('analyze recon.provider_files');
+  });
+}
+
 /** The `count` days before DATE, oldest first. */
 function historyDays(count: number): string[] {
   const day = Date.parse(`${DATE}T00:00:00Z`);
@@ -218,7 +336,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       orders: { type: 'string' }, stages: { type: 'string' }, data: { type: 'string' }, explain: { type: 'boolean' }, repeat: { type: 'string' },
-      history: { type: 'string' }, 'stray-quote': { type: 'boolean' },
+      history: { type: 'string' }, 'filled-days': { type: 'string' }, 'stray-quote': { type: 'boolean' },
     },
   });
   const sizes = (values.orders ?? '1000000').split(',').map(Number);
@@ -235,7 +353,7 @@ async function main(): Promise<void> {
 }
 
 async function runSize(
-  n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string; history?: string; 'stray-quote'?: boolean },
+  n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string; history?: string; 'filled-days'?: string; 'stray-quote'?: boolean },
 ): Promise<SizeResult> {
   const repeat = Number(values.repeat ?? 3);
   const size: SizeResult = { n };
@@ -312,106 +430,84 @@ async function runSize(
   }
 
   if (stages.has('run')) {
-    let db: DatabaseHandle;
-    let env: Record<string, string>;
-    const pgliteDir = join(tmpdir(), `yzh-bench-pglite-${process.pid}`);
-    if (databaseUrl) {
-      const admin = new pg.Client({ connectionString: databaseUrl });
-      await admin.connect();
-      await admin.query(`drop database if exists ${BENCH_DB} with (force)`);
-      await admin.query(`create database ${BENCH_DB}`);
-      await admin.end();
-      const url = new URL(databaseUrl);
-      url.pathname = `/${BENCH_DB}`;
-      env = { DATABASE_URL: url.toString() };
-      db = openPostgres(url.toString());
-    } else {
-      rmSync(pgliteDir, { recursive: true, force: true });
-      env = { PGLITE_DIR: pgliteDir };
-      db = await openPglite(pgliteDir);
-    }
-    await loadLedger(db, join(dataDir, 'ledger.csv'));
-    for (const date of historyDates) await loadLedger(db, join(dataDir, `ledger-${date}.csv`));
-    if (!databaseUrl) await db.close();
-    // Each measured run archives its files as a real run does, into a fresh folder.
-    const archiveDir = join(dataDir, 'archive');
-    rmSync(archiveDir, { recursive: true, force: true });
-    const runEnv = { ...env, YZH_ARCHIVE_DIR: archiveDir, YZH_BASE_URL: baseUrl, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key, YZH_TIMEOUT_MS: '120000' };
-    for (const date of historyDates) {
-      const started = performance.now();
-      await runCli(runEnv, date);
-      console.log(`ran the history day ${date} in ${fmt(performance.now() - started)} (not timed)`);
-    }
-    const run = await runCli(runEnv);
-    if (!databaseUrl) db = await openPglite(pgliteDir);
-    const found = await db.withSession(async (s) => {
-      const summary = (await s.query<{ summary: { times: Record<string, number>; files: { kind: string; rows: number; loadMs: number }[] }; order_rows: number; bill_rows: number }>(
-        "select summary, order_rows, bill_rows from recon.runs where status = 'succeeded' order by id desc limit 1")).rows[0]!;
-      const counts = (await s.query<{ kind: string; n: number }>(
-        "select kind, count(*)::int as n from recon.discrepancies where status = 'open' and business_date = $1 group by kind", [DATE])).rows;
-      if (values.explain) await explainMain(s.query.bind(s), dataDir);
-      return { summary, counts: Object.fromEntries(counts.map((c) => [c.kind, c.n])) };
-    });
-    await db.close();
-    const t = found.summary.summary.times;
-    const rows = found.summary.order_rows + found.summary.bill_rows;
-    table.push(['run: download both files', fmt(t.downloadMs!), '', '']);
-    table.push(['run: gunzip + parse + load (streamed together)', fmt(t.loadMs!), rate(rows, t.loadMs!), '']);
-    for (const f of found.summary.summary.files) table.push([`run:   ${f.kind} file`, fmt(f.loadMs), rate(f.rows, f.loadMs), '']);
-    table.push(['run: match (all rules)', fmt(t.matchMs!), rate(found.summary.order_rows, t.matchMs!), '']);
-    table.push(['run: discrepancy writes', fmt(t.writeMs!), '', '']);
-    table.push(['run: end to end (process start to exit)', fmt(run.ms), rate(rows, run.ms), mb(run.maxRssKb)]);
-    results.run = { ...t, endToEndMs: run.ms, maxRssKb: run.maxRssKb, rows };
-    size.runRssKb = run.maxRssKb;
-    const wrong = Object.entries(planted).filter(([kind, count]) => found.counts[kind] !== count);
-    const extra = Object.keys(found.counts).filter((kind) => !(kind in planted));
-    results.planted = { planted, found: found.counts };
-    if (wrong.length > 0 || extra.length > 0) {
-      console.log(run.stdout);
-      throw new Error(`planted discrepancies not found exactly: planted ${JSON.stringify(planted)}, found ${JSON.stringify(found.counts)}`);
-    }
-    console.log(`all ${Object.values(planted).reduce((a, b) => a + b, 0)} planted discrepancies found, nothing else: ${JSON.stringify(found.counts)}`);
-    if (values['stray-quote']) {
-      // The same day with an unclosed quote on the order file's line 2: the run must fail
-      // there, with memory no larger than the clean day's (the parser holds at most one
-      // record, MAX_RECORD_BYTES, not the rest of the file).
-      const strayDir = `${dataDir}-stray-quote`;
-      if (!existsSync(join(strayDir, DATE, 'orders.csv.gz'))) await generateDay(strayDir, DATE, n, { strayQuoteAt: 0 });
-      const straySandbox = new Sandbox({ ...KEYS, dir: strayDir, retentionDays: null });
-      const strayUrl = await straySandbox.start();
-      const stray = await runCli({ ...runEnv, YZH_BASE_URL: strayUrl }, DATE, 1);
-      await straySandbox.stop();
-      const message = stray.stderr.trimEnd().split('\n').at(-1) ?? '';
-      const pct = (stray.maxRssKb / run.maxRssKb - 1) * 100;
-      table.push([`run with a stray quote on line 2 (exit 1; vs clean: ${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%)`, fmt(stray.ms), '', mb(stray.maxRssKb)]);
-      results.strayQuote = { maxRssKb: stray.maxRssKb, cleanMaxRssKb: run.maxRssKb, rssVsCleanPct: pct, message };
-      console.log(`stray quote: ${message}`);
-    }
-    if (stages.has('floor') && databaseUrl) {
-      const url = new URL(databaseUrl);
-      url.pathname = `/${BENCH_DB}`;
-      const f = await floor(url.toString(), day);
-      const floorMs = f.copyMs + f.joinMs;
-      table.push(['floor: COPY of the decompressed files into text tables', fmt(f.copyMs), rate(rows, f.copyMs), '']);
-      table.push(['floor: one full join against the ledger', fmt(f.joinMs), '', '']);
-      table.push([`ratio end to end / floor`, `${(run.ms / floorMs).toFixed(2)}×`, '', '']);
-      results.floor = { ...f, floorMs, ratio: run.ms / floorMs };
-      if (bareCpuMs > 0) {
-        // No pipeline that parses both files with csv-parse and has Postgres take the rows in
-        // can finish sooner than this on these cores, before it matches anything.
-        const boundMs = (bareCpuMs + f.copyMs) / cores;
-        table.push([`bound: (csv-parse CPU of both files + floor COPY) / ${cores} cores`, fmt(boundMs), '', '']);
-        table.push([`ratio bound / floor`, `${(boundMs / floorMs).toFixed(2)}×`, '', '']);
-        results.bound = { bareCpuMs, cores, boundMs, ratio: boundMs / floorMs };
+    const runEnvBase = { YZH_BASE_URL: baseUrl, YZH_DEALER_ID: KEYS.dealerId, YZH_APP_KEY: KEYS.appKey, YZH_DES3_KEY: KEYS.des3Key, YZH_TIMEOUT_MS: '120000' };
+    // The day on an empty database first; then, in the same invocation, after H real days of
+    // history (--history) and after K days of provider rows alone (--filled-days): the cost of
+    // a run must not grow with the days kept.
+    const variants: { label: string; history: string[]; filledDays: number }[] = [{ label: '', history: [], filledDays: 0 }];
+    if (historyDates.length > 0) variants.push({ label: `after ${historyDates.length} days of history`, history: historyDates, filledDays: 0 });
+    const filledDays = Number(values['filled-days'] ?? 0);
+    if (filledDays > 0) variants.push({ label: `into ${filledDays} days of provider rows`, history: [], filledDays });
+    let baseline: { ms: number; loadMs: number } | null = null;
+    for (const variant of variants) {
+      const m = await measuredRun({ databaseUrl, dataDir, runEnvBase, orders: n, history: variant.history, filledDays: variant.filledDays, explain: values.explain === true && variant.label === '' });
+      const t = m.times;
+      const prefix = variant.label === '' ? 'run' : `run ${variant.label}`;
+      if (variant.label === '') {
+        table.push(['run: download both files', fmt(t.downloadMs!), '', '']);
+        table.push(['run: gunzip + parse + load (streamed together)', fmt(t.loadMs!), rate(m.rows, t.loadMs!), '']);
+        for (const f of m.files) table.push([`run:   ${f.kind} file`, fmt(f.loadMs), rate(f.rows, f.loadMs), '']);
+        table.push(['run: match (all rules)', fmt(t.matchMs!), rate(m.orderRows, t.matchMs!), '']);
+        table.push(['run: discrepancy writes', fmt(t.writeMs!), '', '']);
+        table.push(['run: end to end (process start to exit)', fmt(m.run.ms), rate(m.rows, m.run.ms), mb(m.run.maxRssKb)]);
+        results.run = { ...t, endToEndMs: m.run.ms, maxRssKb: m.run.maxRssKb, rows: m.rows };
+        baseline = { ms: m.run.ms, loadMs: t.loadMs! };
+      } else {
+        const vs = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+        table.push([`${prefix}: load (vs empty: ${vs(t.loadMs!, baseline!.loadMs)})`, fmt(t.loadMs!), rate(m.rows, t.loadMs!), '']);
+        table.push([`${prefix}: match`, fmt(t.matchMs!), '', '']);
+        table.push([`${prefix}: end to end (vs empty: ${vs(m.run.ms, baseline!.ms)})`, fmt(m.run.ms), rate(m.rows, m.run.ms), mb(m.run.maxRssKb)]);
+        results[variant.history.length > 0 ? 'runWithHistory' : 'runIntoFilledDays'] = {
+          ...t, endToEndMs: m.run.ms, maxRssKb: m.run.maxRssKb, historyDays: variant.history.length, filledDays: variant.filledDays,
+          vsEmpty: { endToEnd: m.run.ms / baseline!.ms, load: t.loadMs! / baseline!.loadMs },
+        };
+      }
+      size.runRssKb = Math.max(size.runRssKb ?? 0, m.run.maxRssKb);
+      const wrong = Object.entries(planted).filter(([kind, count]) => m.counts[kind] !== count);
+      const extra = Object.keys(m.counts).filter((kind) => !(kind in planted));
+      results[variant.label === '' ? 'planted' : `planted ${variant.label}`] = { planted, found: m.counts };
+      if (wrong.length > 0 || extra.length > 0) {
+        console.log(m.run.stdout);
+        throw new Error(`${prefix}: planted discrepancies not found exactly: planted ${JSON.stringify(planted)}, found ${JSON.stringify(m.counts)}`);
+      }
+      console.log(`${prefix}: all ${Object.values(planted).reduce((a, b) => a + b, 0)} planted discrepancies found, nothing else: ${JSON.stringify(m.counts)}`);
+      if (variant.label !== '') continue;
+      if (values['stray-quote']) {
+        // The same day with an unclosed quote on the order file's line 2: the run must fail
+        // there, with memory no larger than the clean day's (the parser holds at most one
+        // record, MAX_RECORD_BYTES, not the rest of the file).
+        const strayDir = `${dataDir}-stray-quote`;
+        if (!existsSync(join(strayDir, DATE, 'orders.csv.gz'))) await generateDay(strayDir, DATE, n, { strayQuoteAt: 0 });
+        const straySandbox = new Sandbox({ ...KEYS, dir: strayDir, retentionDays: null });
+        const strayUrl = await straySandbox.start();
+        const stray = await runCli({ ...m.runEnv, YZH_BASE_URL: strayUrl }, DATE, 1);
+        await straySandbox.stop();
+        const message = stray.stderr.trimEnd().split('\n').at(-1) ?? '';
+        const pct = (stray.maxRssKb / m.run.maxRssKb - 1) * 100;
+        table.push([`run with a stray quote on line 2 (exit 1; vs clean: ${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%)`, fmt(stray.ms), '', mb(stray.maxRssKb)]);
+        results.strayQuote = { maxRssKb: stray.maxRssKb, cleanMaxRssKb: m.run.maxRssKb, rssVsCleanPct: pct, message };
+        console.log(`stray quote: ${message}`);
+      }
+      if (stages.has('floor') && databaseUrl) {
+        const url = new URL(databaseUrl);
+        url.pathname = `/${BENCH_DB}`;
+        const f = await floor(url.toString(), day);
+        const floorMs = f.copyMs + f.joinMs;
+        table.push(['floor: COPY of the decompressed files into text tables', fmt(f.copyMs), rate(m.rows, f.copyMs), '']);
+        table.push(['floor: one full join against the ledger', fmt(f.joinMs), '', '']);
+        table.push([`ratio end to end / floor`, `${(m.run.ms / floorMs).toFixed(2)}×`, '', '']);
+        results.floor = { ...f, floorMs, ratio: m.run.ms / floorMs };
+        if (bareCpuMs > 0) {
+          // No pipeline that parses both files with csv-parse and has Postgres take the rows in
+          // can finish sooner than this on these cores, before it matches anything.
+          const boundMs = (bareCpuMs + f.copyMs) / cores;
+          table.push([`bound: (csv-parse CPU of both files + floor COPY) / ${cores} cores`, fmt(boundMs), '', '']);
+          table.push([`ratio bound / floor`, `${(boundMs / floorMs).toFixed(2)}×`, '', '']);
+          results.bound = { bareCpuMs, cores, boundMs, ratio: boundMs / floorMs };
+        }
       }
     }
-    rmSync(pgliteDir, { recursive: true, force: true });
-    if (databaseUrl) {
-      const admin = new pg.Client({ connectionString: databaseUrl });
-      await admin.connect();
-      await admin.query(`drop database if exists ${BENCH_DB} with (force)`);
-      await admin.end();
-    }
+    await dropBenchDatabase(databaseUrl);
   }
   await sandbox.stop();
   const widths = [0, 1, 2, 3].map((i) => Math.max(...table.map((r) => r[i]!.length)));
@@ -425,10 +521,13 @@ async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{
   const { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL } = await import('../recon/match-state.js');
   const { RULES } = await import('../recon/rules.js');
   const { MATCH_WORK_MEM } = await import('../recon/matching.js');
+  const { rowViewsSql, DROP_ROW_VIEWS_SQL } = await import('../recon/load/day-tables.js');
   await query('begin');
   await query(`set local work_mem = '${MATCH_WORK_MEM}'`);
+  // The day as loaded: its partitions, read through the run's views.
+  for (const sql of rowViewsSql(KEYS.dealerId, DATE, {})) await query(sql);
   const [params, ...rest] = PARAMS_SQL;
-  await query(params!, [KEYS.dealerId, DATE]);
+  await query(params!, [KEYS.dealerId, DATE, DEFAULT_DUPLICATE_WINDOW_DAYS]);
   for (const sql of rest) await query(sql);
   const out: string[] = [];
   const otherDays = ((await query(HAS_OTHER_DAYS_SQL)).rows[0] as { other_days: boolean }).other_days;
@@ -442,6 +541,7 @@ async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{
     const plan = await query(`explain (analyze, costs off) ${sql}`);
     out.push(`-- rule ${kind}\n${(plan.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n')}`);
   }
+  await query(DROP_ROW_VIEWS_SQL);
   await query('rollback');
   writeFileSync(join(dataDir, 'explain.txt'), out.join('\n\n'));
   console.log(`EXPLAIN ANALYZE of the matching statements written to ${join(dataDir, 'explain.txt')}`);

@@ -173,7 +173,7 @@ describe.each(ENGINES)('archive, verify and prune from the command line on %s', 
     expect(dry.stdout).toMatch(/^archive {2}would remove 2 \(0\.0 MiB\) from before \d{4}-\d{2}-\d{2} \(YZH_ARCHIVE_RETAIN_DAYS=1000\)\n$/m);
     expect(await new Archive(db.env.YZH_ARCHIVE_DIR!).list()).toHaveLength(2);
     const done = await runCli(['prune'], { ...env, YZH_ARCHIVE_RETAIN_DAYS: '1000' });
-    expect(done.stdout).toMatch(/^archive {2}removed 2 /);
+    expect(done.stdout).toMatch(/^archive {2}removed 2 /m);
     expect(await new Archive(db.env.YZH_ARCHIVE_DIR!).list()).toEqual([]);
     const r = await runCli(['verify'], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -277,9 +277,11 @@ describe.each(ENGINES)('fault injection on %s: encodings, stray quotes, NUL byte
     await expectFailure(await sandboxWith({ orders: bomb }),
       /^yzh-recon: order file 2017-11-20 line 2: a quote opens a field on this line and is not closed within 64 KiB \(a stray quote\?\); no legal row is near that long$/,
       { env: { NODE_OPTIONS: `--import=file://${probe}` } });
-    // The whole process, database driver (and PGlite) included; it went to 3 GB.
+    // The whole process, database driver (and PGlite) included; it went to 3 GB. On PGlite it
+    // is 390-405 MB, nearly all PGlite's own heap (375-390 MB before the partitioned tables of
+    // migration 0006); the CronJobs' limit is 512 MiB.
     const peakMb = Number(readFileSync(join(probeDir, 'rss'), 'utf8')) / 1024;
-    expect(peakMb).toBeLessThan(400);
+    expect(peakMb).toBeLessThan(450);
   });
 
   it('a NUL byte in a field: exit 1 naming line and column (it was "database error 22021")', async () => {
@@ -408,7 +410,7 @@ describe.each(ENGINES)('fault injection on %s: database and concurrency', (engin
     let killed = false;
     for (let i = 0; i < 600 && !killed; i++) {
       const r = await admin.query<{ pid: number }>(
-        "select pid from pg_stat_activity where datname = current_database() and query ilike 'copy recon.provider_%' and pid <> pg_backend_pid()");
+        "select pid from pg_stat_activity where datname = current_database() and query ilike 'copy recon.%provider_%' and pid <> pg_backend_pid()");
       if (r.rows[0]) killed = (await admin.query('select pg_terminate_backend($1)', [r.rows[0].pid])).rowCount === 1;
       else await new Promise((res) => setTimeout(res, 50));
     }

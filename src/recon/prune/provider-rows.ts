@@ -31,7 +31,8 @@ export async function pruneProviderDays(session: Session, dealerId: string | nul
         where $2::text is null or dealer_id = $2 group by dealer_id
      )
      select n.dealer_id, n.kept_from::text, count(d.table_name)::int as tables,
-            coalesce(sum(pg_total_relation_size(format('recon.%I', d.table_name)::regclass)), 0)::text as bytes
+            coalesce(sum(case when d.table_name is not null
+                              then pg_total_relation_size(format('recon.%I', d.table_name)::regclass) end), 0)::text as bytes
        from newest n left join recon.provider_days d on d.dealer_id = n.dealer_id and d.business_date < n.kept_from
       group by n.dealer_id, n.kept_from order by n.dealer_id`,
     [retainDays, dealerId],
