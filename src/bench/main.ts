@@ -182,7 +182,7 @@ async function dropBenchDatabase(databaseUrl: string | undefined): Promise<void>
  */
 async function measuredRun(o: {
   databaseUrl: string | undefined; dataDir: string; runEnvBase: Record<string, string>; history: string[]; filledDays: number; explain: boolean;
-  orders: number;
+  explainName: string; orders: number;
 }): Promise<MeasuredRun> {
   let db: DatabaseHandle;
   let env: Record<string, string>;
@@ -226,7 +226,7 @@ async function measuredRun(o: {
       "select summary, order_rows, bill_rows from recon.runs where status = 'succeeded' and business_date = $1 order by id desc limit 1", [DATE])).rows[0]!;
     const counts = (await s.query<{ kind: string; n: number }>(
       "select kind, count(*)::int as n from recon.discrepancies where status = 'open' and business_date = $1 group by kind", [DATE])).rows;
-    if (o.explain) await explainMain(s.query.bind(s), o.dataDir);
+    if (o.explain) await explainMain(s.query.bind(s), join(o.dataDir, o.explainName));
     return { summary, counts: Object.fromEntries(counts.map((c) => [c.kind, c.n])) };
   });
   await db.close();
@@ -264,7 +264,7 @@ async function fillDays(db: DatabaseHandle, dates: string[], orders: number): Pr
         await s.query('select recon.provider_load_finish($1, $2)', [kind, name]);
         await s.query('select recon.provider_swap_day($1, $2, $3, $4)', [kind, KEYS.dealerId, date, name]);
         await s.query(`insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, run_id)
-                       values ($1, $2, $3, md5($2 || $3), 0, $4, (select max(id) from recon.runs))`, [KEYS.dealerId, date, kind, rows]);
+                       values ($1, $2::date, $3::text, md5($2::date::text || $3::text), 0, $4, (select max(id) from recon.runs))`, [KEYS.dealerId, date, kind, rows]);
       }
       await s.exec('commit');
     }
@@ -440,7 +440,7 @@ async function runSize(
     if (filledDays > 0) variants.push({ label: `into ${filledDays} days of provider rows`, history: [], filledDays });
     let baseline: { ms: number; loadMs: number } | null = null;
     for (const variant of variants) {
-      const m = await measuredRun({ databaseUrl, dataDir, runEnvBase, orders: n, history: variant.history, filledDays: variant.filledDays, explain: values.explain === true && variant.label === '' });
+      const m = await measuredRun({ databaseUrl, dataDir, runEnvBase, orders: n, history: variant.history, filledDays: variant.filledDays, explain: values.explain === true, explainName: variant.label === '' ? 'explain.txt' : `explain ${variant.label}.txt`.replace(/ /g, '-') });
       const t = m.times;
       const prefix = variant.label === '' ? 'run' : `run ${variant.label}`;
       if (variant.label === '') {
@@ -517,17 +517,18 @@ async function runSize(
 }
 
 /** EXPLAIN (ANALYZE) of the heaviest matching statements, rebuilt on the loaded day. */
-async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{ rows: unknown[] }>, dataDir: string): Promise<void> {
+async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{ rows: unknown[] }>, file: string): Promise<void> {
   const { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL } = await import('../recon/match-state.js');
   const { RULES } = await import('../recon/rules.js');
   const { MATCH_WORK_MEM } = await import('../recon/matching.js');
   const { rowViewsSql, DROP_ROW_VIEWS_SQL } = await import('../recon/load/day-tables.js');
   await query('begin');
   await query(`set local work_mem = '${MATCH_WORK_MEM}'`);
+  await query('set local jit = off');
   // The day as loaded: its partitions, read through the run's views.
-  for (const sql of rowViewsSql(KEYS.dealerId, DATE, {})) await query(sql);
+  for (const sql of rowViewsSql(KEYS.dealerId, DATE, {}, DEFAULT_DUPLICATE_WINDOW_DAYS)) await query(sql);
   const [params, ...rest] = PARAMS_SQL;
-  await query(params!, [KEYS.dealerId, DATE, DEFAULT_DUPLICATE_WINDOW_DAYS]);
+  await query(params!, [KEYS.dealerId, DATE]);
   for (const sql of rest) await query(sql);
   const out: string[] = [];
   const otherDays = ((await query(HAS_OTHER_DAYS_SQL)).rows[0] as { other_days: boolean }).other_days;
@@ -536,15 +537,14 @@ async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{
     const plan = await query(`explain (analyze, costs off, timing on) ${sql}`);
     out.push(`-- ${sql.trim().split('\n')[0]}\n${(plan.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n')}`);
   }
-  await query('set local jit = off');
   for (const [kind, sql] of Object.entries(RULES)) {
     const plan = await query(`explain (analyze, costs off) ${sql}`);
     out.push(`-- rule ${kind}\n${(plan.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n')}`);
   }
   await query(DROP_ROW_VIEWS_SQL);
   await query('rollback');
-  writeFileSync(join(dataDir, 'explain.txt'), out.join('\n\n'));
-  console.log(`EXPLAIN ANALYZE of the matching statements written to ${join(dataDir, 'explain.txt')}`);
+  writeFileSync(file, out.join('\n\n'));
+  console.log(`EXPLAIN ANALYZE of the matching statements written to ${file}`);
 }
 
 const [stage, ...args] = process.argv.slice(2);

@@ -14,7 +14,7 @@ import { parseInThread } from './parse-thread.js';
 import { spoolQueue } from './spool.js';
 import { startProgress, type Progress } from './progress.js';
 import { billValues, copyPrefix, orderValues, ROW_COLUMNS } from './provider-rows.js';
-import { createLoadTable, finishLoadTable, qualified, rowViewsSql } from './load/day-tables.js';
+import { createLoadTable, finishLoadTable, qualified } from './load/day-tables.js';
 
 export interface FileIngest {
   kind: FileKind;
@@ -70,6 +70,11 @@ export interface FileToLoad {
 
 export interface LoadHooks {
   /**
+   * Runs once the tables this load fills exist (empty), before any row goes in: the run
+   * creates its views of the provider rows over them (day-tables.ts rowViewsSql).
+   */
+  tablesCreated?: (tables: Partial<Record<FileKind, string>>) => Promise<void>;
+  /**
    * Runs once day D's order rows are in place, on the same connection, while the bill file
    * may still be parsing (its text spools meanwhile): work that needs only the order rows
    * gets done inside the load's time.
@@ -87,8 +92,7 @@ export interface LoadResult {
 
 /**
  * Loads each downloaded file into a table of its own (day-tables.ts), inside the caller's
- * transaction, and creates the run's views of the provider rows over them; the caller swaps
- * the tables in before commit. A file equal (by sha256) to the last one ingested is not
+ * transaction; the caller swaps the tables in before commit. A file equal (by sha256) to the last one ingested is not
  * loaded again: the day's partition stays, and the views read it.
  *
  * On Postgres the files are parsed side by side, each on its own thread: the order file is
@@ -131,7 +135,7 @@ export async function loadProviderFiles(
   }
   const tables: Partial<Record<FileKind, string>> = {};
   for (const { kind } of toLoad) tables[kind] = await createLoadTable(session, kind, dealerId, date, runId);
-  for (const sql of rowViewsSql(dealerId, date, tables)) await session.query(sql);
+  await hooks.tablesCreated?.(tables);
   // The hook runs once: now if the order rows are already in place, else after their load.
   const loadingOrders = toLoad.some((f) => f.kind === 'order');
   if (!loadingOrders) await hooks.ordersLoaded?.();

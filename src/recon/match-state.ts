@@ -66,14 +66,13 @@ function mergeInto(state: string, other: string, combined: string): string {
     group by order_id`;
 }
 
-/** The run's parameters; $1 dealer, $2 day, $3 the duplicate window in days. */
+/** The run's parameters; $1 dealer, $2 day. */
 export const PARAMS_SQL: readonly string[] = [
   `create temp table recon_params on commit drop as
    select $1::text as dealer_id,
           $2::date as day,
           $2::date::timestamp at time zone 'Asia/Shanghai' as day_start,
           ($2::date + 1)::timestamp at time zone 'Asia/Shanghai' as day_end,
-          $3::int as duplicate_window,
           -- Findings that depend on elapsed time are judged at the final regeneration (16:45
           -- on D+1) of the newest order file, so a re-run on the same files decides the same.
           ((greatest($2::date, (select max(business_date) from recon.provider_files
@@ -181,22 +180,18 @@ const OTHER_DAYS_SQL: readonly string[] = [
    union select order_id from recon_extra
    union select b.order_id from recon_bill_state b
           where not exists (select 1 from recon_order_state o where o.order_id = b.order_id)
-   union select o.order_id from recon_orders o
-          where (o.business_date between (select day - duplicate_window from recon_params) and (select day - 1 from recon_params)
-                 or o.business_date between (select day + 1 from recon_params) and (select day + duplicate_window from recon_params))
-            and o.order_id in (select order_id from recon_order_state)`,
+   union select o.order_id from recon_window_orders o
+          where o.order_id in (select order_id from recon_order_state)`,
   'analyze recon_other_ids',
   mergeInto('recon_order_state', `
      select o.order_id, false as in_day_file, ${ORDER_AGGREGATES}
-       from recon_orders o
-      where o.business_date <> (select day from recon_params)
-        and o.order_id in (select order_id from recon_other_ids)
+       from recon_other_orders o
+      where o.order_id in (select order_id from recon_other_ids)
       group by o.order_id`, ORDER_COMBINED),
   mergeInto('recon_bill_state', `
      select b.order_id, ${BILL_AGGREGATES}
-       from recon_bills b
-      where b.business_date <> (select day from recon_params)
-        and b.order_id in (select order_id from recon_other_ids)
+       from recon_other_bills b
+      where b.order_id in (select order_id from recon_other_ids)
       group by b.order_id`, BILL_COMBINED),
   ledgerLookup('select order_id from recon_other_ids'),
   latestRowSql('recon_other_ids'),

@@ -8,12 +8,15 @@ export const MATCH_WORK_MEM = '64MB';
  * The first part of matching, which needs only day D's order rows (see LoadHooks). Must run
  * inside the run's transaction (the temp tables are dropped at commit).
  */
-export async function prepareFindings(session: Session, dealerId: string, date: string, duplicateWindowDays: number): Promise<void> {
+export async function prepareFindings(session: Session, dealerId: string, date: string): Promise<void> {
   // Keeps the hash joins of a million-order day in memory (the aggregates' sorts still spill;
   // 256 MB measured no faster).
   await session.query(`set local work_mem = '${MATCH_WORK_MEM}'`);
+  // Compiling a statement costs up to a second, and with days of history the planner's cost
+  // estimates of the per-order lookups cross the JIT threshold while they read a few rows.
+  await session.query('set local jit = off');
   const [params, ...rest] = PARAMS_SQL;
-  await session.query(params!, [dealerId, date, duplicateWindowDays]);
+  await session.query(params!, [dealerId, date]);
   for (const sql of [...rest, ...ORDER_STATE_SQL]) await session.query(sql);
 }
 
@@ -21,8 +24,6 @@ export async function prepareFindings(session: Session, dealerId: string, date: 
 export async function computeFindings(session: Session): Promise<void> {
   const other = await session.query<{ other_days: boolean }>(HAS_OTHER_DAYS_SQL);
   for (const sql of findingStatements(other.rows[0]!.other_days)) await session.query(sql);
-  // The rules read a few hundred candidates; compiling each of them would cost more than it runs.
-  await session.query('set local jit = off');
   await runRules(session);
 }
 

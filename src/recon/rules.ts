@@ -105,13 +105,17 @@ export const RULES: Readonly<Record<string, string>> = {
   duplicate_provider_order: `
     insert into recon_findings
     with payouts as (
-      -- The few orders with two or more payouts, their rows read again (one per 订单流水号).
-      select distinct on (o.order_id, o.provider_ref) o.order_id, o.provider_ref, o.amount, o.status, o.business_date, o.line
+      -- The few orders with two or more payouts, their rows read again (one per 订单流水号),
+      -- each order looked up by id.
+      select m.order_id, o.provider_ref, o.amount, o.status, o.business_date, o.line
         from recon_match m
-        cross join recon_params p
-        join recon_orders o on o.dealer_id = p.dealer_id and o.order_id = m.order_id
-       where ${CONDITIONS.duplicate_provider_order} and o.status <> 'returned'
-       order by o.order_id, o.provider_ref, o.business_date desc, o.line desc
+        cross join lateral (
+          select distinct on (o.provider_ref) o.provider_ref, o.amount, o.status, o.business_date, o.line
+            from recon_orders o
+           where o.order_id = m.order_id and o.status <> 'returned'
+           order by o.provider_ref, o.business_date desc, o.line desc
+        ) o
+       where ${CONDITIONS.duplicate_provider_order}
     )
     select m.home_date, 'duplicate_provider_order', 'critical', m.order_id,
            string_agg(o.provider_ref, ',' order by o.business_date, o.line), m.ledger_amount, sum(o.amount),

@@ -134,8 +134,11 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       let prepareMs = 0;
       const prepare = async () => {
         const prepareStarted = performance.now();
-        await prepareFindings(session, dealerId, date, config.duplicateWindowDays ?? DEFAULT_DUPLICATE_WINDOW_DAYS);
+        await prepareFindings(session, dealerId, date);
         prepareMs = performance.now() - prepareStarted;
+      };
+      const createViews = async (loaded: Partial<Record<FileKind, string>>) => {
+        for (const sql of rowViewsSql(dealerId, date, loaded, config.duplicateWindowDays ?? DEFAULT_DUPLICATE_WINDOW_DAYS)) await session.query(sql);
       };
       let files: (FileIngest & { source: FileSource })[] = [];
       let tables: Partial<Record<FileKind, string>> = {};
@@ -148,13 +151,13 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
             return { kind, download: file.download, archiveKey: file.archiveKey, reload: file.source === 'archive' };
           }),
           runId, log, signal,
-          { ordersLoaded: prepare },
+          { tablesCreated: createViews, ordersLoaded: prepare },
         );
         files = load.files.map((f) => ({ ...f, downloadMs, source: byKind.get(f.kind)!.source }));
         tables = load.tables;
         loadMs = load.loadMs;
       } else {
-        for (const sql of rowViewsSql(dealerId, date, {})) await session.query(sql);
+        await createViews({});
         await prepare();
       }
       interrupted(signal);

@@ -139,7 +139,7 @@ describe.each(ENGINES)('provider rows by day on %s', (engine) => {
     expect(stats).toEqual({ reltuples: 3000, analyzed: true });
     const plan = await db().handle.withSession(async (x) => {
       await x.exec('begin');
-      for (const sql of rowViewsSql(s.dealerId, D, {})) await x.query(sql);
+      for (const sql of rowViewsSql(s.dealerId, D, {}, 7)) await x.query(sql);
       const r = await x.query<{ 'QUERY PLAN': string }>(`explain select * from recon_orders o where o.order_id = '${orders[1500]!.id}'`);
       await x.query(DROP_ROW_VIEWS_SQL);
       await x.exec('rollback');

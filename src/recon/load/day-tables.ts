@@ -58,31 +58,45 @@ const PARENTS: Record<FileKind, string> = { order: 'recon.provider_orders', bill
  * The run's views of the provider rows, on its connection, inside its transaction:
  * recon_day_orders / recon_day_bills are day D's rows (the table loaded by this run, or the
  * day's partition when the file was unchanged), recon_orders / recon_bills every day of the
- * dealer as the run will leave them. Every statement of the run reads the rows through them.
+ * dealer as the run will leave them, recon_other_orders / recon_other_bills the days other
+ * than D, and recon_window_orders the days within `duplicateWindowDays` of D, D left out.
+ * Every statement of the run reads the rows through them.
  *
- * The dealer is written into the views as a literal, so the planner prunes every other
- * dealer's tables without opening (or locking) them: a run never waits on another dealer's
- * partition swap, nor holds a lock that would make that swap wait.
+ * The dealer and the days are written into the views as literals: the planner prunes every
+ * other dealer's tables without opening (or locking) them, so a run never waits on another
+ * dealer's partition swap nor holds a lock that would make that swap wait; and it prunes the
+ * days and estimates the rows it reads from each day's own statistics.
  */
-export function rowViewsSql(dealerId: string, date: string, loaded: Partial<Record<FileKind, string>>): string[] {
+export function rowViewsSql(dealerId: string, date: string, loaded: Partial<Record<FileKind, string>>, duplicateWindowDays: number): string[] {
   const dealer = literal(dealerId);
   const day = `${literal(date)}::date`;
   const views: string[] = [];
   for (const [kind, prefix] of [['order', 'orders'], ['bill', 'bills']] as const) {
     const table = loaded[kind];
     const parent = PARENTS[kind];
+    const others = `select * from ${parent} where dealer_id = ${dealer} and business_date <> ${day}`;
+    views.push(`create or replace temp view recon_other_${prefix} as ${others}`);
     if (table === undefined) {
       views.push(`create or replace temp view recon_day_${prefix} as select * from ${parent} where dealer_id = ${dealer} and business_date = ${day}`);
       views.push(`create or replace temp view recon_${prefix} as select * from ${parent} where dealer_id = ${dealer}`);
     } else {
       views.push(`create or replace temp view recon_day_${prefix} as select * from ${qualified(table)}`);
-      views.push(`create or replace temp view recon_${prefix} as
-        select * from ${parent} where dealer_id = ${dealer} and business_date <> ${day}
-        union all select * from ${qualified(table)}`);
+      views.push(`create or replace temp view recon_${prefix} as ${others} union all select * from ${qualified(table)}`);
     }
   }
+  const from = shiftDays(date, -duplicateWindowDays);
+  const to = shiftDays(date, duplicateWindowDays);
+  views.push(`create or replace temp view recon_window_orders as
+    select * from ${PARENTS.order} where dealer_id = ${dealer} and business_date between ${literal(from)}::date and ${literal(to)}::date
+       and business_date <> ${day}`);
   return views;
 }
 
+/** A date (YYYY-MM-DD) moved by `days`. */
+function shiftDays(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+}
+
 /** Dropped before the swap (a view would hold the loaded table) and before every commit. */
-export const DROP_ROW_VIEWS_SQL = 'drop view if exists recon_orders, recon_bills, recon_day_orders, recon_day_bills';
+export const DROP_ROW_VIEWS_SQL = `drop view if exists recon_orders, recon_bills, recon_day_orders, recon_day_bills, recon_other_orders,
+  recon_other_bills, recon_window_orders`;
