@@ -19,9 +19,15 @@ export interface FollowUpConfig {
   readonly concurrency: number;
   /** Orders asked per run at most, the oldest findings first. */
   readonly max: number;
+  /**
+   * A run does not ask again about an order answered within this many hours, unless a file
+   * ingested since says something newer or a later call went unanswered: the three runs a day
+   * would otherwise ask the whole backlog of open findings each time and get the same answers.
+   */
+  readonly reaskAfterHours?: number;
 }
 
-export const DEFAULT_FOLLOW_UP: FollowUpConfig = Object.freeze({ concurrency: 4, max: 500 });
+export const DEFAULT_FOLLOW_UP: FollowUpConfig = Object.freeze({ concurrency: 4, max: 500, reaskAfterHours: 20 });
 
 export interface Config {
   readonly databaseUrl: string | undefined;
@@ -146,6 +152,7 @@ export function loadConfig(
       concurrency: positiveInt('YZH_FOLLOWUP_CONCURRENCY', DEFAULT_FOLLOW_UP.concurrency),
       // 0 turns the follow-up off.
       max: wholeNumber('YZH_FOLLOWUP_MAX', DEFAULT_FOLLOW_UP.max),
+      reaskAfterHours: wholeNumber('YZH_FOLLOWUP_REASK_HOURS', DEFAULT_FOLLOW_UP.reaskAfterHours!),
     }),
     reportDir: get('YZH_REPORT_DIR'),
     archiveDir: get('YZH_ARCHIVE_DIR') ?? '.yzh-recon/archive',

@@ -205,7 +205,8 @@ export const HAS_OTHER_DAYS_SQL = `select exists (
    where d.dealer_id = p.dealer_id and d.business_date <> p.day) as other_days`;
 
 /**
- * Each order's newest live answer (recon.provider_order_checks) that says something about it,
+ * Each order's newest live answer (recon.provider_order_checks) that says something about it
+ * (for the orders in scope),
  * and whether it is newer than every order-file row of the order: asked by the same run that
  * ingested the file holding the row, or a later one. A file ingested after the answer (a later
  * day's file, a regenerated one) is newer evidence, and then the file rows decide again.
@@ -222,6 +223,10 @@ export const LIVE_SQL = `create temp table recon_live on commit drop as
      from (select distinct on (k.order_id) k.*
              from recon.provider_order_checks k
             where k.dealer_id = (select dealer_id from recon_params) and k.state is not null
+              -- Only the orders in the run's scope: the answers of years of follow-ups are
+              -- not read again by every run.
+              and (k.order_id in (select order_id from recon_extra) or k.order_id in (select order_id from recon_order_state)
+                   or k.order_id in (select order_id from recon_bill_state) or k.order_id in (select order_id from recon_ledger))
             order by k.order_id, k.id desc) c`;
 
 /**

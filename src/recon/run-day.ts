@@ -173,7 +173,9 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       // the live answers already recorded) give.
       const fromArchive = request.source === 'archive';
       const followUpConfig = fromArchive ? { ...DEFAULT_FOLLOW_UP, max: 0 } : deps.config.followUp ?? DEFAULT_FOLLOW_UP;
-      const followUpResult = await followUp(session, { client, config: followUpConfig, log, signal }, runId, dealerId);
+      const followUpResult = await followUp(session, {
+        client, config: followUpConfig, log, signal, ...(mode === 'follow-up' ? { reaskAfterHours: 0 } : {}),
+      }, runId, dealerId);
       const followUpMs = performance.now() - followUpStarted;
       interrupted(signal);
       const balanceStarted = performance.now();

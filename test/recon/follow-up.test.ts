@@ -135,7 +135,8 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
 
     // The provider answers 502 to every order query: retried, then no further calls start.
     s.sandbox.faults.orderQueryHttpErrors = 1000;
-    const down = await s.run(D1, { followUp: { concurrency: 1, max: 500 } });
+    // (reaskAfterHours 0: these runs follow each other within seconds)
+    const down = await s.run(D1, { followUp: { concurrency: 1, max: 500, reaskAfterHours: 0 } });
     expect(down.followUp).toMatchObject({ candidates: 3, asked: 3, unanswered: 3 });
     expect(down.followUp.error).toMatch(/gave up after \d+ attempts/);
     expect(orderQueries(s).filter((c) => c.code === 'HTTP 502')).toHaveLength(4); // one order, YZH_RETRIES 3
@@ -148,7 +149,7 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
     // Too slow: every call times out; the run still succeeds as the files say.
     s.sandbox.faults.orderQueryStalls = 1000;
     s.sandbox.faults.stallMs = 1500;
-    const slow = await s.run(D1, { clientEnv: { YZH_TIMEOUT_MS: '200', YZH_RETRIES: '1' } });
+    const slow = await s.run(D1, { clientEnv: { YZH_TIMEOUT_MS: '200', YZH_RETRIES: '1' }, followUp: { concurrency: 4, max: 500, reaskAfterHours: 0 } });
     expect(slow.followUp).toMatchObject({ asked: 3, unanswered: 3 });
     expect(slow.followUp.error).toMatch(/timed out after 200 ms/);
     expect(await s.open()).toEqual([['1', 'stale_pending_claim', 'warning'], ['2', 'stale_pending_claim', 'warning'], ['3', 'stale_pending_claim', 'warning']]);
@@ -183,6 +184,29 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
     expect(capped.followUp).toMatchObject({ candidates: 5, asked: 2, deferred: 3 });
     expect(orderQueries(s).map((c) => c.orderId).sort()).toEqual([s.id('1'), s.id('2')]);
     expect((await checks(s)).map((c) => c.order_id).sort()).toEqual([s.id('1'), s.id('2')]);
+  });
+
+  it('a scheduled run does not ask again about an order answered within YZH_FOLLOWUP_REASK_HOURS; the follow-up command does', async () => {
+    const s = await scenario();
+    const orders = await Promise.all(['1', '2'].map((l) => redPacket(s, l)));
+    await writeRedPackets(s, orders);
+    s.live({ 1: 'pending', 2: 'pending' });
+    await s.run(D);
+    await s.run(D1);
+    const asked = orderQueries(s).length;
+    expect(asked).toBeGreaterThan(0);
+    const again = await s.run(D1);
+    expect(again.followUp).toMatchObject({ candidates: 0, asked: 0 });
+    expect(orderQueries(s)).toHaveLength(asked);
+    expect(await s.open()).toEqual([['1', 'stale_pending_claim', 'warning'], ['2', 'stale_pending_claim', 'warning']]);
+    // An operator asks now: both are asked, and a claim resolves its finding.
+    s.live({ 1: 'claimed', 2: 'pending' });
+    const now = await s.run(D1, { mode: 'follow-up' });
+    expect(now.followUp).toMatchObject({ asked: 2 });
+    expect(await s.open()).toEqual([['2', 'stale_pending_claim', 'warning']]);
+    // With the window at 0 hours every run asks again.
+    const every = await s.run(D1, { followUp: { concurrency: 4, max: 500, reaskAfterHours: 0 } });
+    expect(every.followUp).toMatchObject({ asked: 1 });
   });
 
   it('never more calls at once than YZH_FOLLOWUP_CONCURRENCY', async () => {

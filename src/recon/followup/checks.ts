@@ -14,7 +14,8 @@ export interface Candidate {
 export const FOLLOW_UP_KINDS = ['stale_pending_claim', 'unresolved_provider_status', 'missing_at_provider', 'order_without_bill'] as const;
 
 /**
- * The orders to ask about, the oldest findings first (the finding's day, then the run that
+ * The orders to ask about (none answered within the last `reaskAfterHours` hours, unless a
+ * file ingested since says something newer), the oldest findings first (the finding's day, then the run that
  * first saw it; orders without an open finding yet after those of the same day), at most
  * `max`; and how many there were in all.
  *
@@ -41,6 +42,13 @@ const CANDIDATES_SQL = `
            (select min(d.first_seen_run_id) from recon.discrepancies d
              where d.dealer_id = p.dealer_id and d.status = 'open' and d.order_id = c.order_id) as first_seen
       from c cross join recon_params p
+     -- Not an order answered within the last $2 hours with nothing newer in the files since,
+     -- unless a later call for it went unanswered.
+     where not exists (select 1 from recon_live v
+                        where v.order_id = c.order_id and v.newest and v.asked_at > now() - $2::int * interval '1 hour'
+                          and not exists (select 1 from recon.provider_order_checks k
+                                           where k.dealer_id = p.dealer_id and k.order_id = v.order_id
+                                             and k.asked_at > v.asked_at and k.state is null))
      group by c.order_id, p.dealer_id
   )
   select r.order_id, r.business_date::text as business_date, count(*) over ()::int as total,
@@ -53,8 +61,8 @@ const CANDIDATES_SQL = `
    order by r.business_date, r.first_seen nulls last, r.order_id
    limit $1`;
 
-export async function selectCandidates(session: Session, max: number): Promise<{ candidates: Candidate[]; total: number }> {
-  const r = await session.query<{ order_id: string; business_date: string; total: number; channel: Channel | null }>(CANDIDATES_SQL, [max]);
+export async function selectCandidates(session: Session, max: number, reaskAfterHours: number): Promise<{ candidates: Candidate[]; total: number }> {
+  const r = await session.query<{ order_id: string; business_date: string; total: number; channel: Channel | null }>(CANDIDATES_SQL, [max, reaskAfterHours]);
   return {
     candidates: r.rows.map((row) => ({ orderId: row.order_id, businessDate: row.business_date, channel: row.channel })),
     total: r.rows[0]?.total ?? 0,

@@ -1,4 +1,4 @@
-import type { FollowUpConfig } from '../../config.js';
+import { DEFAULT_FOLLOW_UP, type FollowUpConfig } from '../../config.js';
 import type { Session } from '../../db/connection.js';
 import type { LiveState } from '../../db/schema.js';
 import { coerceError } from '../../errors.js';
@@ -28,6 +28,8 @@ export interface FollowUpDeps {
   config: FollowUpConfig;
   log: Logger;
   signal?: AbortSignal;
+  /** Overrides config.reaskAfterHours: 0 for the `follow-up` command, which asks them all. */
+  reaskAfterHours?: number;
 }
 
 export const NO_FOLLOW_UP: FollowUpResult = { candidates: 0, asked: 0, answered: {}, unanswered: 0, deferred: 0 };
@@ -51,7 +53,7 @@ export async function followUp(session: Session, deps: FollowUpDeps, runId: numb
   await session.query('savepoint follow_up');
   let selected = { candidates: [] as Candidate[], total: 0 };
   try {
-    selected = await selectCandidates(session, deps.config.max);
+    selected = await selectCandidates(session, deps.config.max, deps.reaskAfterHours ?? deps.config.reaskAfterHours ?? DEFAULT_FOLLOW_UP.reaskAfterHours!);
     const { candidates, total } = selected;
     if (candidates.length === 0) {
       await session.query('release savepoint follow_up');
