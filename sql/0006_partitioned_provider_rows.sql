@@ -230,3 +230,20 @@ end $$;
 
 drop table recon.provider_orders_0005;
 drop table recon.provider_bills_0005;
+
+-- Each day's 经纪公司打款 total per broker and channel, written when the day's bill file is
+-- loaded: the balance check's 7-day average reads these few rows instead of 7 days of bill
+-- rows. Derived figures, a few rows a day: kept when retention drops the day's rows.
+create table recon.provider_day_payouts (
+  dealer_id     text not null,
+  business_date date not null,
+  broker_id     text not null,
+  channel       text not null,
+  amount        numeric(18,2) not null,
+  primary key (dealer_id, business_date, broker_id, channel)
+);
+insert into recon.provider_day_payouts (dealer_id, business_date, broker_id, channel, amount)
+select dealer_id, business_date, broker_id, channel, sum(amount)
+  from recon.provider_bills
+ where bill_type = 'payout' and channel is not null and broker_id is not null
+ group by dealer_id, business_date, broker_id, channel;

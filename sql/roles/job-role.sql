@@ -31,6 +31,7 @@ grant select, insert, update, delete
 -- Provider rows are loaded into a table per day and swapped in by these functions, which do
 -- the DDL as the schema owner (sql/0006); the tables they create are granted to the caller.
 grant select on recon.provider_row_tables, recon.provider_days to yzh_recon_job;
+grant select, insert, delete on recon.provider_day_payouts to yzh_recon_job;
 grant execute on function recon.provider_dealer_table(text, text), recon.provider_load_table(text, text, date, bigint),
   recon.provider_load_finish(text, text), recon.provider_swap_day(text, text, date, text), recon.provider_drop_days(text, date)
   to yzh_recon_job;

@@ -40,7 +40,8 @@ const CHANNELS: readonly { channel: Channel; balance: keyof DealerAccount; open:
 ];
 
 /**
- * Per broker and channel: the 经纪公司打款 rows of the window's bill files, summed, and the
+ * Per broker and channel: the 经纪公司打款 rows of the window's bill files, summed (from the
+ * per-day totals written at load, recon.provider_day_payouts), and the
  * number of days in the window that have a bill file (a day without one is not a day without
  * payouts, so it is not averaged in).
  */
@@ -48,9 +49,8 @@ const PAYOUTS_SQL = `
   select b.broker_id, b.channel, sum(b.amount)::text as total,
          (select count(distinct f.business_date)::int from recon.provider_files f
            where f.dealer_id = $1 and f.kind = 'bill' and f.business_date between $2::date - ${BALANCE_WINDOW_DAYS - 1} and $2::date) as days
-    from recon_bills b
+    from recon.provider_day_payouts b
    where b.dealer_id = $1 and b.business_date between $2::date - ${BALANCE_WINDOW_DAYS - 1} and $2::date
-     and b.bill_type = 'payout' and b.channel is not null and b.broker_id is not null
    group by b.broker_id, b.channel`;
 
 /**

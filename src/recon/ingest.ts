@@ -142,7 +142,7 @@ export async function loadProviderFiles(
   const ordersLoaded = (loadingOrders && hooks.ordersLoaded) || (async () => {});
   // Indexes and statistics once a table is full; the order-state hook reads the order table.
   const finished = async (kind: FileKind) => {
-    await finishLoadTable(session, kind, tables[kind]!);
+    await finishLoadTable(session, kind, tables[kind]!, dealerId, date);
     if (kind === 'order') await ordersLoaded();
   };
 
@@ -167,7 +167,12 @@ export async function loadProviderFiles(
 
 interface Loaded { rows: number; loadMs: number }
 
-const copyTarget = (kind: FileKind, table: string) => `copy ${qualified(table)} (${ROW_COLUMNS[kind].join(', ')}) from stdin`;
+/**
+ * FREEZE: the table was created in this transaction, so its rows can be written frozen and
+ * all-visible; later days' reads of it (the duplicate window, lookups by order id) may then
+ * use index-only scans, and no vacuum has to come back to set hint bits or freeze them.
+ */
+const copyTarget = (kind: FileKind, table: string) => `copy ${qualified(table)} (${ROW_COLUMNS[kind].join(', ')}) from stdin with (freeze)`;
 
 async function copyFiles(
   session: Session, dealerId: string, date: string, files: FileToLoad[], tables: Partial<Record<FileKind, string>>, log: Logger,

@@ -135,14 +135,17 @@ const SCOPE_SQL: readonly string[] = [
   'analyze recon_ledger',
 ];
 
-/** Adds the ledger rows of the orders `ids` selects that recon_ledger lacks, by id. */
+/**
+ * Adds the ledger rows of the orders `ids` selects that recon_ledger lacks, by id. (`limit 1`
+ * keeps each a lookup by primary key: without it the planner may join the whole ledger.)
+ */
 function ledgerLookup(ids: string): string {
   return `insert into recon_ledger
    select l.order_id, l.amount, l.status, l.created_at
      from (${ids}) i
      cross join lateral (
        select l.* from recon.ledger_payouts l
-        where l.order_id = i.order_id and l.dealer_id = (select dealer_id from recon_params)) l
+        where l.order_id = i.order_id and l.dealer_id = (select dealer_id from recon_params) limit 1) l
     where not exists (select 1 from recon_ledger r where r.order_id = i.order_id)`;
 }
 

@@ -42,9 +42,22 @@ export async function createLoadTable(session: Session, kind: FileKind, dealerId
   return r.rows[0]!.name;
 }
 
-/** After its load: the table's indexes, built in one pass each, and its statistics. */
-export async function finishLoadTable(session: Session, kind: FileKind, name: string): Promise<void> {
+/**
+ * After its load: the table's indexes, built in one pass each, and its statistics; for a bill
+ * file, the day's payout totals per broker and channel (recon.provider_day_payouts, which the
+ * balance check averages).
+ */
+export async function finishLoadTable(session: Session, kind: FileKind, name: string, dealerId: string, date: string): Promise<void> {
   await session.query('select recon.provider_load_finish($1, $2)', [kind, name]);
+  if (kind !== 'bill') return;
+  await session.query('delete from recon.provider_day_payouts where dealer_id = $1 and business_date = $2', [dealerId, date]);
+  await session.query(
+    `insert into recon.provider_day_payouts (dealer_id, business_date, broker_id, channel, amount)
+     select $1, $2, broker_id, channel, sum(amount) from ${qualified(name)}
+      where bill_type = 'payout' and channel is not null and broker_id is not null
+      group by broker_id, channel`,
+    [dealerId, date],
+  );
 }
 
 /** The loaded table becomes the day's partition; the old one is dropped. Last before commit. */
