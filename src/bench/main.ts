@@ -531,11 +531,10 @@ async function runSize(
 async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{ rows: unknown[] }>, file: string): Promise<void> {
   const { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL } = await import('../recon/match-state.js');
   const { RULES } = await import('../recon/rules.js');
-  const { MATCH_WORK_MEM } = await import('../recon/matching.js');
+  const { MATCH_SETTINGS_SQL } = await import('../recon/matching.js');
   const { rowViewsSql, DROP_ROW_VIEWS_SQL } = await import('../recon/load/day-tables.js');
   await query('begin');
-  await query(`set local work_mem = '${MATCH_WORK_MEM}'`);
-  await query('set local jit = off');
+  for (const sql of MATCH_SETTINGS_SQL) await query(sql);
   // The day as loaded: its partitions, read through the run's views.
   for (const sql of rowViewsSql(KEYS.dealerId, DATE, {}, DEFAULT_DUPLICATE_WINDOW_DAYS)) await query(sql);
   const [params, ...rest] = PARAMS_SQL;

@@ -4,22 +4,27 @@ import { LIVE_DETAILS_SQL, RULES } from './rules.js';
 
 export const MATCH_WORK_MEM = '64MB';
 
+/** The planner settings of matching, for the run's transaction. */
+export const MATCH_SETTINGS_SQL: readonly string[] = [
+  // Keeps the hash joins of a million-order day in memory (the aggregates' sorts still spill;
+  // 256 MB measured no faster).
+  `set local work_mem = '${MATCH_WORK_MEM}'`,
+  // Compiling a statement costs up to a second, and with days of history the planner's cost
+  // estimates of the per-order lookups cross the JIT threshold while they read a few rows.
+  'set local jit = off',
+  // The orders that need other days are looked up by id in each day's partition; at the
+  // default random_page_cost (4, for spinning disks) the planner reads every partition whole
+  // instead once a few thousand open findings are in scope, which grows with the days kept.
+  // A day's index pages are in cache on any current server (and on SSD when they are not).
+  'set local random_page_cost = 1.1',
+];
+
 /**
  * The first part of matching, which needs only day D's order rows (see LoadHooks). Must run
  * inside the run's transaction (the temp tables are dropped at commit).
  */
 export async function prepareFindings(session: Session, dealerId: string, date: string): Promise<void> {
-  // Keeps the hash joins of a million-order day in memory (the aggregates' sorts still spill;
-  // 256 MB measured no faster).
-  await session.query(`set local work_mem = '${MATCH_WORK_MEM}'`);
-  // Compiling a statement costs up to a second, and with days of history the planner's cost
-  // estimates of the per-order lookups cross the JIT threshold while they read a few rows.
-  await session.query('set local jit = off');
-  // The orders that need other days are looked up by id in each day's partition; at the
-  // default random_page_cost (4, for spinning disks) the planner reads every partition whole
-  // instead once a few thousand open findings are in scope, which grows with the days kept.
-  // A day's index pages are in cache on any current server (and on SSD when they are not).
-  await session.query('set local random_page_cost = 1.1');
+  for (const sql of MATCH_SETTINGS_SQL) await session.query(sql);
   const [params, ...rest] = PARAMS_SQL;
   await session.query(params!, [dealerId, date]);
   for (const sql of [...rest, ...ORDER_STATE_SQL]) await session.query(sql);
