@@ -47,8 +47,10 @@ create table recon.provider_orders (
   finished_at     timestamptz
 ) partition by list (dealer_id);
 -- An order's rows of every day, looked up by id (a 退汇 months after its order, the few
--- orders that need other days). A day's rows are its partition: no index on the day.
-create index provider_orders_order on recon.provider_orders (order_id);
+-- orders that need other days). A day's rows are its partition: no index on the day. The
+-- dealer and day ride along so that the duplicate window's scan of whole days (every order
+-- id of each) is answered from the index alone: the rows are loaded frozen, all-visible.
+create index provider_orders_order on recon.provider_orders (order_id) include (dealer_id, business_date);
 -- The week's unclaimed red packets, re-checked by each run: a handful of a day's million rows.
 create index provider_orders_pending_claim on recon.provider_orders (order_id) where status = 'paid_pending_claim';
 
@@ -134,7 +136,11 @@ begin
   if to_regclass(format('recon.%I', p_name)) is null or p_name !~ '_load[0-9]+$' then
     raise exception 'not a load table: %', p_name;
   end if;
-  execute format('create index %I on recon.%I (order_id)', p_name || '_order', p_name);
+  if p_kind = 'order' then
+    execute format('create index %I on recon.%I (order_id) include (dealer_id, business_date)', p_name || '_order', p_name);
+  else
+    execute format('create index %I on recon.%I (order_id)', p_name || '_order', p_name);
+  end if;
   if p_kind = 'order' then
     execute format('create index %I on recon.%I (order_id) where status = %L', p_name || '_pending', p_name, 'paid_pending_claim');
   end if;
