@@ -216,21 +216,19 @@ revoke execute on function recon.provider_drop_days(text, date) from public;
 do $$
 declare
   r record;
+  v_kind text;
+  v_old text;
   v_name text;
 begin
-  for r in select distinct dealer_id, business_date from recon.provider_orders_0005 order by 1, 2 loop
-    v_name := recon.provider_load_table('order', r.dealer_id, r.business_date, 0);
-    execute format('insert into recon.%I select * from recon.provider_orders_0005 where dealer_id = %L and business_date = %L',
-                   v_name, r.dealer_id, r.business_date);
-    perform recon.provider_load_finish('order', v_name);
-    perform recon.provider_swap_day('order', r.dealer_id, r.business_date, v_name);
-  end loop;
-  for r in select distinct dealer_id, business_date from recon.provider_bills_0005 order by 1, 2 loop
-    v_name := recon.provider_load_table('bill', r.dealer_id, r.business_date, 0);
-    execute format('insert into recon.%I select * from recon.provider_bills_0005 where dealer_id = %L and business_date = %L',
-                   v_name, r.dealer_id, r.business_date);
-    perform recon.provider_load_finish('bill', v_name);
-    perform recon.provider_swap_day('bill', r.dealer_id, r.business_date, v_name);
+  foreach v_kind in array array['order', 'bill'] loop
+    v_old := recon.provider_parent(v_kind) || '_0005';
+    for r in execute format('select distinct dealer_id, business_date from recon.%I order by 1, 2', v_old) loop
+      v_name := recon.provider_load_table(v_kind, r.dealer_id, r.business_date, 0);
+      execute format('insert into recon.%I select * from recon.%I where dealer_id = %L and business_date = %L',
+                     v_name, v_old, r.dealer_id, r.business_date);
+      perform recon.provider_load_finish(v_kind, v_name);
+      perform recon.provider_swap_day(v_kind, r.dealer_id, r.business_date, v_name);
+    end loop;
   end loop;
 end $$;
 
