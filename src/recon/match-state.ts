@@ -7,7 +7,7 @@ import { CANDIDATE_FILTER } from './rules.js';
  * file, every ledger row created on D, every order with a discrepancy still open from any
  * earlier day, and the week's unclaimed red packets.
  *
- * The provider rows are read through the run's views (row-views.ts): recon_day_orders and
+ * The provider rows are read through the run's views (load/day-tables.ts): recon_day_orders and
  * recon_day_bills are D's rows (the tables just loaded), recon_orders and recon_bills every
  * day of the dealer as this run will leave them.
  *

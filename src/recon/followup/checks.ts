@@ -15,9 +15,9 @@ export const FOLLOW_UP_KINDS = ['stale_pending_claim', 'unresolved_provider_stat
 
 /**
  * The orders to ask about (none answered within the last `reaskAfterHours` hours, unless a
- * file ingested since says something newer), the oldest findings first (the finding's day, then the run that
- * first saw it; orders without an open finding yet after those of the same day), at most
- * `max`; and how many there were in all.
+ * file ingested since says something newer), the oldest findings first (the finding's day,
+ * then the run that first saw it; orders without an open finding yet after those of the same
+ * day), at most `max`; and how many there were in all.
  *
  * - the orders of this run's findings of FOLLOW_UP_KINDS, except missing_at_provider at the
  *   cut-off (its order is expected in the next day's file, not missing);

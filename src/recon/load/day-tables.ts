@@ -1,3 +1,4 @@
+import { DateTime } from 'luxon';
 import type { Session } from '../../db/connection.js';
 import type { FileKind } from '../../provider/protocol.js';
 
@@ -97,18 +98,14 @@ export function rowViewsSql(dealerId: string, date: string, loaded: Partial<Reco
       views.push(`create or replace temp view recon_${prefix} as ${others} union all select * from ${qualified(table)}`);
     }
   }
-  const from = shiftDays(date, -duplicateWindowDays);
-  const to = shiftDays(date, duplicateWindowDays);
+  const from = DateTime.fromISO(date).minus({ days: duplicateWindowDays }).toISODate()!;
+  const to = DateTime.fromISO(date).plus({ days: duplicateWindowDays }).toISODate()!;
   views.push(`create or replace temp view recon_window_orders as
     select * from ${PARENTS.order} where dealer_id = ${dealer} and business_date between ${literal(from)}::date and ${literal(to)}::date
        and business_date <> ${day}`);
   return views;
 }
 
-/** A date (YYYY-MM-DD) moved by `days`. */
-function shiftDays(date: string, days: number): string {
-  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
-}
 
 /** Dropped before the swap (a view would hold the loaded table) and before every commit. */
 export const DROP_ROW_VIEWS_SQL = `drop view if exists recon_orders, recon_bills, recon_day_orders, recon_day_bills, recon_other_orders,
