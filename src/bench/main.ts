@@ -529,9 +529,9 @@ async function runSize(
 
 /** EXPLAIN (ANALYZE) of the heaviest matching statements, rebuilt on the loaded day. */
 async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{ rows: unknown[] }>, file: string): Promise<void> {
-  const { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL } = await import('../recon/match-state.js');
-  const { RULES } = await import('../recon/rules.js');
-  const { MATCH_SETTINGS_SQL } = await import('../recon/matching.js');
+  const { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL } = await import('../recon/match/match-state.js');
+  const { RULES } = await import('../recon/match/rules.js');
+  const { MATCH_SETTINGS_SQL } = await import('../recon/match/matching.js');
   const { rowViewsSql, DROP_ROW_VIEWS_SQL } = await import('../recon/load/day-tables.js');
   await query('begin');
   for (const sql of MATCH_SETTINGS_SQL) await query(sql);

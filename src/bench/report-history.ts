@@ -7,7 +7,7 @@ import type { DatabaseHandle } from '../db/connection.js';
 import type { Logger } from '../logger.js';
 import { ProviderClient } from '../provider/client.js';
 import { Sandbox } from '../provider/sandbox.js';
-import { runDay } from '../recon/run-day.js';
+import { runDay } from '../recon/runs/run-day.js';
 
 /**
  * A month of a small merchant's days, run through the real job (sandbox provider, runDay),

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { openPglite } from '../db/connection.js';
 import { migrate } from '../db/migrator.js';
-import { yesterdayInShanghai } from '../recon/business-date.js';
+import { yesterdayInShanghai } from '../recon/runs/business-date.js';
 import { buildReportPage } from '../recon/report/page.js';
 import { openInChromium } from './browser.js';
 import { buildHistory } from './report-history.js';

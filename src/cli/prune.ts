@@ -2,7 +2,7 @@ import { DateTime } from 'luxon';
 import { openDatabase } from '../db/connection.js';
 import { migrate } from '../db/migrator.js';
 import { PROVIDER_ZONE } from '../provider/file-format.js';
-import { PRUNERS } from '../recon/prune/index.js';
+import { PRUNERS } from '../recon/lifecycle/prune/index.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 

@@ -1,12 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { openDatabase, type Session } from '../db/connection.js';
 import { ReconError } from '../errors.js';
-import { yesterdayInShanghai } from '../recon/business-date.js';
+import { yesterdayInShanghai } from '../recon/runs/business-date.js';
 import { formatCsv } from '../recon/report/csv.js';
 import type { Lang } from '../recon/report/labels.js';
 import { buildReportPage, writeReportPage } from '../recon/report/page.js';
 import { latestReconciledDay, soleDealer } from '../recon/report/page-data.js';
-import { selectDiscrepancies, type ReportRow } from '../recon/report.js';
+import { selectDiscrepancies, type ReportRow } from '../recon/report/findings.js';
 import { datePeriod, parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 

@@ -1,4 +1,4 @@
-import type { RunResult } from '../recon/run-day.js';
+import type { RunResult } from '../recon/runs/run-day.js';
 
 const SEVERITIES = ['critical', 'warning', 'info'] as const;
 

@@ -1,7 +1,7 @@
 import { openDatabase } from '../db/connection.js';
 import { ReconError } from '../errors.js';
 import { Archive } from '../provider/archive.js';
-import { verifyChain, verifyFiles, type VerifyCheck, type VerifyScope } from '../recon/run/verify.js';
+import { verifyChain, verifyFiles, type VerifyCheck, type VerifyScope } from '../recon/runs/verify.js';
 import { datePeriod, parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 

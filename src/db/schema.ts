@@ -42,7 +42,7 @@ export interface RunTable {
   bill_rows: number | null;
   error: string | null;
   summary: Json | null;
-  /** The run's link in its dealer's audit chain (src/recon/run/audit.ts); null before it. */
+  /** The run's link in its dealer's audit chain (src/recon/runs/audit.ts); null before it. */
   audit_previous_run_id: number | null;
   audit_seq: number | null;
   audit_findings_digest: string | null;

@@ -6,8 +6,8 @@ import type { DatabaseHandle, Engine } from '../../src/db/connection.js';
 import { ProviderClient } from '../../src/provider/client.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import type { FollowUpConfig } from '../../src/config.js';
-import { runDay, type RunMode, type RunResult } from '../../src/recon/run-day.js';
-import type { FileSource } from '../../src/recon/run/archive.js';
+import { runDay, type RunMode, type RunResult } from '../../src/recon/runs/run-day.js';
+import type { FileSource } from '../../src/recon/runs/archive.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 import { KEYS, providerConfig, silentLog } from './provider.js';
 

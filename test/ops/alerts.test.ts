@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { reconciledDays, type ReconciledDays } from '../../src/recon/metrics.js';
+import { reconciledDays, type ReconciledDays } from '../../src/recon/runs/metrics.js';
 import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
 
 const RULES = resolve('k8s/monitoring/yzh-recon-rules.yaml');

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, openInChromium } from '../../src/bench/browser.js';
 import { seedFixtureLedger } from '../../src/db/seed.js';
 import { buildReportPage } from '../../src/recon/report/page.js';
-import { runDay } from '../../src/recon/run-day.js';
+import { runDay } from '../../src/recon/runs/run-day.js';
 import { freshDatabase, type TestDatabase } from '../helpers/db.js';
 import { client, FIXTURE_DATE, KEYS, silentLog, startSandbox } from '../helpers/provider.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ReconError } from '../../src/errors.js';
-import { runDay } from '../../src/recon/run-day.js';
+import { runDay } from '../../src/recon/runs/run-day.js';
 import { ENGINES } from '../helpers/db.js';
 import { silentLog } from '../helpers/provider.js';
 import { scenarioSuite, type Scenario } from '../helpers/scenario.js';

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrderRow } from '../../src/provider/file-format.js';
-import { copyPrefix, orderCopyLine, orderValues, ROW_COLUMNS } from '../../src/recon/provider-rows.js';
+import { copyPrefix, orderCopyLine, orderValues, ROW_COLUMNS } from '../../src/recon/load/provider-rows.js';
 import { createLoadTable, qualified } from '../../src/recon/load/day-tables.js';
 import { freshDatabase, type TestDatabase } from '../helpers/db.js';
 

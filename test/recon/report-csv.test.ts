@@ -3,7 +3,7 @@ import { parse } from 'csv-parse/sync';
 import { decodeCsvFile, parseAckCsv } from '../../src/recon/report/ack.js';
 import { CSV_COLUMNS, formatCsv, neutralizeCell, restoreCell } from '../../src/recon/report/csv.js';
 import { formatAmount, formatYuan, toFen } from '../../src/recon/report/money.js';
-import type { ReportRow } from '../../src/recon/report.js';
+import type { ReportRow } from '../../src/recon/report/findings.js';
 import { encodeGb18030 } from '../helpers/gb18030.js';
 
 const row = (over: Partial<ReportRow>): ReportRow => ({

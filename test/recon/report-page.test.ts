@@ -5,7 +5,7 @@ import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHistory } from '../../src/bench/report-history.js';
 import { seedFixtureLedger } from '../../src/db/seed.js';
-import { runDay } from '../../src/recon/run-day.js';
+import { runDay } from '../../src/recon/runs/run-day.js';
 import { KINDS, LABELS, SEVERITIES } from '../../src/recon/report/labels.js';
 import { formatAmount, formatCount, formatYuan, toFen } from '../../src/recon/report/money.js';
 import { buildReportPage } from '../../src/recon/report/page.js';

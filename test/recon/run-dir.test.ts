@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, wr
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRunDir, currentOwner, removeAbandoned, RUN_DIR_PREFIX } from '../../src/recon/run-dir.js';
+import { createRunDir, currentOwner, removeAbandoned, RUN_DIR_PREFIX } from '../../src/recon/runs/run-dir.js';
 import { silentLog } from '../helpers/provider.js';
 
 const root = mkdtempSync(join(tmpdir(), 'yzh-run-dir-'));

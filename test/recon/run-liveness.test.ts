@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { openPostgres, type Session } from '../../src/db/connection.js';
-import { acquireRunLock, insertRun, releaseAlive, releaseRunLock } from '../../src/recon/runs.js';
+import { acquireRunLock, insertRun, releaseAlive, releaseRunLock } from '../../src/recon/runs/runs.js';
 import { ENGINES } from '../helpers/db.js';
 import { paidBills, scenarioSuite } from '../helpers/scenario.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spoolQueue } from '../../src/recon/spool.js';
+import { spoolQueue } from '../../src/recon/load/spool.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'yzh-spool-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

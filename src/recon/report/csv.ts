@@ -1,4 +1,4 @@
-import type { ReportRow } from '../report.js';
+import type { ReportRow } from './findings.js';
 
 /**
  * The report's CSV, for Excel: a UTF-8 BOM, CRLF, every cell that could be read as a formula

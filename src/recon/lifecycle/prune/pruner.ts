@@ -1,11 +1,11 @@
 import type { DateTime } from 'luxon';
-import type { Config } from '../../config.js';
-import type { DatabaseHandle } from '../../db/connection.js';
-import type { Logger } from '../../logger.js';
+import type { Config } from '../../../config.js';
+import type { DatabaseHandle } from '../../../db/connection.js';
+import type { Logger } from '../../../logger.js';
 
 /**
  * One kind of thing that `prune` removes once it is past its retention. Each lives in a module
- * of its own under src/recon/prune/ and is listed in PRUNERS (index.ts); the command runs them
+ * of its own under src/recon/lifecycle/prune/ and is listed in PRUNERS (index.ts); the command runs them
  * in that order and prints one line for each.
  */
 export interface Pruner {

@@ -1,8 +1,8 @@
 import { DateTime } from 'luxon';
 import { Gauge, Pushgateway, Registry } from 'prom-client';
-import type { Session } from '../db/connection.js';
-import type { Logger } from '../logger.js';
-import { PROVIDER_ZONE } from '../provider/file-format.js';
+import type { Session } from '../../db/connection.js';
+import type { Logger } from '../../logger.js';
+import { PROVIDER_ZONE } from '../../provider/file-format.js';
 import type { RunResult } from './run-day.js';
 
 export const METRICS_JOB = 'yzh-recon';

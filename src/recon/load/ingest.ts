@@ -3,18 +3,18 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Session } from '../db/connection.js';
-import { ReconError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { ProviderClient, DownloadResult } from '../provider/client.js';
-import type { BillRow, OrderRow } from '../provider/file-format.js';
-import { readProviderFile } from '../provider/file-reader.js';
-import type { FileKind } from '../provider/protocol.js';
+import type { Session } from '../../db/connection.js';
+import { ReconError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { ProviderClient, DownloadResult } from '../../provider/client.js';
+import type { BillRow, OrderRow } from '../../provider/file-format.js';
+import { readProviderFile } from '../../provider/file-reader.js';
+import type { FileKind } from '../../provider/protocol.js';
 import { parseInThread } from './parse-thread.js';
 import { spoolQueue } from './spool.js';
 import { startProgress, type Progress } from './progress.js';
 import { billValues, copyPrefix, orderValues, ROW_COLUMNS } from './provider-rows.js';
-import { createLoadTable, finishLoadTable, qualified } from './load/day-tables.js';
+import { createLoadTable, finishLoadTable, qualified } from './day-tables.js';
 
 export interface FileIngest {
   kind: FileKind;

@@ -1,6 +1,6 @@
 import type { Session } from '../../db/connection.js';
 import { Archive, hashFile, parseArchiveKey } from '../../provider/archive.js';
-import { FILE_LABELS } from '../ingest.js';
+import { FILE_LABELS } from '../load/ingest.js';
 import { findingsDigest, linkHash, RUN_COLUMNS, runFindings, type AuditedRun, type FindingRecord } from './audit.js';
 
 /** What `verify` looks at: one dealer or all, and business days from..to (inclusive) or all. */

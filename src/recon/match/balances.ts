@@ -1,9 +1,9 @@
-import type { Session } from '../db/connection.js';
-import { coerceError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { DealerAccount, ProviderClient } from '../provider/client.js';
-import { formatFen, parseFen } from '../provider/file-format.js';
-import type { Channel } from '../provider/protocol.js';
+import type { Session } from '../../db/connection.js';
+import { coerceError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { DealerAccount, ProviderClient } from '../../provider/client.js';
+import { formatFen, parseFen } from '../../provider/file-format.js';
+import type { Channel } from '../../provider/protocol.js';
 
 /**
  * Balance snapshots (query-accounts) at the end of each run, and the balance_low finding: a

@@ -6,7 +6,7 @@ import type { Logger } from '../../logger.js';
 import { Archive, archiveKey, hashFile } from '../../provider/archive.js';
 import { isExpired, type DownloadResult, type ProviderClient } from '../../provider/client.js';
 import type { FileKind } from '../../provider/protocol.js';
-import { discard, fetchProviderFile, FILE_LABELS } from '../ingest.js';
+import { discard, fetchProviderFile, FILE_LABELS } from '../load/ingest.js';
 
 /** Where a run takes its files: the provider (the archive when it has expired them), or the archive alone. */
 export type FileSource = 'provider' | 'archive';

@@ -1,4 +1,4 @@
-import type { Session } from '../../db/connection.js';
+import type { Session } from '../../../db/connection.js';
 import type { Pruner } from './pruner.js';
 
 export interface PrunedDays {

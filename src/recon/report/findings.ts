@@ -1,4 +1,4 @@
-import type { Session } from '../db/connection.js';
+import type { Session } from '../../db/connection.js';
 
 export interface ReportFilter {
   dealerId?: string;

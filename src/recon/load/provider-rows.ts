@@ -1,5 +1,5 @@
-import { formatFen, type BillRow, type OrderRow } from '../provider/file-format.js';
-import type { FileKind } from '../provider/protocol.js';
+import { formatFen, type BillRow, type OrderRow } from '../../provider/file-format.js';
+import type { FileKind } from '../../provider/protocol.js';
 
 /** Columns of recon.provider_orders / provider_bills in the order rows are written. */
 export const ROW_COLUMNS: Record<FileKind, readonly string[]> = {

@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../logger.js';
 
 export interface Progress {
   /** Sets the running total (bytes or rows). Cheap: called per chunk or per row. */

@@ -1,4 +1,4 @@
-import type { Session } from '../db/connection.js';
+import type { Session } from '../../db/connection.js';
 import { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL, REJUDGE_SQL } from './match-state.js';
 import { LIVE_DETAILS_SQL, RULES } from './rules.js';
 

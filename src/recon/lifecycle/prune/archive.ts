@@ -1,4 +1,4 @@
-import { Archive } from '../../provider/archive.js';
+import { Archive } from '../../../provider/archive.js';
 import type { Pruner } from './pruner.js';
 
 /**

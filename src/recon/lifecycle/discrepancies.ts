@@ -1,4 +1,4 @@
-import type { Session } from '../db/connection.js';
+import type { Session } from '../../db/connection.js';
 
 /** The share of a day's orders with new critical findings above which a run says so once. */
 export const SYSTEMIC_SHARE = 0.2;

@@ -4,7 +4,7 @@
  * database reaches the parser.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ReconError } from '../errors.js';
+import { ReconError } from '../../errors.js';
 import { copyText, type ParseJob } from './copy-text.js';
 import { PARSE_WINDOW, type WorkerMessage } from './parse-thread.js';
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Session } from '../db/connection.js';
-import type { RunTrigger } from '../db/schema.js';
-import { ReconError } from '../errors.js';
+import type { Session } from '../../db/connection.js';
+import type { RunTrigger } from '../../db/schema.js';
+import { ReconError } from '../../errors.js';
 
 /** recon.runs and the run lock. */
 

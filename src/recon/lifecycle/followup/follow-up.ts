@@ -1,10 +1,10 @@
-import { DEFAULT_FOLLOW_UP, type FollowUpConfig } from '../../config.js';
-import type { Session } from '../../db/connection.js';
-import type { LiveState } from '../../db/schema.js';
-import { coerceError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
-import type { ProviderClient } from '../../provider/client.js';
-import { rejudgeFindings } from '../matching.js';
+import { DEFAULT_FOLLOW_UP, type FollowUpConfig } from '../../../config.js';
+import type { Session } from '../../../db/connection.js';
+import type { LiveState } from '../../../db/schema.js';
+import { coerceError } from '../../../errors.js';
+import type { Logger } from '../../../logger.js';
+import type { ProviderClient } from '../../../provider/client.js';
+import { rejudgeFindings } from '../../match/matching.js';
 import { insertChecks, markAsked, selectCandidates, type Candidate, type CheckRow } from './checks.js';
 import { liveAmount, liveInt, liveState, liveTime } from './live-state.js';
 

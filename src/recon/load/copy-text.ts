@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { Transform, pipeline, type Readable } from 'node:stream';
-import type { BillRow, OrderRow } from '../provider/file-format.js';
-import { readProviderFile } from '../provider/file-reader.js';
-import type { FileKind } from '../provider/protocol.js';
+import type { BillRow, OrderRow } from '../../provider/file-format.js';
+import { readProviderFile } from '../../provider/file-reader.js';
+import type { FileKind } from '../../provider/protocol.js';
 import { billCopyLine, orderCopyLine } from './provider-rows.js';
 
 /** What a parser needs to know about one downloaded file. */

@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { fileError } from '../errors.js';
+import { fileError } from '../../errors.js';
 
 /**
  * Writes a text stream to a spool file as fast as it comes; `read()` yields the file's bytes

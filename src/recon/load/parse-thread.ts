@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { ReconError, type ErrorCode } from '../errors.js';
+import { ReconError, type ErrorCode } from '../../errors.js';
 import { CHUNK_CHARS, copyText, type ParseJob } from './copy-text.js';
 
 /** Chunks a parser thread may post before the parent takes them (~64 KiB each). */
