@@ -27,6 +27,8 @@ export interface Session {
   exec(sql: string): Promise<void>;
   /** `COPY … FROM STDIN` as a writable stream on pg; null on PGlite, which has no COPY stream. */
   copyFrom(sql: string): Writable | null;
+  /** `COPY … FROM '/dev/blob'` of the blob's bytes on PGlite; null on pg, which streams instead. */
+  copyFromBlob: ((sql: string, blob: Blob) => Promise<void>) | null;
   /**
    * Cancels the statement running on this session, from another connection (pg). PGlite runs
    * in this process and finishes its statement; the caller stops before the next one.
@@ -105,6 +107,7 @@ export function openPostgres(connectionString: string, options: { applicationNam
         },
         exec: async (sql) => { await client.query(sql); },
         copyFrom: (sql) => client.query(copyFrom(sql)),
+        copyFromBlob: null,
         cancel: async () => {
           const other = new pg.Client({ connectionString, application_name: 'yzh-recon cancel' });
           await other.connect();
@@ -157,6 +160,7 @@ export async function openPglite(dataDir: string | null, options: { lockTimeoutM
     },
     exec: async (sql) => { await db.exec(sql); },
     copyFrom: () => null,
+    copyFromBlob: async (sql, blob) => { await db.query(sql, [], { blob }); },
     cancel: async () => {},
   };
   // PGlite is one backend: units of work take turns so that transactions never interleave.

@@ -12,9 +12,9 @@ import {
 } from './file-format.js';
 
 /** Columns whose values may be echoed in an error; the others may hold personal data. */
-const ECHOABLE = new Set(['amount', 'fee', 'createdAt', 'finishedAt', 'statusText', 'billType', 'billStatus', 'channel']);
+export const ECHOABLE: ReadonlySet<string> = new Set(['amount', 'fee', 'createdAt', 'finishedAt', 'statusText', 'billType', 'billStatus', 'channel']);
 
-function formatError(label: string, line: number, column: string | null, what: string): ReconError {
+export function formatError(label: string, line: number, column: string | null, what: string): ReconError {
   const where = column === null ? `${label} line ${line}` : `${label} line ${line}, column ${column}`;
   return new ReconError('FILE_FORMAT', `${where}: ${what}`, { facts: { file: label, line, column: column ?? undefined } });
 }
@@ -33,7 +33,7 @@ export const MAX_RECORD_BYTES = 65_536;
 const HEADER_MAX_BYTES = 65_536;
 
 /** What the text stage learned that the row stage needs, and the reverse. */
-interface TextFacts {
+export interface TextFacts {
   /** A `"` was seen: a quoted field may span lines, so line numbers must count its newlines. */
   quoted: boolean;
   /** A NUL byte was seen: Postgres text cannot hold one, so cells are checked for it. */
@@ -152,7 +152,7 @@ function decideEncoding(head: Buffer, columns: ColumnMap, label: string): Encodi
  * line, the byte offset (from 0, in the decompressed file) and the encoding the header showed,
  * never a silent U+FFFD.
  */
-function textStage(label: string, columns: ColumnMap, facts: TextFacts): Transform {
+export function textStage(label: string, columns: ColumnMap, facts: TextFacts): Transform {
   let mode: 'head' | Encoding = 'head';
   let head: Buffer[] = [];
   let headLength = 0;
@@ -256,10 +256,10 @@ function textStage(label: string, columns: ColumnMap, facts: TextFacts): Transfo
   });
 }
 
-type ColumnMap = Readonly<Record<string, string>>;
+export type ColumnMap = Readonly<Record<string, string>>;
 
 /** Reads the header: every expected column exactly once, nothing else. Returns field → index. */
-function readHeader(cells: string[], columns: ColumnMap, label: string): Record<string, number> {
+export function readHeader(cells: string[], columns: ColumnMap, label: string): Record<string, number> {
   const index: Record<string, number> = {};
   cells.forEach((raw, i) => {
     const name = raw.replace(/^\uFEFF/, '').trim();
@@ -400,7 +400,7 @@ function convertOnPush(parser: Transform, kind: FileKind, label: string, facts: 
       if (facts.nul) {
         // Postgres text cannot hold U+0000 (it would fail as SQLSTATE 22021, naming no row).
         const at = cells.findIndex((c) => c.includes('\0'));
-        if (at !== -1) throw formatError(label, recordLine, convert === null ? null : header[at] ?? null, 'contains a NUL byte (0x00), which no provider field may hold');
+        if (at !== -1) throw formatError(label, recordLine, convert === null ? null : header[at] ?? null, CSV_FAULTS.nul);
       }
       if (convert === null) {
         convert = makeConverter(kind, readHeader(cells, columns, label), label);
@@ -409,7 +409,7 @@ function convertOnPush(parser: Transform, kind: FileKind, label: string, facts: 
         return true;
       }
       if (cells.length !== width) {
-        throw formatError(label, recordLine, null, `wrong number of fields (${cells.length}; the header has ${width})`);
+        throw formatError(label, recordLine, null, CSV_FAULTS.width(cells.length, width));
       }
       return push(convert(cells, recordLine));
     } catch (err) {
@@ -420,9 +420,24 @@ function convertOnPush(parser: Transform, kind: FileKind, label: string, facts: 
   };
 }
 
-const KIB = (bytes: number) => `${bytes / 1024} KiB`;
+/** Quoting faults, worded the same by every reader (this one and copy-csv.ts's framer). */
+export const CSV_FAULTS = {
+  openingQuote: (line: number, start: number) => `malformed CSV (a quote inside a field that does not start with one${onLine(line, start)})`,
+  closingQuote: (line: number, start: number) => `malformed CSV (a quoted field's closing quote is followed by more text${onLine(line, start)})`,
+  loneCr: 'malformed CSV (a carriage return outside quotes that does not end the line)',
+  unclosedQuote: 'a quote opens a field on this line and is never closed (the file ends inside it)',
+  recordTooLong: (quoting: boolean) => (quoting
+    ? `a quote opens a field on this line and is not closed within ${KIB(MAX_RECORD_BYTES)} (a stray quote?); no legal row is near that long`
+    : `the record on this line runs past ${KIB(MAX_RECORD_BYTES)} without ending; no legal row is near that long`),
+  nul: 'contains a NUL byte (0x00), which no provider field may hold',
+  width: (fields: number, width: number) => `wrong number of fields (${fields}; the header has ${width})`,
+};
 
-function wrapStreamError(err: unknown, label: string, facts: TextFacts, quoting: boolean): ReconError {
+const onLine = (line: number, start: number) => (line > start ? `, on line ${line} of the record that starts on this line` : '');
+
+export const KIB = (bytes: number) => `${bytes / 1024} KiB`;
+
+export function wrapStreamError(err: unknown, label: string, facts: TextFacts, quoting: boolean): ReconError {
   if (err instanceof ReconError) return err;
   const e = err as NodeJS.ErrnoException & { lines?: number };
   if (e.code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(e.message)) {
@@ -431,17 +446,20 @@ function wrapStreamError(err: unknown, label: string, facts: TextFacts, quoting:
   if (e.code === 'Z_DATA_ERROR') {
     return new ReconError('FILE_FORMAT', `${label}: not a valid gzip file (${e.message})`, { cause: err, facts: { file: label } });
   }
+  if (e.code === 'INVALID_OPENING_QUOTE' || e.code === 'CSV_INVALID_OPENING_QUOTE' || e.code === 'CSV_INVALID_CLOSING_QUOTE') {
+    const start = facts.lines + 1;
+    const fault = e.code === 'CSV_INVALID_CLOSING_QUOTE' ? CSV_FAULTS.closingQuote : CSV_FAULTS.openingQuote;
+    return formatError(label, start, null, fault(e.lines ?? start, start));
+  }
   if (typeof e.code === 'string' && e.code.startsWith('CSV_')) {
     // The record in error starts on the line after the last one converted: where its quote
     // opened, not where the parser gave up (the end of the file, for a quote never closed).
     const start = facts.lines + 1;
     if (e.code === 'CSV_MAX_RECORD_SIZE') {
-      return formatError(label, start, null, quoting
-        ? `a quote opens a field on this line and is not closed within ${KIB(MAX_RECORD_BYTES)} (a stray quote?); no legal row is near that long`
-        : `the record on this line runs past ${KIB(MAX_RECORD_BYTES)} without ending; no legal row is near that long`);
+      return formatError(label, start, null, CSV_FAULTS.recordTooLong(quoting));
     }
     if (e.code === 'CSV_QUOTE_NOT_CLOSED') {
-      return formatError(label, start, null, 'a quote opens a field on this line and is never closed (the file ends inside it)');
+      return formatError(label, start, null, CSV_FAULTS.unclosedQuote);
     }
     const where = e.lines !== undefined && e.lines > start ? `, found on line ${e.lines} in the record that starts on this line` : '';
     return formatError(label, start, null, `malformed CSV (${e.code}: ${e.message.split(':')[0]}${where})`);

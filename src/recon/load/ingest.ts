@@ -1,20 +1,15 @@
-import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Session } from '../../db/connection.js';
 import { ReconError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ProviderClient, DownloadResult } from '../../provider/client.js';
-import type { BillRow, OrderRow } from '../../provider/file-format.js';
-import { readProviderFile } from '../../provider/file-reader.js';
 import type { FileKind } from '../../provider/protocol.js';
-import { parseInThread } from './parse-thread.js';
-import { spoolQueue } from './spool.js';
-import { startProgress, type Progress } from './progress.js';
-import { billValues, copyPrefix, orderValues, ROW_COLUMNS } from './provider-rows.js';
-import { createLoadTable, finishLoadTable, qualified } from './day-tables.js';
+import { startProgress } from './progress.js';
+import { createLoadTable, finishLoadTable } from './day-tables.js';
+import { loadEmbedded } from './embedded-loader.js';
+import type { FileLoader } from './loader.js';
+import { loadOnServer } from './server-loader.js';
 
 export interface FileIngest {
   kind: FileKind;
@@ -75,9 +70,8 @@ export interface LoadHooks {
    */
   tablesCreated?: (tables: Partial<Record<FileKind, string>>) => Promise<void>;
   /**
-   * Runs once day D's order rows are in place, on the same connection, while the bill file
-   * may still be parsing (its text spools meanwhile): work that needs only the order rows
-   * gets done inside the load's time.
+   * Runs once day D's order rows are in place, on the same connection, before the bill file
+   * is loaded: work that needs only the order rows.
    */
   ordersLoaded?: () => Promise<void>;
 }
@@ -95,10 +89,8 @@ export interface LoadResult {
  * transaction; the caller swaps the tables in before commit. A file equal (by sha256) to the last one ingested is not
  * loaded again: the day's partition stays, and the views read it.
  *
- * On Postgres the files are parsed side by side, each on its own thread: the order file is
- * COPYed as it is parsed, while the bill file's COPY text goes to a spool file next to the
- * download, COPYed from there once the connection is free. PGlite takes batched inserts, one
- * file after the other.
+ * The order file is loaded first, then the bill file: on a Postgres server by Postgres' own
+ * COPY parser (server-loader.ts), on PGlite by csv-parse feeding COPY (embedded-loader.ts).
  */
 export async function loadProviderFiles(
   session: Session, dealerId: string, date: string, files: FileToLoad[], runId: number, log: Logger, signal?: AbortSignal,
@@ -146,9 +138,7 @@ export async function loadProviderFiles(
     if (kind === 'order') await ordersLoaded();
   };
 
-  const loaded = session.engine === 'pglite'
-    ? await insertFiles(session, dealerId, date, toLoad, tables, log, signal, finished)
-    : await copyFiles(session, dealerId, date, toLoad, tables, log, signal, finished);
+  const loaded = await loadFiles(session, dealerId, date, toLoad, tables, log, signal, finished);
   for (const { kind, download, archiveKey } of toLoad) {
     const { rows, loadMs } = loaded.get(kind)!;
     const label = FILE_LABELS[kind](date);
@@ -167,114 +157,22 @@ export async function loadProviderFiles(
 
 interface Loaded { rows: number; loadMs: number }
 
-/**
- * FREEZE: the table was created in this transaction, so its rows can be written frozen and
- * all-visible; later days' reads of it (the duplicate window, lookups by order id) may then
- * use index-only scans, and no vacuum has to come back to set hint bits or freeze them.
- */
-const copyTarget = (kind: FileKind, table: string) => `copy ${qualified(table)} (${ROW_COLUMNS[kind].join(', ')}) from stdin with (freeze)`;
-
-async function copyFiles(
+/** One file after the other on the session's connection, each indexed and analyzed once loaded. */
+async function loadFiles(
   session: Session, dealerId: string, date: string, files: FileToLoad[], tables: Partial<Record<FileKind, string>>, log: Logger,
   signal: AbortSignal | undefined, finished: (kind: FileKind) => Promise<void>,
 ): Promise<Map<FileKind, Loaded>> {
-  const started = performance.now();
-  const loaded = new Map<FileKind, Loaded>();
-  // One failure stops every parser and COPY of the load; the caller rolls back.
-  const stop = new AbortController();
-  const onAbort = () => stop.abort(signal!.reason);
-  signal?.addEventListener('abort', onAbort, { once: true });
-  const parsers = files.map(({ kind, download }) => {
-    const label = FILE_LABELS[kind](date);
-    const progress = startProgress(log, `load ${label}`, 'rows');
-    let rows = 0;
-    const text = parseInThread({ path: download.path, kind, label, prefix: copyPrefix(dealerId, date) }, (n) => {
-      rows = n;
-      progress.update(n);
-    });
-    return { kind, text, progress, rows: () => rows, spool: `${download.path}.copy` };
-  });
-  // The first failure stops everything else; it, not the AbortErrors it causes, is reported.
-  const guard = (task: Promise<unknown>) => task.catch((err: unknown) => { if (!stop.signal.aborted) stop.abort(err); });
-  stop.signal.addEventListener('abort', () => { for (const p of parsers) p.text.destroy(); }, { once: true });
-  const copy = async (p: (typeof parsers)[number], text: Readable | (() => AsyncGenerator<unknown>)) => {
-    await pipeline(text, session.copyFrom(copyTarget(p.kind, tables[p.kind]!))!, { signal: stop.signal });
-    loaded.set(p.kind, { rows: p.rows(), loadMs: performance.now() - started });
-    if (!stop.signal.aborted) await finished(p.kind);
-  };
-  try {
-    // The first file is COPYed as it is parsed. Each other one is written to a spool file as
-    // it is parsed and COPYed from there once the connection is free, the spool read as it
-    // grows: its parser never waits for the database.
-    const [first, ...others] = parsers;
-    const spools = others.map((p) => spoolQueue(p.text, p.spool));
-    for (const sp of spools) void guard(sp.written);
-    if (first) await guard(copy(first, first.text));
-    for (const [i, sp] of spools.entries()) {
-      if (stop.signal.aborted) break;
-      await guard(copy(others[i]!, sp.read));
-    }
-    if (stop.signal.aborted) throw stop.signal.reason;
-    return loaded;
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    for (const p of parsers) {
-      p.progress.done();
-      if (!p.text.destroyed) p.text.destroy();
-      await rm(p.spool, { force: true });
-    }
-  }
-}
-
-const INSERT_BATCH = 500;
-
-async function insertFiles(
-  session: Session, dealerId: string, date: string, files: FileToLoad[], tables: Partial<Record<FileKind, string>>, log: Logger,
-  signal: AbortSignal | undefined, finished: (kind: FileKind) => Promise<void>,
-): Promise<Map<FileKind, Loaded>> {
+  const load: FileLoader = session.engine === 'pglite' ? loadEmbedded : loadOnServer;
   const loaded = new Map<FileKind, Loaded>();
   for (const { kind, download } of files) {
+    signal?.throwIfAborted();
     const started = performance.now();
     const label = FILE_LABELS[kind](date);
     const progress = startProgress(log, `load ${label}`, 'rows');
-    const rows = readProviderFile(createReadStream(download.path), kind as 'order', label);
-    const count = await insertRows(session, kind, tables[kind]!, dealerId, date, rows, progress, signal ? { signal } : {})
-      .finally(() => progress.done());
-    loaded.set(kind, { rows: count, loadMs: performance.now() - started });
+    const job = { kind, path: download.path, label, table: tables[kind]!, dealerId, date };
+    const rows = await load(session, job, (n) => progress.update(n), signal).finally(() => progress.done());
+    loaded.set(kind, { rows, loadMs: performance.now() - started });
     await finished(kind);
   }
   return loaded;
-}
-
-async function insertRows(
-  session: Session, kind: FileKind, table: string, dealerId: string, date: string, rows: Readable, progress: Progress,
-  options: { signal?: AbortSignal },
-): Promise<number> {
-  const target = `${qualified(table)} (${ROW_COLUMNS[kind].join(', ')})`;
-  const values = kind === 'order'
-    ? (r: OrderRow | BillRow) => orderValues(dealerId, date, r as OrderRow)
-    : (r: OrderRow | BillRow) => billValues(dealerId, date, r as BillRow);
-  let count = 0;
-  let batch: (string | null)[][] = [];
-  const flush = async () => {
-    if (batch.length === 0) return;
-    const params: (string | null)[] = [];
-    const tuples = batch.map((row) => `(${row.map((v) => { params.push(v); return `$${params.length}`; }).join(', ')})`);
-    await session.query(`insert into ${target} values ${tuples.join(', ')}`, params);
-    batch = [];
-  };
-  await pipeline(rows, new Writable({
-    objectMode: true,
-    highWaterMark: INSERT_BATCH,
-    write(row: OrderRow | BillRow, _enc, done) {
-      if (++count % 4096 === 0) progress.update(count);
-      batch.push(values(row));
-      if (batch.length < INSERT_BATCH) return done();
-      flush().then(() => done(), done);
-    },
-    final(done) {
-      flush().then(() => done(), done);
-    },
-  }), options);
-  return count;
 }

@@ -65,21 +65,3 @@ export function billCopyLine(prefix: string, r: BillRow): string {
 export function copyPrefix(dealerId: string, date: string): string {
   return `${text(dealerId)}\t${date}`;
 }
-
-/** The same row as parameters, for PGlite's batched inserts. */
-export function orderValues(dealerId: string, date: string, r: OrderRow): (string | null)[] {
-  return [
-    dealerId, date, String(r.line), r.orderId, r.providerRef, r.batchId, r.name, r.brokerId, r.statusText, r.status,
-    r.account, r.channel, formatFen(r.amountFen), r.feeFen === null ? null : formatFen(r.feeFen), r.channelRef,
-    r.creditBillNo, r.feeBillNo, r.balanceBillNo, nullableIso(r.createdAt), nullableIso(r.finishedAt),
-  ];
-}
-
-export function billValues(dealerId: string, date: string, r: BillRow): (string | null)[] {
-  return [
-    dealerId, date, String(r.line), r.orderId, r.providerRef, r.billRef, r.billType, r.billStatus, r.channel, r.name,
-    r.brokerId, formatFen(r.amountFen), r.channelRef, nullableIso(r.createdAt), nullableIso(r.finishedAt),
-  ];
-}
-
-const nullableIso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());

@@ -1,0 +1,55 @@
+import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Session } from '../../db/connection.js';
+import { sqlState } from '../../errors.js';
+import { providerFileAsCopyCsv } from '../../provider/copy-csv.js';
+import type { FileLoader } from './loader.js';
+import { convertSql, createStagingTable, dropStagingTable, firstBadValue, stagingCopySql } from './staging.js';
+
+/**
+ * The Postgres server's loader: Node frames the file's records (copy-csv.ts) and streams them
+ * into `COPY … (FORMAT csv)` of a temporary staging table, Postgres' parser doing the parsing;
+ * one INSERT … SELECT converts them into the load table (staging.ts). No record becomes a
+ * JavaScript value.
+ */
+export const loadOnServer: FileLoader = async (session, job, onRows, signal) => {
+  const csv = providerFileAsCopyCsv(createReadStream(job.path), job.kind, job.label);
+  try {
+    const fields = await csv.header;
+    await createStagingTable(session, job.kind);
+    let chunks = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        if (++chunks % 16 === 0) onRows(csv.rows());
+        done(null, chunk);
+      },
+    });
+    await pipeline(csv.stream, counted, session.copyFrom(stagingCopySql(job.kind, fields))!, signal ? { signal } : {});
+    onRows(csv.rows());
+    await convert(session, job.kind, job.table, job.dealerId, job.date, job.label);
+    await dropStagingTable(session, job.kind);
+    return csv.rows();
+  } finally {
+    if (!csv.stream.destroyed) csv.stream.destroy();
+  }
+};
+
+/**
+ * The conversion, in a savepoint: when a value fails its check the statement fails, and the
+ * validating query (which must then see staging) names the first bad line and column.
+ */
+async function convert(session: Session, kind: 'order' | 'bill', table: string, dealerId: string, date: string, label: string): Promise<void> {
+  await session.exec('savepoint recon_convert');
+  try {
+    await session.query(convertSql(kind, table, dealerId, date));
+    await session.exec('release savepoint recon_convert');
+  } catch (err) {
+    // A data exception (22) or a NOT NULL violation (23) is a value's fault; anything else
+    // (a cancel, a lost connection) is reported as it is.
+    const state = sqlState(err);
+    if (state === null || !/^2[23]/.test(state)) throw err;
+    await session.exec('rollback to savepoint recon_convert').catch(() => { throw err; });
+    throw (await firstBadValue(session, kind, label)) ?? err;
+  }
+}
