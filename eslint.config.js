@@ -1,10 +1,10 @@
 // @ts-check
-import eslint from "@eslint/js";
-import { defineConfig } from "eslint/config";
-import tseslint from "typescript-eslint";
+import eslint from '@eslint/js';
+import { defineConfig } from 'eslint/config';
+import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ["dist/", "node_modules/", "coverage/", "reports/", ".stryker-tmp/"] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'reports/', '.stryker-tmp/'] },
   eslint.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
@@ -14,10 +14,15 @@ export default defineConfig(
         tsconfigRootDir: import.meta.dirname,
       },
     },
+    rules: {
+      // As tsc's noUnusedLocals: a name starting with _ is unused on purpose (`for await (const _ of rows)`),
+      // and so is a property destructured only to leave it out of the rest (`({ id: _, ...rest }) => rest`).
+      '@typescript-eslint/no-unused-vars': ['error', { varsIgnorePattern: '^_', ignoreRestSiblings: true }],
+    },
   },
-  // This file is JavaScript outside tsconfig.json: lint it without type information.
+  // This file is JavaScript outside tsconfig.json: it is linted without type information.
   {
-    files: ["**/*.js"],
+    files: ['**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
   },
 );
