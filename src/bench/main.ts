@@ -86,7 +86,7 @@ async function childParseBare(file: string): Promise<Measured> {
 async function childParseReaderFile(kind: FileKind, file: string): Promise<Measured> {
   const started = performance.now();
   let rows = 0;
-  await pipeline(readProviderFile(createReadStream(file), kind as 'order', `${kind} file`), async function* (records) {
+  await pipeline(readProviderFile(createReadStream(file), kind as 'order', `${kind} file`), async function (records) {
     for await (const _ of records) rows++;
   });
   return { ms: performance.now() - started, rows, maxRssKb: process.resourceUsage().maxRSS };
@@ -101,7 +101,7 @@ async function childParseReader(kind: FileKind, baseUrl: string): Promise<Measur
   await client.download(url, path, `${kind} file`);
   const downloadMs = performance.now() - started;
   let rows = 0;
-  await pipeline(readProviderFile(createReadStream(path), kind as 'order', `${kind} file`), async function* (records) {
+  await pipeline(readProviderFile(createReadStream(path), kind as 'order', `${kind} file`), async function (records) {
     for await (const _ of records) rows++;
   });
   rmSync(path, { force: true });

@@ -111,7 +111,7 @@ export async function benchReportPage(adminUrl: string, options: { orders: numbe
       out(`report queries (${phase}): ${times.join(', ')}`);
     }
     const [data] = await timed(() => db.withSession((s) => selectPageData(s, request)));
-    const [html, renderMs] = await timed(async () => renderReportPage(data, { lang: 'zh', now: new Date() }));
+    const [html, renderMs] = await timed(() => Promise.resolve(renderReportPage(data, { lang: 'zh', now: new Date() })));
     const file = options.html === undefined ? join(dir, 'report.html') : resolve(options.html);
     writeFileSync(file, html);
     out(`render: ${Math.round(renderMs)} ms; page ${statSync(file).size} bytes (${(statSync(file).size / 1024 / 1024).toFixed(2)} MiB), ${data.open.length} open findings listed`);

@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       // The whole page as it looks once scrolled through: the sections below the first screen
       // are otherwise laid out only when scrolled to.
       await opened.page.addStyleTag({ content: '#open,#run-health,#glossary{content-visibility:visible}' });
-      await opened.page.screenshot({ path: out as `${string}.png`, fullPage: true });
+      await opened.page.screenshot({ path: out, fullPage: true });
     } finally {
       await opened.close();
     }

@@ -61,7 +61,7 @@ interface Queryable {
 /** A Kysely bound to one connection: its pool hands out that connection every time. */
 function kyselyOn(connection: Queryable): Kysely<Database> {
   const pool = {
-    connect: async () => ({ query: connection.query.bind(connection), release: () => {} }),
+    connect: () => Promise.resolve({ query: connection.query.bind(connection), release: () => {} }),
     end: async () => {},
   } as unknown as PostgresPool;
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
@@ -72,12 +72,12 @@ export function openPostgres(connectionString: string, options: { applicationNam
     getTypeParser: (oid: number, format?: 'text' | 'binary') => {
       if (oid === OID.int8) return parseInt8;
       if (oid === OID.numeric || oid === OID.date) return keepText;
-      return pg.types.getTypeParser(oid, format);
+      return pg.types.getTypeParser(oid, format) as (value: string) => unknown;
     },
   };
   const pool = new pg.Pool({
     connectionString,
-    types: types as pg.CustomTypesConfig,
+    types,
     max: 4,
     application_name: options.applicationName ?? 'yzh-recon',
     connectionTimeoutMillis: 30_000,

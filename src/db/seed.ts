@@ -9,7 +9,7 @@ import type { Session } from './connection.js';
  * ledger is its own table or a view.
  */
 export async function seedLedger(session: Session, csvPath: string): Promise<number> {
-  const rows = parse(readFileSync(csvPath), { columns: true, skip_empty_lines: true, bom: true }) as Record<string, string>[];
+  const rows = parse<Record<string, string>>(readFileSync(csvPath), { columns: true, skip_empty_lines: true, bom: true });
   for (let i = 0; i < rows.length; i += 500) {
     const chunk = rows.slice(i, i + 500);
     await session.query(
@@ -24,7 +24,7 @@ export async function seedLedger(session: Session, csvPath: string): Promise<num
 }
 
 export async function seedFeeRates(session: Session, csvPath: string): Promise<number> {
-  const rows = parse(readFileSync(csvPath), { columns: true, skip_empty_lines: true, bom: true }) as Record<string, string>[];
+  const rows = parse<Record<string, string>>(readFileSync(csvPath), { columns: true, skip_empty_lines: true, bom: true });
   for (const r of rows) {
     await session.query(
       `insert into recon.broker_fee_rates (broker_id, rate, valid_from) values ($1, $2, $3)

@@ -124,8 +124,10 @@ const DEFAULT_ACCOUNTS = [{
   wxpay_balance: '997.84', is_wxpay: true, rebate_fee_balance: '0.00',
 }];
 
-class Reply {
-  constructor(readonly code: string, readonly data?: unknown) {}
+class Reply extends Error {
+  constructor(readonly code: string, readonly data?: unknown) {
+    super(code);
+  }
 }
 
 /**
@@ -339,7 +341,7 @@ export class Sandbox {
     for (const date of this.days()) {
       const path = join(this.options.dir, date, FILE_NAMES.order);
       if (!existsSync(path)) continue;
-      const rows = parseSync(readFileSync(path), { columns: true, bom: true, skip_empty_lines: true }) as Record<string, string>[];
+      const rows = parseSync<Record<string, string>>(readFileSync(path), { columns: true, bom: true, skip_empty_lines: true });
       const row = rows.reverse().find((r) => r['商户订单号'] === orderId);
       if (row !== undefined) return row;
     }

@@ -60,7 +60,7 @@ export function parseAckCsv(file: DecodedFile, name: string): AckFileRow[] {
   const delimiter = firstLine.includes('\t') && !firstLine.includes(',') ? '\t' : firstLine.includes(';') && !firstLine.includes(',') ? ';' : ',';
   let records: string[][];
   try {
-    records = parse(file.text, { delimiter, relax_column_count: true, bom: true }) as string[][];
+    records = parse(file.text, { delimiter, relax_column_count: true, bom: true });
   } catch (err) {
     throw new ReconError('USAGE', `${name}: not a readable CSV: ${(err as Error).message}`);
   }

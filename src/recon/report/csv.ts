@@ -35,7 +35,7 @@ export function restoreCell(value: string): string {
 }
 
 function cell(row: ReportRow, column: Column): string {
-  const v = row[column];
+  const v = row[column] as string | number | boolean | object | null | undefined;
   const text = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   if (NUMERIC.has(column) && NUMBER.test(text)) return text;
   return neutralizeCell(text);

@@ -45,5 +45,5 @@ export async function selectDiscrepancies(session: Session, filter: ReportFilter
     .orderBy('kind')
     .orderBy('order_id')
     .execute();
-  return rows as ReportRow[];
+  return rows;
 }

@@ -79,7 +79,7 @@ function situation(l: Labels, f: OpenFinding): string {
   if (d.ledger_status !== undefined) parts.push(`${l.ledger}: ${statusWord(l, d.ledger_status)}`);
   if (d.reason === 'cutoff') parts.push(l.statuses.cutoff!);
   if (typeof d.expected_fee === 'string' && typeof d.fee === 'string') parts.push(`${l.fees}: ${formatAmount(d.fee)} ≠ ${formatAmount(d.expected_fee)}`);
-  if (typeof d.message === 'string' && f.kind === 'systemic_mismatch' && typeof d.share === 'string') parts.push(`${d.critical_orders}/${d.day_orders}`);
+  if (typeof d.message === 'string' && f.kind === 'systemic_mismatch' && typeof d.share === 'string') parts.push(`${String(d.critical_orders)}/${String(d.day_orders)}`);
   return parts.map(esc).join('<br>');
 }
 

@@ -296,7 +296,7 @@ export async function selectPageData(session: Session, request: PageRequest): Pr
     byKind, atRisk, runsByDay, firstRunDay: first?.d ?? null,
     open: open.map((o) => ({
       ...o,
-      details: (o.details ?? {}) as Record<string, unknown>,
+      details: o.details ?? {},
       live: o.live === null ? null : { ...o.live, asked_at: new Date(o.live.asked_at) },
     })),
     liveStatus, lastSuccess: lastSuccess ?? null, runs, files,

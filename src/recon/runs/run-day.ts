@@ -277,5 +277,5 @@ async function recordFailure(session: Session, runId: number, error: ReconError,
 }
 
 function roundTimes(times: StageTimes): Record<string, number> {
-  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.round(v)]));
+  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.round(v as number)]));
 }
