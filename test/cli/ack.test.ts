@@ -37,7 +37,7 @@ interface Finding {
 
 /** A report CSV as Excel would save it after finance typed into it. */
 function edit(csv: string, acks: Record<string, { ack_by?: string; ack_note?: string; last_seen_run_id?: string }>): string {
-  const rows = parse(csv.replace(/^\uFEFF/, ''), { relax_column_count: false }) as string[][];
+  const rows = parse(csv.replace(/^\uFEFF/, ''), { relax_column_count: false });
   const header = rows[0]!;
   const at = (c: string) => header.indexOf(c);
   for (const row of rows.slice(1)) {

@@ -70,7 +70,7 @@ describe('yzh-recon command line', () => {
     [['ack'], 'ack: --file is required'],
     [['frobnicate'], 'yzh-recon: unknown command "frobnicate"'],
   ])('usage error %j exits 2 and says why', async (args, message) => {
-    const r = await runCli(args as string[], PROVIDER_ENV);
+    const r = await runCli(args, PROVIDER_ENV);
     expect(r.code).toBe(2);
     if (typeof message === 'string') expect(r.stderr).toContain(message);
     else expect(r.stderr).toMatch(message);
@@ -137,7 +137,7 @@ describe('yzh-recon check', () => {
     ]);
     const bad = await runCli(['check'], { ...env, YZH_APP_KEY: 'z'.repeat(32) });
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toMatch(/^FAIL  provider\s+provider code 1003 \(签名错误\)/m);
+    expect(bad.stdout).toMatch(/^FAIL {2}provider\s+provider code 1003 \(签名错误\)/m);
     expect(bad.stdout).not.toContain('z'.repeat(32));
     await sandbox.stop();
   });

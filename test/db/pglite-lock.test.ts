@@ -42,9 +42,9 @@ async function holderProcess(dir: string, block?: string): Promise<ChildProcess>
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let out = '';
-  child.stdout!.setEncoding('utf8');
+  child.stdout.setEncoding('utf8');
   while (!out.includes('locked\n')) {
-    const [chunk] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => { throw new Error(`holder exited: ${out}`); })])) as [string];
+    const [chunk] = (await Promise.race([once(child.stdout, 'data'), once(child, 'exit').then(() => { throw new Error(`holder exited: ${out}`); })])) as [string];
     out += chunk;
   }
   return child;
@@ -81,7 +81,7 @@ describe('the embedded database directory lock', () => {
     await releaseFirst();
     const releaseSecond = await second;
     expect(order).toEqual(['first releases', 'second']);
-    expect(JSON.parse(readFileSync(join(`${dir}.lock`, 'holder'), 'utf8')).pid).toBe(process.pid);
+    expect((JSON.parse(readFileSync(join(`${dir}.lock`, 'holder'), 'utf8')) as { pid: number }).pid).toBe(process.pid);
     await releaseSecond();
     expect(existsSync(`${dir}.lock`)).toBe(false);
   });
@@ -129,7 +129,7 @@ describe('the embedded database directory lock', () => {
       utimesSync(path, past, past);
     }
     const release = await lockDirectory(dir, 1_000);
-    expect(JSON.parse(readFileSync(join(`${dir}.lock`, 'holder'), 'utf8')).pid).toBe(process.pid);
+    expect((JSON.parse(readFileSync(join(`${dir}.lock`, 'holder'), 'utf8')) as { pid: number }).pid).toBe(process.pid);
     await release();
   });
 

@@ -469,7 +469,7 @@ describe.each(ENGINES)('fault injection on %s: database and concurrency', (engin
     const [next, day] = await Promise.all([run(sandbox, ['run', '--date', '2017-11-21']), run(sandbox)]);
     expect([next.code, day.code], next.stderr + day.stderr).toEqual([0, 0]);
     const rows = await snapshot();
-    const open = rows.filter((r) => r.status === 'open').map((r) => `${r.business_date}/${r.kind}/${r.order_id}`);
+    const open = rows.filter((r) => r.status === 'open').map((r) => `${String(r.business_date)}/${String(r.kind)}/${String(r.order_id)}`);
     expect(new Set(open).size).toBe(open.length);
   });
 });
@@ -522,7 +522,7 @@ describe.each(ENGINES)('fault injection on %s: command line', (engine) => {
   ])('%j exits 2', async (args, message) => {
     const sandbox = await sandboxWith();
     const before = await snapshot();
-    const result = await run(sandbox, args as string[]);
+    const result = await run(sandbox, args);
     expect(result.code).toBe(2);
     expect(result.stderr.split('\n')[0]).toMatch(message);
     expect(await snapshot()).toEqual(before);

@@ -60,9 +60,10 @@ async function openChildDatabase(engine: Engine): Promise<ChildDatabase> {
       }
     },
     // Retried: a command a timed-out test started may still be writing there.
-    drop: async () => {
+    drop: () => {
       removeArchive();
       rmSync(parent, { recursive: true, force: true, maxRetries: 3 });
+      return Promise.resolve();
     },
   };
 }

@@ -6,6 +6,7 @@ import { parseAllDocuments } from 'yaml';
 const ROOT = join(import.meta.dirname, '..', '..');
 const K8S = join(ROOT, 'k8s');
 
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- a manifest is free-form YAML, read as any: the assertions are what check its shape */
 type Doc = Record<string, any>;
 const load = (file: string): Doc[] =>
   parseAllDocuments(readFileSync(join(K8S, file), 'utf8')).map((d) => {

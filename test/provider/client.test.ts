@@ -180,7 +180,7 @@ describe('provider errors', () => {
     const data = encrypt3des('{"dealer_id":"sixcn"}', KEYS.des3Key);
     const ask = async (timestamp: string) => {
       const q = new URLSearchParams({ data, mess: 'm', timestamp, sign: sign(data, 'm', timestamp, KEYS.appKey), sign_type: 'sha256' });
-      const res = await fetch(`${sandbox.url}${ENDPOINTS.queryAccounts}?${q}`, { headers: { 'dealer-id': KEYS.dealerId, 'request-id': 'r1' } });
+      const res = await fetch(`${sandbox.url}${ENDPOINTS.queryAccounts}?${q.toString()}`, { headers: { 'dealer-id': KEYS.dealerId, 'request-id': 'r1' } });
       return ((await res.json()) as { code: string }).code;
     };
     expect(await ask(String(Math.floor(Date.now() / 1000) - 3600))).toBe('1001');
@@ -231,7 +231,7 @@ describe('answers of the wrong shape', () => {
     const err = await failure(c.fileUrl('order', FIXTURE_DATE));
     expect(err.code).toBe('PROVIDER');
     expect(err.message).toMatch(new RegExp(`^GET ${ORDER_URL} ${message} [[(]request_id [0-9a-f-]{36}[\\])]$`));
-    expect(err.facts).toMatchObject({ endpoint: ENDPOINTS.orderFileUrl, requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(err.facts).toMatchObject({ endpoint: ENDPOINTS.orderFileUrl, requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown });
     // Not retried: it would answer the same.
     expect(sandbox.calls).toHaveLength(1);
     await c.close();

@@ -129,7 +129,7 @@ describe('the follow-up and balance calls against an independent double of the p
       expect(answers[3]).toMatchObject({ code: '2018', order: null });
       expect(balances.accounts[0]).toMatchObject({ broker_id: 'yiyun73', bank_card_balance: '997.84' });
       expect(seen.map((s) => s.path)).toEqual([
-        ...Array(4).fill('/api/payment/v1/query-realtime-order'), '/api/payment/v1/query-accounts',
+        ...Array<string>(4).fill('/api/payment/v1/query-realtime-order'), '/api/payment/v1/query-accounts',
       ]);
       expect(seen.filter((s) => s.path.endsWith('query-realtime-order')).map((s) => s.payload.channel).sort())
         .toEqual(['微信', '支付宝', '银行卡', '银行卡'].sort());

@@ -21,9 +21,9 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
   const { db, scenario } = scenarioSuite(engine);
 
   /** A WeChat red packet sent on D and still 成功(待领取) in D's (final) file, paid in the ledger. */
-  const redPacket = async (s: Scenario, local = '1'): Promise<ProviderOrder> => {
+  const redPacket = (s: Scenario, local = '1'): Promise<ProviderOrder> => {
     const o: ProviderOrder = { id: s.id(local), ref: `8${local.padStart(17, '0')}`, amount: '100', status: '成功(待领取)', channel: '微信' };
-    return o;
+    return Promise.resolve(o);
   };
   const writeRedPackets = async (s: Scenario, orders: ProviderOrder[]) => {
     s.writeDay(D, orders, orders.flatMap(paidBills).map((b) => ({ ...b, status: '成功(待领取)' })));

@@ -19,7 +19,7 @@ describe('the report CSV', () => {
       ack_note: '-2+3', details: { status_text: '\tTAB' }, ledger_amount: '-3.00', provider_amount: '1234.56',
     }), row({ order_id: '\rCR', provider_ref: 'plain', ack_note: 'a "quoted", note\non two lines' })]);
     expect(csv.startsWith('\uFEFF')).toBe(true);
-    const [header, first, second] = parse(csv.slice(1), { relax_column_count: false }) as string[][];
+    const [header, first, second] = parse(csv.slice(1), { relax_column_count: false });
     expect(header).toEqual([...CSV_COLUMNS]);
     const cell = (r: string[], c: (typeof CSV_COLUMNS)[number]) => r[CSV_COLUMNS.indexOf(c)];
     expect(cell(first!, 'order_id')).toBe('\'=HYPERLINK("http://evil.example/x","click")');

@@ -16,7 +16,16 @@ const HISTORY_DEALER = 'history-dealer';
 const HISTORY_END = '2024-06-30';
 const NOW = new Date('2024-07-01T01:30:00Z');
 
-type Doc = ReturnType<typeof parseHTML>['document'];
+// What the tests read of linkedom's document. Its own types name the DOM's (Window, Element),
+// which tsconfig.json's lib leaves out, and would be any here.
+interface El {
+  readonly tagName: string;
+  readonly textContent: string | null;
+  getAttribute(name: string): string | null;
+  querySelector(selectors: string): El | null;
+  querySelectorAll(selectors: string): ArrayLike<El> & Iterable<El>;
+}
+type Doc = Pick<El, 'querySelector' | 'querySelectorAll'> & { readonly documentElement: El };
 const text = (el: { textContent: string | null } | null | undefined) => (el?.textContent ?? '').replace(/\s+/g, ' ').trim();
 const cells = (doc: Doc, rowId: string) => [...doc.querySelectorAll(`#${rowId} td`)].map(text);
 
@@ -55,7 +64,7 @@ describe.each(ENGINES)('the finance page (%s)', (engine) => {
   const q = async <R>(sql: string, params: unknown[] = []) => (await db.handle.withSession((s) => s.query<R>(sql, params))).rows;
   const page = async (dealerId: string, day: string, lang: 'zh' | 'en') => {
     const html = await db.handle.withSession((s) => buildReportPage(s, { dealerId, from: day, to: day, lang, now: NOW }));
-    return { html, doc: parseHTML(html).document };
+    return { html, doc: (parseHTML(html) as unknown as { document: Doc }).document };
   };
 
   beforeAll(async () => {
