@@ -153,7 +153,8 @@ class CsvFramer extends Transform {
   private readHeaderRecord(): void {
     const text = Buffer.concat(this.headerParts!).toString('utf8');
     this.headerParts = null;
-    const cells = text === '' ? [''] : (parse(text, { relax_column_count: true }) as string[][])[0] ?? [''];
+    const records: string[][] = text === '' ? [] : parse(text, { relax_column_count: true });
+    const cells = records[0] ?? [''];
     const index = readHeader(cells, this.columns, this.label);
     this.headerNames = cells.map((c) => c.replace(/^\uFEFF/, '').trim());
     this.width = cells.length;

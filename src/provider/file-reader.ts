@@ -318,11 +318,11 @@ function makeConverter(kind: FileKind, index: Record<string, number>, label: str
     return CHANNEL_TEXT[v] ?? fail(line, 'channel', 'unknown channel', v);
   };
   const [iOrder, iRef, iName, iBroker, iAmount, iChannelRef, iCreated, iFinished] =
-    ['orderId', 'providerRef', 'name', 'brokerId', 'amount', 'channelRef', 'createdAt', 'finishedAt'].map(at) as number[];
+    ['orderId', 'providerRef', 'name', 'brokerId', 'amount', 'channelRef', 'createdAt', 'finishedAt'].map<number>(at);
 
   if (kind === 'order') {
     const [iBatch, iStatus, iAccount, iFee, iCredit, iFeeBill, iBalance] =
-      ['batchId', 'statusText', 'account', 'fee', 'creditBillNo', 'feeBillNo', 'balanceBillNo'].map(at) as number[];
+      ['batchId', 'statusText', 'account', 'fee', 'creditBillNo', 'feeBillNo', 'balanceBillNo'].map<number>(at);
     return (cells, line): OrderRow => {
       const statusText = cellText(cells, iStatus!);
       const status = ORDER_STATUS_TEXT[statusText] ?? fail(line, 'statusText', 'unknown order status', statusText);
@@ -348,7 +348,7 @@ function makeConverter(kind: FileKind, index: Record<string, number>, label: str
       };
     };
   }
-  const [iBillRef, iType, iBillStatus] = ['billRef', 'billType', 'billStatus'].map(at) as number[];
+  const [iBillRef, iType, iBillStatus] = ['billRef', 'billType', 'billStatus'].map<number>(at);
   return (cells, line): BillRow => {
     const typeText = cellText(cells, iType!);
     const statusText = cellText(cells, iBillStatus!);

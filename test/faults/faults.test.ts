@@ -336,17 +336,16 @@ describe.each(ENGINES)('fault injection on %s: clear errors', (engine) => {
     expect(readdirSync(tmp)).toEqual([]);
   }, 120_000);
 
-  it.skipIf(engine !== 'pg')('a full YZH_TMP_DIR (ulimit -f) while spooling: exit 1 naming the file and EFBIG, not "database error EFBIG" (needs TEST_DATABASE_URL: PGlite writes its own files under the same limit)', async () => {
+  it.skipIf(engine !== 'pg')('a full YZH_TMP_DIR (ulimit -f) while downloading: exit 1 naming the file and EFBIG, not "database error EFBIG" (needs TEST_DATABASE_URL: PGlite writes its own files under the same limit)', async () => {
     const sandbox = await generatedSandbox(20_000);
     const tmp = folder('yzh-fault-efbig-');
     const before = await snapshot();
-    // bash counts ulimit -f in KiB: room for both downloads (under 1 MiB each), not for the
-    // bill file's COPY text (several MiB).
-    const result = await runCli(['run', '--date', D], { ...db.env, ...providerEnv(sandbox), YZH_TMP_DIR: tmp }, { fileSizeLimitKiB: 2048 });
+    // bash counts ulimit -f in KiB: less room than one download (several hundred KiB each).
+    const result = await runCli(['run', '--date', D], { ...db.env, ...providerEnv(sandbox), YZH_TMP_DIR: tmp }, { fileSizeLimitKiB: 128 });
     known = null; // read the table again: a command ran
     expect(result.code, result.stderr).toBe(1);
     expect(lastLine(result.stderr)).toMatch(
-      /^yzh-recon: writing the COPY text to \/\S+\/yzh-recon-run-\d+-\w+\/\S+\.copy: EFBIG: file too large, write \(no room left: the file system is full, or over a quota or file-size limit\)$/);
+      /^yzh-recon: download (order|bill) file 2017-11-20: writing \/\S+\/yzh-recon-run-\d+-\w+\/\S+\.csv\.gz: EFBIG: file too large, write \(no room left: the file system is full, or over a quota or file-size limit\)$/);
     expect(await snapshot()).toEqual(before);
     expect(readdirSync(tmp)).toEqual([]);
   });
