@@ -23,6 +23,11 @@ export interface CopyCsv {
   header: Promise<string[]>;
   /** Data records framed so far (all of them once the stream has ended). */
   rows: () => number;
+  /**
+   * Once the stream has ended: whether some field has space at an end, or an amount or time
+   * not of the reader's shape, so that the conversion must trim and check every value.
+   */
+  suspect: () => boolean;
 }
 
 const QUOTE = 0x22;
@@ -65,10 +70,10 @@ export function providerFileAsCopyCsv(source: Readable, kind: FileKind, label: s
   // pipeline() destroys every stage with the raw error (zlib's) before its callback runs.
   framer.destroy = (err?: Error) => destroy(err === undefined ? err : wrapStreamError(err, label, facts, false));
   pipeline(source, createGunzip({ chunkSize: 1 << 16 }), textStage(label, columns, facts), framer, () => {});
-  return { stream: framer, header: framer.header, rows: () => framer.rows };
+  return { stream: framer, header: framer.header, rows: () => framer.rows, suspect: () => framer.check.suspect };
 }
 
-class CsvFramer extends Transform {
+export class CsvFramer extends Transform {
   readonly header: Promise<string[]>;
   rows = 0;
   private resolveHeader!: (fields: string[]) => void;
@@ -88,6 +93,7 @@ class CsvFramer extends Transform {
   private fields = 0;
   /** The current record's line prefix has been written. */
   private open = false;
+  readonly check = new FieldCheck();
 
   constructor(private readonly columns: ColumnMap, private readonly label: string) {
     super({ readableHighWaterMark: 1 << 18, writableHighWaterMark: 1 << 18 });
@@ -119,6 +125,7 @@ class CsvFramer extends Transform {
     try {
       const state = this.state;
       if (state === QUOTED) throw this.fail(this.start, null, CSV_FAULTS.unclosedQuote);
+      if (this.bytes > 0 && this.headerParts === null) this.check.end();
       if (this.bytes > 0 || this.headerParts !== null) {
         const out = Buffer.allocUnsafe(1);
         const end = this.endRecord(out, 0);
@@ -160,6 +167,9 @@ class CsvFramer extends Transform {
     this.width = cells.length;
     const fields: string[] = [];
     for (const [field, i] of Object.entries(index)) fields[i] = field;
+    this.check.suspect = false;
+    this.check.kinds = Uint8Array.from(fields, (f) => KIND_OF[f] ?? TEXT);
+    this.check.start(0);
     this.resolveHeader(fields);
   }
 
@@ -176,6 +186,7 @@ class CsvFramer extends Transform {
     let bytes = this.bytes;
     let fields = this.fields;
     const header = this.headerParts !== null;
+    const check = this.check;
     /** Where the bytes not yet copied out begin. */
     let seg = 0;
     const copy = (end: number) => {
@@ -225,9 +236,12 @@ class CsvFramer extends Transform {
           case UNQUOTED:
           case FIELD_START:
             if (c === COMMA) {
-              fields++;
+              check.end();
+              check.start(++fields);
               state = FIELD_START;
             } else if (c === LF) {
+              check.end();
+              check.start(0);
               copy(i + 1);
               seg = i + 1;
               line++;
@@ -245,6 +259,7 @@ class CsvFramer extends Transform {
             } else if (c === CR) {
               copy(i);
               seg = i + 1;
+              // The field ends at the LF that must follow (AFTER_CR reads it again here).
               state = AFTER_CR;
               bytes--;
             } else if (c === QUOTE) {
@@ -253,18 +268,25 @@ class CsvFramer extends Transform {
             } else if (c === 0) {
               throw this.fail(this.start, header ? null : this.headerNames[fields] ?? null, CSV_FAULTS.nul);
             } else {
+              check.byte(c);
               state = UNQUOTED;
             }
             break;
           case QUOTED:
             if (c === QUOTE) state = QUOTE_IN_QUOTED;
-            else if (c === LF) line++;
             else if (c === 0) throw this.fail(this.start, header ? null : this.headerNames[fields] ?? null, CSV_FAULTS.nul);
+            else {
+              if (c === LF) line++;
+              check.byte(c);
+            }
             break;
           case QUOTE_IN_QUOTED:
-            if (c === QUOTE) state = QUOTED;
-            else if (c === COMMA) {
-              fields++;
+            if (c === QUOTE) {
+              check.byte(c);
+              state = QUOTED;
+            } else if (c === COMMA) {
+              check.end();
+              check.start(++fields);
               state = FIELD_START;
             } else if (c === LF || c === CR) {
               state = FIELD_START;
@@ -287,6 +309,84 @@ class CsvFramer extends Transform {
       save();
       throw err;
     }
+  }
+}
+
+/** What a field must hold, by file column (FieldCheck). */
+const TEXT = 0;
+const AMOUNT = 1;
+const OPTIONAL_AMOUNT = 2;
+const TIME = 3;
+const KIND_OF: Record<string, number> = { amount: AMOUNT, fee: OPTIONAL_AMOUNT, createdAt: TIME, finishedAt: TIME };
+
+/**
+ * Watches every field's content bytes for what would need the conversion's slow path: space
+ * or a control byte at either end of a field (which the reader trims), and an amount or a
+ * time not of the reader's shape. Nothing is rejected here: a `suspect` file is checked in
+ * full by the validating query (staging.ts), which names the line and column as the reader
+ * would; a file that is not suspect is converted with bare casts.
+ */
+class FieldCheck {
+  suspect = false;
+  kinds: Uint8Array = new Uint8Array(0);
+  private kind = TEXT;
+  private length = 0;
+  private last = 0;
+  /** Shape state: an amount's automaton, or a time's position check. */
+  private shape = 0;
+  private bad = false;
+  private pair = 0;
+  /** 3 once the content so far is exactly "-/-". */
+  private dash = 0;
+
+  /** A new field, the `index`th of its record. */
+  start(index: number): void {
+    this.kind = this.kinds[index] ?? TEXT;
+    this.length = 0;
+    this.shape = 0;
+    this.bad = false;
+    this.dash = 0;
+  }
+
+  byte(c: number): void {
+    const at = this.length++;
+    if (at === 0 && c <= 0x20) this.suspect = true;
+    this.last = c;
+    if (this.kind === TEXT) return;
+    if (at < 3) this.dash = (at === 0 ? c === 45 : at === 1 ? this.dash === 1 && c === 47 : this.dash === 2 && c === 45) ? at + 1 : 0;
+    if (this.bad) return;
+    const d = c - 48;
+    const digit = d >= 0 && d <= 9;
+    if (this.kind === TIME) {
+      // YYYY-MM-DD HH:mm:ss (or T), month 01-12, day 01-31, hour 00-23, minute and second 00-59.
+      if (at === 4 || at === 7) this.bad = c !== 45;
+      else if (at === 10) this.bad = c !== 32 && c !== 84;
+      else if (at === 13 || at === 16) this.bad = c !== 58;
+      else if (!digit || at > 18) this.bad = true;
+      else if (at === 5 || at === 8 || at === 11 || at === 14 || at === 17) this.pair = d;
+      else if (at >= 6) {
+        const v = this.pair * 10 + d;
+        this.bad = at === 6 ? v < 1 || v > 12 : at === 9 ? v < 1 || v > 31 : at === 12 ? v > 23 : v > 59;
+      }
+      return;
+    }
+    // -?digits{1,14}(.digits{1,2})?: shape counts whole digits as 10-24, decimals as 31-32.
+    const shape = this.shape;
+    if (shape === 0 && c === 45) this.shape = 1;
+    else if (shape <= 1 && digit) this.shape = 11;
+    else if (shape >= 11 && shape < 24 && digit) this.shape = shape + 1;
+    else if (shape >= 11 && shape <= 24 && c === 46) this.shape = 30;
+    else if (shape >= 30 && shape < 32 && digit) this.shape = shape + 1;
+    else this.bad = true;
+  }
+
+  end(): void {
+    if (this.length > 0 && this.last <= 0x20) this.suspect = true;
+    if (this.kind === TEXT) return;
+    const absent = this.length === 0 || (this.dash === 3 && this.length === 3);
+    if (absent && this.kind !== AMOUNT) return;
+    const shaped = this.kind === TIME ? this.length === 19 : (this.shape >= 11 && this.shape <= 24) || this.shape >= 31;
+    if (this.bad || !shaped) this.suspect = true;
   }
 }
 

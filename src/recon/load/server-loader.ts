@@ -4,8 +4,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Session } from '../../db/connection.js';
 import { sqlState } from '../../errors.js';
 import { providerFileAsCopyCsv } from '../../provider/copy-csv.js';
-import type { FileLoader } from './loader.js';
-import { convertSql, createStagingTable, dropStagingTable, firstBadValue, stagingCopySql } from './staging.js';
+import type { FileLoader, LoadJob } from './loader.js';
+import { convertSql, createStagingTable, dropStagingTable, firstBadValue, inProviderZone, stagingCopySql } from './staging.js';
 
 /**
  * The Postgres server's loader: Node frames the file's records (copy-csv.ts) and streams them
@@ -27,7 +27,7 @@ export const loadOnServer: FileLoader = async (session, job, onRows, signal) => 
     });
     await pipeline(csv.stream, counted, session.copyFrom(stagingCopySql(job.kind, fields))!, signal ? { signal } : {});
     onRows(csv.rows());
-    await convert(session, job.kind, job.table, job.dealerId, job.date, job.label);
+    await convert(session, job, csv.suspect());
     await dropStagingTable(session, job.kind);
     return csv.rows();
   } finally {
@@ -39,10 +39,15 @@ export const loadOnServer: FileLoader = async (session, job, onRows, signal) => 
  * The conversion, in a savepoint: when a value fails its check the statement fails, and the
  * validating query (which must then see staging) names the first bad line and column.
  */
-async function convert(session: Session, kind: 'order' | 'bill', table: string, dealerId: string, date: string, label: string): Promise<void> {
+async function convert(session: Session, job: LoadJob, careful: boolean): Promise<void> {
+  // A file the framer found suspect is checked whole first: most such files are bad.
+  if (careful) {
+    const bad = await firstBadValue(session, job.kind, job.label);
+    if (bad !== null) throw bad;
+  }
   await session.exec('savepoint recon_convert');
   try {
-    await session.query(convertSql(kind, table, dealerId, date));
+    await inProviderZone(session, () => session.query(convertSql(job.kind, job.table, job.dealerId, job.date, careful)));
     await session.exec('release savepoint recon_convert');
   } catch (err) {
     // A data exception (22) or a NOT NULL violation (23) is a value's fault; anything else
@@ -50,6 +55,6 @@ async function convert(session: Session, kind: 'order' | 'bill', table: string, 
     const state = sqlState(err);
     if (state === null || !/^2[23]/.test(state)) throw err;
     await session.exec('rollback to savepoint recon_convert').catch(() => { throw err; });
-    throw (await firstBadValue(session, kind, label)) ?? err;
+    throw (await firstBadValue(session, job.kind, job.label)) ?? err;
   }
 }
