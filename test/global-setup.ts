@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 /**
  * Every temporary file of a test run goes into one directory under the OS temp dir, removed when
- * the run ends, passing or failing: the tests' own folders, the downloads and spools of the runs
+ * the run ends, passing or failing: the tests' own folders, the downloads of the runs
  * they start, and those of the commands they start (test/helpers/cli.ts passes TMPDIR on). The
  * test files remove their folders themselves as they go; what one leaves is named here.
  */

@@ -10,8 +10,8 @@ import { scenarioSuite, type Scenario } from '../helpers/scenario.js';
 import { encodeGb18030 as gb18030 } from '../helpers/gb18030.js';
 
 /**
- * Files that must fail the run, on each engine (PGlite's inserts and Postgres' parser threads
- * and COPY read them through the same reader): the error names the file, line and what was
+ * Files that must fail the run, on each engine (PGlite's csv-parse loader and the server's COPY
+ * loader apply the same checks): the error names the file, line and what was
  * found; nothing of the day is loaded; the run's folder in YZH_TMP_DIR is gone.
  */
 const D = '2024-03-01';

@@ -29,8 +29,7 @@ export function copyText(job: ParseJob, onRows: (rows: number) => void): Readabl
     : (r: OrderRow | BillRow) => billCopyLine(job.prefix, r as BillRow);
   let count = 0;
   let pending = '';
-  // Chunks leave as strings: whoever takes them encodes them once (a COPY stream, or the
-  // parent thread's stream after the message from the parser thread).
+  // Chunks leave as strings: the embedded loader gathers them into one blob per COPY.
   const toText = new Transform({
     writableObjectMode: true,
     writableHighWaterMark: 1024,

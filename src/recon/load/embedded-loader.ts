@@ -4,11 +4,14 @@ import type { FileLoader } from './loader.js';
 import { copyPrefix, ROW_COLUMNS } from './provider-rows.js';
 
 /**
- * Characters of COPY text handed to PGlite at once (about 20,000 rows): PGlite reads
+ * Characters of COPY text handed to PGlite at once (about 600 rows): PGlite reads
  * `COPY … FROM '/dev/blob'` from a whole blob, so the file goes in as several COPYs, each
- * blob bounded, and memory stays flat.
+ * blob bounded. At N = 100,000, blobs of 4 Mi characters peaked at 652 MB, 1 Mi at 541 MB,
+ * 256 Ki at 471 MB, 128 Ki at 487-522 MB and 64 Ki at 526 MB (one run each, the same
+ * day): past a few hundred KiB the size stops mattering against run-to-run noise, and the
+ * time does not change.
  */
-const BLOB_CHARS = 4 << 20;
+const BLOB_CHARS = 1 << 17;
 
 /**
  * The embedded engine's loader: csv-parse reads the file on this thread (file-reader.ts, the

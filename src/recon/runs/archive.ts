@@ -94,8 +94,8 @@ async function fromArchive(request: DayFileRequest, providerAnswer: string | nul
       facts: { kind, date, key },
     });
   }
-  // Loaded from a temporary copy: the load writes its spool beside the file, and the archive
-  // is never written to except by put().
+  // Loaded from a temporary copy, as a download is: the archive is only ever read here, and
+  // written by put().
   const path = join(request.tmpDir, `yzh-recon-${dealerId}-${date}-${kind}-${process.pid}-${Date.now()}-archived.csv.gz`);
   try {
     await copyFile(archive.path(key), path);

@@ -103,7 +103,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
     try {
       await acquireRunLock(session, dealerId, runId, config.lockTimeoutMs, signal);
       locked = true;
-      // Downloads and spool files go to the run's own folder, which the next run removes if
+      // Downloads go to the run's own folder, which the next run removes if
       // this process dies without removing it (run-dir.ts).
       runDir = await createRunDir(config.tmpDir, log).catch((err: unknown) => {
         throw fileError(err, `creating the run's folder in YZH_TMP_DIR (${config.tmpDir})`);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../logger.js';
 
 /**
- * A run's own folder in YZH_TMP_DIR, holding its downloads and spool files, so that what a
+ * A run's own folder in YZH_TMP_DIR, holding its downloads, so that what a
  * run killed outright (SIGKILL, the OOM killer, a node lost) leaves behind is found and removed
  * by the next run instead of staying forever.
  *
