@@ -16,7 +16,7 @@ const freshTmp = () => {
   return dir;
 };
 
-const RUN_DIR_JS = new URL('../../dist/recon/run-dir.js', import.meta.url).href;
+const RUN_DIR_JS = new URL('../../dist/recon/runs/run-dir.js', import.meta.url).href;
 
 /** Another process that makes its run folder, puts a download in it and waits to be killed. */
 async function otherRun(tmp: string): Promise<{ pid: number; path: string }> {

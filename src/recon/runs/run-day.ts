@@ -100,6 +100,8 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
     let locked = false;
     let inTransaction = false;
     let onAbort: (() => void) | null = null;
+    /** The server-side cancel a stop signal sent, awaited before the rollback (see the catch). */
+    let cancelling: Promise<void> | null = null;
     try {
       await acquireRunLock(session, dealerId, runId, config.lockTimeoutMs, signal);
       locked = true;
@@ -129,7 +131,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       inTransaction = true;
       // A stop signal during a long statement (COPY, a rule) cancels it server-side, so the
       // rollback below starts within moments rather than after the statement.
-      onAbort = () => { void session.cancel().catch(() => {}); };
+      onAbort = () => { cancelling = session.cancel().catch(() => {}); };
       signal?.addEventListener('abort', onAbort, { once: true });
       let prepareMs = 0;
       const prepare = async () => {
@@ -222,6 +224,10 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       return { runId, dealerId, date, files, mode, lifecycle, followUp: followUpResult, balances, times, auditHash };
     } catch (err) {
       const error = signal?.aborted ? interruption(signal) : coerceError(err);
+      // The cancel travels on a connection of its own: were it still on its way, it could
+      // land on the rollback or on the statement that records the failure, and the run would
+      // stay 'running'. Once it has arrived, a backend that has moved on ignores it.
+      await cancelling;
       if (inTransaction) await session.exec('rollback').catch(() => {});
       await recordFailure(session, runId, error, log);
       throw error;
