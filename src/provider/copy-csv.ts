@@ -5,15 +5,15 @@ import { ReconError } from '../errors.js';
 import {
   CSV_FAULTS, MAX_RECORD_BYTES, formatError, readHeader, textStage, wrapStreamError, type ColumnMap, type TextFacts,
 } from './file-reader.js';
-import { BILL_COLUMNS, ORDER_COLUMNS } from './file-format.js';
+import { BILL_COLUMNS, BILL_STATUS_TEXT, BILL_TYPE_TEXT, CHANNEL_TEXT, ORDER_COLUMNS, ORDER_STATUS_TEXT } from './file-format.js';
 import type { FileKind } from './protocol.js';
 
 /** A provider file framed for Postgres' own CSV parser (COPY … (FORMAT csv)). */
 export interface CopyCsv {
   /**
-   * The file's data records as UTF-8 CSV: each one prefixed with the line it starts on as a
-   * first field, blank lines left out, CRLF made LF, the header line taken off. Ends with an
-   * error naming the file and line (and column, where there is one) when the file is bad.
+   * The file's data records as UTF-8 CSV, blank lines left out, CRLF made LF, the header line
+   * taken off (see FrameMode for what each record holds). Ends with an error naming the file
+   * and line (and column, where there is one) when the file is malformed.
    */
   stream: Readable;
   /**
@@ -24,11 +24,27 @@ export interface CopyCsv {
   /** Data records framed so far (all of them once the stream has ended). */
   rows: () => number;
   /**
-   * Once the stream has ended: whether some field has space at an end, or an amount or time
-   * not of the reader's shape, so that the conversion must trim and check every value.
+   * Once the stream has ended: whether some field has space at an end, or a value not of the
+   * reader's shape (an amount, a time, an empty id, an unknown status or channel). Typed
+   * framing stops at the first such record; staging's conversion must then check every value.
    */
   suspect: () => boolean;
+  /**
+   * Staging only: a malformed record met after a suspect value, held back rather than thrown,
+   * since the suspect value comes first in the file and may be the error the reader reports.
+   * The stream then ends early, cleanly.
+   */
+  deferred: () => ReconError | null;
 }
+
+/**
+ * `staging`: each record is its line number and then the file's own fields, as read, for a
+ * table of text columns. `typed`: each record is `prefix` (the dealer and day, as CSV fields),
+ * the line and the load table's columns in file order, statuses and channels as their codes
+ * (订单状态 as its text and then its code), an empty field as the null string `-/-`: ready for
+ * `COPY … (FORMAT csv, NULL '-/-', FORCE_NULL …)` straight into the load table.
+ */
+export type FrameMode = { typed: false } | { typed: true; prefix: string };
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -43,6 +59,9 @@ const QUOTED = 2;
 const QUOTE_IN_QUOTED = 3;
 /** A CR seen outside quotes: it must be the first half of CRLF. */
 const AFTER_CR = 4;
+
+/** The bytes `-/-`: the null string of typed framing. */
+const NULL_BYTES = [45, 47, 45] as const;
 
 /**
  * Node's part of the server-side load: gunzip, the encoding check (file-reader.ts textStage:
@@ -59,29 +78,38 @@ const AFTER_CR = 4;
  * - a NUL byte (Postgres text cannot hold one), named by line and column.
  *
  * Line numbers are counted here, as the reader counts them (a quoted field's newlines count),
- * and travel with each record as its first field, so that every later error, including
- * the conversion's validating query, names the file's own line.
+ * and travel with each record, so that every later error, including the conversion's
+ * validating query, names the file's own line.
  */
-export function providerFileAsCopyCsv(source: Readable, kind: FileKind, label: string): CopyCsv {
+export function providerFileAsCopyCsv(source: Readable, kind: FileKind, label: string, mode: FrameMode = { typed: false }): CopyCsv {
   const columns: ColumnMap = kind === 'order' ? ORDER_COLUMNS : BILL_COLUMNS;
   const facts: TextFacts = { quoted: false, nul: false, lines: 0 };
-  const framer = new CsvFramer(columns, label);
+  const framer = new CsvFramer(columns, label, mode);
   const destroy = framer.destroy.bind(framer);
   // pipeline() destroys every stage with the raw error (zlib's) before its callback runs.
   framer.destroy = (err?: Error) => destroy(err === undefined ? err : wrapStreamError(err, label, facts, false));
   pipeline(source, createGunzip({ chunkSize: 1 << 16 }), textStage(label, columns, facts), framer, () => {});
-  return { stream: framer, header: framer.header, rows: () => framer.rows, suspect: () => framer.check.suspect };
+  return {
+    stream: framer, header: framer.header, rows: () => framer.rows, suspect: () => framer.check.suspect, deferred: () => framer.deferred,
+  };
 }
 
 export class CsvFramer extends Transform {
   readonly header: Promise<string[]>;
   rows = 0;
+  deferred: ReconError | null = null;
+  readonly check = new FieldCheck();
   private resolveHeader!: (fields: string[]) => void;
   private rejectHeader!: (err: Error) => void;
+  /** The header record's bytes until it is read; null after. */
   private headerParts: Buffer[] | null = [];
+  private headerBytes = 0;
+  private headerQuoted = false;
   private headerNames: string[] = [];
   private width = 0;
   private first = true;
+  /** Typed framing met a suspect record, or staging deferred an error: the rest is not framed. */
+  private stopped = false;
   private state = FIELD_START;
   /** The line the byte being read is on. */
   private line = 1;
@@ -91,12 +119,16 @@ export class CsvFramer extends Transform {
   private bytes = 0;
   /** Fields of the current record before the one being read. */
   private fields = 0;
-  /** The current record's line prefix has been written. */
-  private open = false;
-  readonly check = new FieldCheck();
+  /** The current quoted field's opening quote is not written yet (an empty one never is). */
+  private pendingOpen = false;
+  /** Output of the current record not pushed yet (it is pushed whole, or dropped). */
+  private carry: Buffer = Buffer.alloc(0);
+  private readonly prefix: Buffer;
 
-  constructor(private readonly columns: ColumnMap, private readonly label: string) {
+  constructor(private readonly columns: ColumnMap, private readonly label: string, private readonly mode: FrameMode) {
     super({ readableHighWaterMark: 1 << 18, writableHighWaterMark: 1 << 18 });
+    this.prefix = Buffer.from(mode.typed ? `${mode.prefix},` : '');
+    this.check.typed = mode.typed;
     this.header = new Promise((resolve, reject) => {
       this.resolveHeader = resolve;
       this.rejectHeader = reject;
@@ -108,13 +140,17 @@ export class CsvFramer extends Transform {
 
   override _transform(chunk: Buffer | string, _enc: BufferEncoding, done: TransformCallback): void {
     try {
+      if (this.stopped) return done();
       let b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       if (this.first) {
         this.first = false;
         if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) b = b.subarray(3);
       }
-      const out = this.frame(b);
-      if (out.length > 0) this.push(out);
+      if (this.headerParts !== null) b = this.readHeaderBytes(b);
+      if (b.length > 0 && this.headerParts === null) {
+        const out = this.frame(b);
+        if (out.length > 0) this.push(out);
+      }
       done();
     } catch (err) {
       done(err as Error);
@@ -123,43 +159,64 @@ export class CsvFramer extends Transform {
 
   override _flush(done: TransformCallback): void {
     try {
-      const state = this.state;
-      if (state === QUOTED) throw this.fail(this.start, null, CSV_FAULTS.unclosedQuote);
-      if (this.bytes > 0 && this.headerParts === null) this.check.end();
-      if (this.bytes > 0 || this.headerParts !== null) {
-        const out = Buffer.allocUnsafe(1);
-        const end = this.endRecord(out, 0);
-        if (end > 0) this.push(out.subarray(0, end));
+      if (this.stopped) return done();
+      if (this.headerParts !== null) {
+        this.readHeaderRecord(Buffer.concat(this.headerParts));
+        return done();
+      }
+      if (this.state === QUOTED) this.fault(this.start, null, CSV_FAULTS.unclosedQuote);
+      else if (this.bytes > 0) {
+        // The last record, without a line end: framed as if it had one.
+        const out = this.frame(Buffer.from([LF]), false);
+        if (out.length > 0) this.push(out);
       }
       done();
     } catch (err) {
-      done(err as Error);
+      done(this.deferred === null ? err as Error : null);
     }
   }
 
-  private fail(line: number, column: string | null, what: string): ReconError {
-    return formatError(this.label, line, column, what);
-  }
-
-  /** Ends the current record: checks its width (or reads it as the header); returns the new output length. */
-  private endRecord(out: Buffer, o: number): number {
-    if (this.headerParts !== null) {
-      this.readHeaderRecord();
-    } else if (this.open) {
-      if (this.fields + 1 !== this.width) throw this.fail(this.start, null, CSV_FAULTS.width(this.fields + 1, this.width));
-      out[o++] = LF;
-      this.rows++;
+  /**
+   * A malformed record: thrown, or, in staging after a suspect value, held back (`deferred`)
+   * and the stream ended at the last whole record.
+   */
+  private fault(line: number, column: string | null, what: string): never {
+    const err = formatError(this.label, line, column, what);
+    if (!this.mode.typed && this.check.suspect) {
+      this.deferred = err;
+      this.stopped = true;
     }
-    this.state = FIELD_START;
-    this.bytes = 0;
-    this.fields = 0;
-    this.open = false;
-    return o;
+    throw err;
   }
 
-  private readHeaderRecord(): void {
-    const text = Buffer.concat(this.headerParts!).toString('utf8');
+  /** Takes the header record's bytes from the front of `b`; returns the rest. */
+  private readHeaderBytes(b: Buffer): Buffer {
+    let end = -1;
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i]!;
+      if (c === QUOTE) this.headerQuoted = !this.headerQuoted;
+      else if (c === 0) throw formatError(this.label, 1, null, CSV_FAULTS.nul);
+      else if (c === LF) {
+        if (!this.headerQuoted) {
+          end = i;
+          break;
+        }
+        this.line++;
+      }
+    }
+    const taken = end === -1 ? b : b.subarray(0, end);
+    this.headerBytes += taken.length;
+    if (this.headerBytes > MAX_RECORD_BYTES) throw formatError(this.label, 1, null, CSV_FAULTS.recordTooLong(this.headerQuoted));
+    this.headerParts!.push(Buffer.from(taken));
+    if (end === -1) return Buffer.alloc(0);
+    this.readHeaderRecord(Buffer.concat(this.headerParts!));
+    this.line++;
+    return b.subarray(end + 1);
+  }
+
+  private readHeaderRecord(bytes: Buffer): void {
     this.headerParts = null;
+    const text = bytes.toString('utf8').replace(/\r$/, '');
     const records: string[][] = text === '' ? [] : parse(text, { relax_column_count: true });
     const cells = records[0] ?? [''];
     const index = readHeader(cells, this.columns, this.label);
@@ -167,39 +224,52 @@ export class CsvFramer extends Transform {
     this.width = cells.length;
     const fields: string[] = [];
     for (const [field, i] of Object.entries(index)) fields[i] = field;
-    this.check.suspect = false;
-    this.check.kinds = Uint8Array.from(fields, (f) => KIND_OF[f] ?? TEXT);
+    this.check.setColumns(fields);
     this.check.start(0);
     this.resolveHeader(fields);
   }
 
-  /** Frames one chunk: the loop every byte of the file goes through, so it keeps its state in locals. */
-  private frame(b: Buffer): Buffer {
+  /**
+   * Frames one chunk: the loop every byte of the file goes through, so it keeps its state in
+   * locals. Returns the whole records it completed (with the carry of an earlier chunk); a
+   * record still open is carried to the next chunk.
+   */
+  private frame(b: Buffer, saveState = true): Buffer {
     const n = b.length;
     let lines = 0;
     for (let i = b.indexOf(LF); i !== -1; i = b.indexOf(LF, i + 1)) lines++;
-    // Each record gains at most 11 bytes of prefix ("4294967295,") and its LF.
-    const out = Buffer.allocUnsafe(n + 12 * (lines + 1));
-    let o = 0;
+    // A field's output is at most four times its bytes with its delimiter ("," becomes
+    // "-/-,"; "成功," becomes "\"成功\",paid,"), and each record gains its prefix.
+    const out = Buffer.allocUnsafe(this.carry.length + 4 * n + (lines + 1) * (this.prefix.length + 16) + 64);
+    let o = this.carry.copy(out, 0);
+    /** Where the output of the records completed in this chunk ends. */
+    let done = 0;
     let state = this.state;
     let line = this.line;
     let bytes = this.bytes;
     let fields = this.fields;
-    const header = this.headerParts !== null;
+    let pendingOpen = this.pendingOpen;
     const check = this.check;
-    /** Where the bytes not yet copied out begin. */
-    let seg = 0;
-    const copy = (end: number) => {
-      if (end <= seg) return;
-      if (header) this.headerParts!.push(Buffer.from(b.subarray(seg, end)));
-      else o += b.copy(out, o, seg, end);
-    };
+    // The current field's kind, bytes of content so far and last content byte: kept here for
+    // free text (most bytes of a file); the other kinds are followed by check.byte.
+    let kind = check.kind;
+    let flen = check.length;
+    let last = check.last;
+    let raw = check.raw;
+    let quoted = check.quoted;
+    const typed = this.mode.typed;
+    const prefix = this.prefix;
     const save = () => {
       this.state = state;
       this.line = line;
       this.bytes = bytes;
       this.fields = fields;
+      this.pendingOpen = pendingOpen;
+      check.length = flen;
+      check.last = last;
+      check.quoted = quoted;
     };
+    const column = () => this.headerNames[fields] ?? null;
     try {
       for (let i = 0; i < n; i++) {
         const c = b[i]!;
@@ -208,169 +278,275 @@ export class CsvFramer extends Transform {
           if (c === LF) {
             state = FIELD_START;
             line++;
-            seg = i + 1;
-            if (header) {
-              this.start = line - 1;
-              save();
-              this.endRecord(out, o);
-              return this.frame(b.subarray(i + 1));
-            }
             continue;
           }
-          if (state === AFTER_CR) throw this.fail(line, null, CSV_FAULTS.loneCr);
+          if (state === AFTER_CR) this.fault(line, null, CSV_FAULTS.loneCr);
           if (c === CR) {
             state = AFTER_CR;
-            seg = i + 1;
             continue;
           }
           this.start = line;
-          if (!header) {
-            o = writeLinePrefix(out, o, line);
-            this.open = true;
-          }
+          o += prefix.copy(out, o);
+          o = writeNumber(out, o, line);
+          out[o++] = COMMA;
+          kind = check.start(0);
+          raw = check.raw;
+          flen = 0;
+          quoted = false;
         }
         if (++bytes > MAX_RECORD_BYTES) {
-          throw this.fail(this.start, null, CSV_FAULTS.recordTooLong(state === QUOTED || state === QUOTE_IN_QUOTED));
+          this.fault(this.start, null, CSV_FAULTS.recordTooLong(state === QUOTED || state === QUOTE_IN_QUOTED));
         }
         switch (state) {
           case UNQUOTED:
           case FIELD_START:
-            if (c === COMMA) {
-              check.end();
-              check.start(++fields);
-              state = FIELD_START;
-            } else if (c === LF) {
-              check.end();
-              check.start(0);
-              copy(i + 1);
-              seg = i + 1;
-              line++;
-              if (header) {
+            if (c === COMMA || c === LF) {
+              o = check.end(out, o, flen, last, quoted);
+              if (check.suspect && typed) {
+                // Typed framing ends before this record; the loader starts over on staging.
+                o = done;
+                this.stopped = true;
+                this.push(out.subarray(0, o));
+                this.carry = Buffer.alloc(0);
                 save();
-                this.endRecord(out, o);
-                return this.frame(b.subarray(i + 1));
+                return Buffer.alloc(0);
               }
-              if (fields + 1 !== this.width) throw this.fail(this.start, null, CSV_FAULTS.width(fields + 1, this.width));
+              out[o++] = c;
+              if (c === COMMA) {
+                kind = check.start(++fields);
+                raw = check.raw;
+                flen = 0;
+                quoted = false;
+                state = FIELD_START;
+                break;
+              }
+              line++;
+              if (fields + 1 !== this.width) this.fault(this.start, null, CSV_FAULTS.width(fields + 1, this.width));
               this.rows++;
-              this.open = false;
+              done = o;
               bytes = 0;
               fields = 0;
               state = FIELD_START;
             } else if (c === CR) {
-              copy(i);
-              seg = i + 1;
               // The field ends at the LF that must follow (AFTER_CR reads it again here).
               state = AFTER_CR;
               bytes--;
             } else if (c === QUOTE) {
-              if (state === UNQUOTED) throw this.fail(this.start, null, CSV_FAULTS.openingQuote(line, this.start));
+              if (state === UNQUOTED) this.fault(this.start, null, CSV_FAULTS.openingQuote(line, this.start));
               state = QUOTED;
+              pendingOpen = true;
+              quoted = true;
             } else if (c === 0) {
-              throw this.fail(this.start, header ? null : this.headerNames[fields] ?? null, CSV_FAULTS.nul);
+              this.fault(this.start, column(), CSV_FAULTS.nul);
             } else {
-              check.byte(c);
+              if (raw) out[o++] = c;
+              if (flen++ === 0 && c <= 0x20) check.suspect = true;
+              if (kind <= REQUIRED) {
+                // Free text and ids: the rest of the field up to its delimiter in one tight loop.
+                let j = i + 1;
+                for (; j < n; j++) {
+                  const d = b[j]!;
+                  if (d === COMMA || d === LF || d === CR || d === QUOTE || d === 0) break;
+                  out[o++] = d;
+                }
+                flen += j - i - 1;
+                bytes += j - i - 1;
+                i = j - 1;
+                last = b[i]!;
+                if (bytes > MAX_RECORD_BYTES) this.fault(this.start, null, CSV_FAULTS.recordTooLong(false));
+              } else {
+                last = c;
+                check.byte(c, flen - 1);
+              }
               state = UNQUOTED;
             }
             break;
           case QUOTED:
             if (c === QUOTE) state = QUOTE_IN_QUOTED;
-            else if (c === 0) throw this.fail(this.start, header ? null : this.headerNames[fields] ?? null, CSV_FAULTS.nul);
+            else if (c === 0) this.fault(this.start, column(), CSV_FAULTS.nul);
             else {
               if (c === LF) line++;
-              check.byte(c);
+              if (raw) {
+                if (pendingOpen) {
+                  out[o++] = QUOTE;
+                  pendingOpen = false;
+                }
+                out[o++] = c;
+              }
+              if (flen++ === 0 && c <= 0x20) check.suspect = true;
+              last = c;
+              if (kind > REQUIRED) check.byte(c, flen - 1);
             }
             break;
           case QUOTE_IN_QUOTED:
             if (c === QUOTE) {
-              check.byte(c);
+              // A doubled quote: one quote of content.
+              if (raw) {
+                if (pendingOpen) {
+                  out[o++] = QUOTE;
+                  pendingOpen = false;
+                }
+                out[o++] = QUOTE;
+                out[o++] = QUOTE;
+              }
+              flen++;
+              last = c;
+              if (kind > REQUIRED) check.byte(c, flen - 1);
               state = QUOTED;
-            } else if (c === COMMA) {
-              check.end();
-              check.start(++fields);
+            } else if (c === COMMA || c === LF || c === CR) {
+              // The field closed; an empty one ("") wrote nothing and is empty.
+              if (raw && !pendingOpen) out[o++] = QUOTE;
+              pendingOpen = false;
               state = FIELD_START;
-            } else if (c === LF || c === CR) {
-              state = FIELD_START;
-              i--; // the line end is read again, outside the field
+              i--; // the delimiter is read again, outside the field
               bytes--;
-            } else throw this.fail(this.start, null, CSV_FAULTS.closingQuote(line, this.start));
+            } else this.fault(this.start, null, CSV_FAULTS.closingQuote(line, this.start));
             break;
           case AFTER_CR:
-            if (c !== LF) throw this.fail(this.start, null, CSV_FAULTS.loneCr);
+            if (c !== LF) this.fault(this.start, null, CSV_FAULTS.loneCr);
             state = FIELD_START;
             i--; // the LF ends the record as usual
             bytes--;
             break;
         }
       }
-      copy(n);
-      save();
-      return out.subarray(0, o);
+      if (saveState) save();
+      this.carry = Buffer.from(out.subarray(done, o));
+      return out.subarray(0, done);
     } catch (err) {
       save();
+      if (this.deferred !== null) {
+        // Staging after a suspect value: the records before this one go to COPY, the error waits.
+        this.push(out.subarray(0, done));
+        this.carry = Buffer.alloc(0);
+        return Buffer.alloc(0);
+      }
       throw err;
     }
   }
 }
 
-/** What a field must hold, by file column (FieldCheck). */
+/** Writes the decimal digits of `v` at `o`; returns the new offset. */
+function writeNumber(out: Buffer, o: number, v: number): number {
+  let digits = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+  let at = o + digits;
+  for (let x = v; at > o; x = Math.floor(x / 10)) out[--at] = 48 + (x % 10);
+  return o + digits;
+}
+
+/** What a field must hold, by file column. */
 const TEXT = 0;
-const AMOUNT = 1;
-const OPTIONAL_AMOUNT = 2;
-const TIME = 3;
-const KIND_OF: Record<string, number> = { amount: AMOUNT, fee: OPTIONAL_AMOUNT, createdAt: TIME, finishedAt: TIME };
+const REQUIRED = 1;
+const AMOUNT = 2;
+const OPTIONAL_AMOUNT = 3;
+const TIME = 4;
+/** 订单状态: typed framing writes the text, then its status code. */
+const STATUS = 5;
+/** 流水类型, 流水状态: typed framing writes the code. */
+const CODED = 6;
+/** 支付渠道: typed framing writes the code, or null. */
+const CHANNEL = 7;
+
+const KIND_OF: Record<string, number> = {
+  orderId: REQUIRED, providerRef: REQUIRED, billRef: REQUIRED, amount: AMOUNT, fee: OPTIONAL_AMOUNT, createdAt: TIME,
+  finishedAt: TIME, statusText: STATUS, billType: CODED, billStatus: CODED, channel: CHANNEL,
+};
+const CODES: Record<string, Readonly<Record<string, string>>> = {
+  statusText: ORDER_STATUS_TEXT, billType: BILL_TYPE_TEXT, billStatus: BILL_STATUS_TEXT, channel: CHANNEL_TEXT,
+};
+/** The longest coded text taken (bytes); anything longer is unknown. */
+const CODED_MAX = 64;
+const DAYS_IN_MONTH = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /**
- * Watches every field's content bytes for what would need the conversion's slow path: space
- * or a control byte at either end of a field (which the reader trims), and an amount or a
- * time not of the reader's shape. Nothing is rejected here: a `suspect` file is checked in
- * full by the validating query (staging.ts), which names the line and column as the reader
- * would; a file that is not suspect is converted with bare casts.
+ * Watches every field's content bytes: space or a control byte at either end (which the
+ * reader trims), and a value not of the reader's shape: an empty id or amount, an amount or
+ * time malformed (or a day the month does not have), an unknown status, type or channel.
+ * Nothing is rejected here: such a file is `suspect`, and is checked in full by the validating
+ * query (staging.ts), which names the line and column as the reader would. In typed framing it
+ * also writes what a field becomes at its end: codes for coded fields, `-/-` for empty ones.
  */
 class FieldCheck {
   suspect = false;
-  kinds: Uint8Array = new Uint8Array(0);
-  private kind = TEXT;
-  private length = 0;
-  private last = 0;
+  typed = false;
+  /** The current field's bytes are written as read (false: typed framing writes its code at the end). */
+  raw = true;
+  private kinds: Uint8Array = new Uint8Array(0);
+  private codes: (Map<Buffer, Buffer> | null)[] = [];
+  kind = TEXT;
+  private map: Map<Buffer, Buffer> | null = null;
+  /** Content bytes and the last of them, where a field ends in another chunk than it began (the framer keeps them meanwhile). */
+  length = 0;
+  last = 0;
+  quoted = false;
   /** Shape state: an amount's automaton, or a time's position check. */
   private shape = 0;
   private bad = false;
   private pair = 0;
+  private year = 0;
+  private month = 0;
   /** 3 once the content so far is exactly "-/-". */
   private dash = 0;
+  /** A coded field's bytes. */
+  private readonly coded = Buffer.alloc(CODED_MAX);
 
-  /** A new field, the `index`th of its record. */
-  start(index: number): void {
+  setColumns(fields: readonly string[]): void {
+    this.suspect = false;
+    this.kinds = Uint8Array.from(fields, (f) => KIND_OF[f] ?? TEXT);
+    this.codes = fields.map((f) => {
+      const codes = CODES[f];
+      if (codes === undefined) return null;
+      // 订单状态 keeps its text (quoted: the known texts hold no quote) before its code.
+      return new Map(Object.entries(codes).map(([text, code]) => [Buffer.from(text), Buffer.from(f === 'statusText' ? `"${text}",${code}` : code)]));
+    });
+  }
+
+  /** A new field, the `index`th of its record; returns its kind. */
+  start(index: number): number {
     this.kind = this.kinds[index] ?? TEXT;
-    this.length = 0;
+    this.map = this.codes[index] ?? null;
+    this.raw = !this.typed || this.map === null;
     this.shape = 0;
     this.bad = false;
     this.dash = 0;
+    return this.kind;
   }
 
-  byte(c: number): void {
-    const at = this.length++;
-    if (at === 0 && c <= 0x20) this.suspect = true;
-    this.last = c;
-    if (this.kind === TEXT) return;
+  /** Content byte `at` (from 0) of a field that is not free text. */
+  byte(c: number, at: number): void {
+    const kind = this.kind;
     if (at < 3) this.dash = (at === 0 ? c === 45 : at === 1 ? this.dash === 1 && c === 47 : this.dash === 2 && c === 45) ? at + 1 : 0;
+    if (kind >= STATUS) {
+      if (at < CODED_MAX) this.coded[at] = c;
+      return;
+    }
     if (this.bad) return;
     const d = c - 48;
     const digit = d >= 0 && d <= 9;
-    if (this.kind === TIME) {
-      // YYYY-MM-DD HH:mm:ss (or T), month 01-12, day 01-31, hour 00-23, minute and second 00-59.
+    if (kind === TIME) {
+      // YYYY-MM-DD HH:mm:ss (or T): a real day (not year 0000), hour 00-23, minute and second 00-59.
       if (at === 4 || at === 7) this.bad = c !== 45;
       else if (at === 10) this.bad = c !== 32 && c !== 84;
       else if (at === 13 || at === 16) this.bad = c !== 58;
       else if (!digit || at > 18) this.bad = true;
-      else if (at === 5 || at === 8 || at === 11 || at === 14 || at === 17) this.pair = d;
-      else if (at >= 6) {
+      else if (at < 4) {
+        this.year = at === 0 ? d : this.year * 10 + d;
+        if (at === 3) this.bad = this.year === 0;
+      } else if (at === 5 || at === 8 || at === 11 || at === 14 || at === 17) this.pair = d;
+      else {
         const v = this.pair * 10 + d;
-        this.bad = at === 6 ? v < 1 || v > 12 : at === 9 ? v < 1 || v > 31 : at === 12 ? v > 23 : v > 59;
+        if (at === 6) {
+          this.month = v;
+          this.bad = v < 1 || v > 12;
+        } else if (at === 9) {
+          const leap = this.year % 4 === 0 && (this.year % 100 !== 0 || this.year % 400 === 0);
+          this.bad = v < 1 || v > (this.month === 2 && !leap ? 28 : DAYS_IN_MONTH[this.month]!);
+        } else this.bad = at === 12 ? v > 23 : v > 59;
       }
       return;
     }
-    // -?digits{1,14}(.digits{1,2})?: shape counts whole digits as 10-24, decimals as 31-32.
+    // -?digits{1,14}(.digits{1,2})?: shape counts whole digits as 11-24, decimals as 31-32.
     const shape = this.shape;
     if (shape === 0 && c === 45) this.shape = 1;
     else if (shape <= 1 && digit) this.shape = 11;
@@ -380,22 +556,50 @@ class FieldCheck {
     else this.bad = true;
   }
 
-  end(): void {
-    if (this.length > 0 && this.last <= 0x20) this.suspect = true;
-    if (this.kind === TEXT) return;
-    const absent = this.length === 0 || (this.dash === 3 && this.length === 3);
-    if (absent && this.kind !== AMOUNT) return;
-    const shaped = this.kind === TIME ? this.length === 19 : (this.shape >= 11 && this.shape <= 24) || this.shape >= 31;
+  /** The field ends: judges it, and in typed framing writes what it becomes at `o`. Returns the new offset. */
+  end(out: Buffer, o: number, length: number, last: number, quoted: boolean): number {
+    if (length > 0 && last <= 0x20) this.suspect = true;
+    const kind = this.kind;
+    if (kind === REQUIRED) {
+      // Written as read, so the record's output (all of it still in `out`) ends with it.
+      const at = o - 3 - (quoted ? 1 : 0);
+      if (length === 0 || (length === 3 && out[at] === 45 && out[at + 1] === 47 && out[at + 2] === 45)) this.suspect = true;
+      return o;
+    }
+    const absent = length === 0 || (this.dash === 3 && length === 3);
+    if (kind >= STATUS) {
+      if (kind === CHANNEL && absent) return this.typed ? writeNull(out, o) : o;
+      const code = this.lookup(length);
+      if (code === null) this.suspect = true;
+      else if (this.typed) o += code.copy(out, o);
+      return o;
+    }
+    if (kind === TEXT) return this.typed && length === 0 ? writeNull(out, o) : o;
+    if (absent) {
+      if (kind === AMOUNT) this.suspect = true;
+      return this.typed && length === 0 ? writeNull(out, o) : o;
+    }
+    const shaped = kind === TIME ? length === 19 : (this.shape >= 11 && this.shape <= 24) || this.shape >= 31;
     if (this.bad || !shaped) this.suspect = true;
+    return o;
+  }
+
+  /** The code of a coded field's text (the written form for 订单状态), or null when unknown. */
+  private lookup(length: number): Buffer | null {
+    // A byte comparison with each known text (a handful): no string is made per row.
+    for (const [text, code] of this.map!) {
+      if (text.length !== length) continue;
+      let j = 0;
+      while (j < length && text[j] === this.coded[j]) j++;
+      if (j === length) return code;
+    }
+    return null;
   }
 }
 
-/** Writes `line,` at `o`; returns the new offset. */
-function writeLinePrefix(out: Buffer, o: number, line: number): number {
-  let digits = 1;
-  for (let v = line; v >= 10; v = Math.floor(v / 10)) digits++;
-  let at = o + digits;
-  for (let v = line; at > o; v = Math.floor(v / 10)) out[--at] = 48 + (v % 10);
-  out[o + digits] = COMMA;
-  return o + digits + 1;
+function writeNull(out: Buffer, o: number): number {
+  out[o] = NULL_BYTES[0];
+  out[o + 1] = NULL_BYTES[1];
+  out[o + 2] = NULL_BYTES[2];
+  return o + 3;
 }

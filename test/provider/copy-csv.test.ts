@@ -1,15 +1,15 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { CsvFramer, providerFileAsCopyCsv } from '../../src/provider/copy-csv.js';
+import { CsvFramer, providerFileAsCopyCsv, type FrameMode } from '../../src/provider/copy-csv.js';
 import { BILL_COLUMNS } from '../../src/provider/file-format.js';
 
 const HEADER = Object.keys(BILL_COLUMNS).join(',');
 const ROW = 'A1,R1,B1,经纪公司打款,成功,银行卡,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01';
 
 /** The framer's output for `bytes` written in pieces of `size` bytes, or its error. */
-async function frame(bytes: Buffer, size: number): Promise<string> {
-  const framer = new CsvFramer(BILL_COLUMNS, 'bill file X');
+async function frame(bytes: Buffer, size: number, mode: FrameMode = { typed: false }): Promise<string> {
+  const framer = new CsvFramer(BILL_COLUMNS, 'bill file X', mode);
   const pieces: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += size) pieces.push(bytes.subarray(i, i + size));
   const out: Buffer[] = [];
@@ -29,7 +29,27 @@ describe('framing a provider file for COPY', () => {
 
   it('prefixes each record with the line it starts on; drops the header, blank lines and the CR of CRLF; keeps a quoted field whole', async () => {
     expect(await frame(file, file.length)).toBe(
-      `2,${ROW}\n4,"A,""1""\r\n2",R1,B1,经纪公司打款,成功,银行卡,"",27,1.00,c,-/-,\n6,${ROW}\n`);
+      `2,${ROW}\n4,"A,""1""\r\n2",R1,B1,经纪公司打款,成功,银行卡,,27,1.00,c,-/-,\n6,${ROW}\n`);
+  });
+
+  it('typed: the dealer and day first, codes for 流水类型, 流水状态 and 支付渠道, -/- for an empty field', async () => {
+    const typed = { typed: true, prefix: '"six""cn",2017-11-20' } as const;
+    expect(await frame(file, file.length, typed)).toBe([
+      '"six""cn",2017-11-20,2,A1,R1,B1,payout,succeeded,bankcard,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01',
+      '"six""cn",2017-11-20,4,"A,""1""\r\n2",R1,B1,payout,succeeded,bankcard,-/-,27,1.00,c,-/-,-/-',
+      '"six""cn",2017-11-20,6,A1,R1,B1,payout,succeeded,bankcard,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01', ''].join('\n'));
+    for (const size of [1, 2, 3, 7]) expect(await frame(file, size, typed), `pieces of ${size}`).toBe(await frame(file, file.length, typed));
+  });
+
+  it('typed: stops before the first record the reader would refuse or trim, and says so', async () => {
+    for (const bad of [ROW.replace('经纪公司打款', '返点'), ROW.replace('1.00', '1.005'), ROW.replace('A1', ' A1'), ROW.replace('2017-11-20 00:00:00', '2017-02-29 00:00:00')]) {
+      const text = Buffer.from(`${HEADER}\n${ROW}\n${bad}\n${ROW}\n`);
+      const framer = new CsvFramer(BILL_COLUMNS, 'bill file X', { typed: true, prefix: 'd,2017-11-20' });
+      let out = '';
+      for await (const c of Readable.from([text]).pipe(framer)) out += (c as Buffer).toString();
+      expect(out, bad).toBe(`d,2017-11-20,2,A1,R1,B1,payout,succeeded,bankcard,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01\n`);
+      expect(framer.check.suspect, bad).toBe(true);
+    }
   });
 
   it('gives the same bytes however the input is cut (every state at a chunk boundary)', async () => {

@@ -3,37 +3,87 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Session } from '../../db/connection.js';
 import { sqlState } from '../../errors.js';
-import { providerFileAsCopyCsv } from '../../provider/copy-csv.js';
+import { providerFileAsCopyCsv, type CopyCsv } from '../../provider/copy-csv.js';
 import type { FileLoader, LoadJob } from './loader.js';
-import { convertSql, createStagingTable, dropStagingTable, firstBadValue, inProviderZone, stagingCopySql } from './staging.js';
+import {
+  convertSql, createStagingTable, dropStagingTable, firstBadValue, inProviderZone, stagingCopySql, typedCopySql,
+} from './staging.js';
 
 /**
  * The Postgres server's loader: Node frames the file's records (copy-csv.ts) and streams them
- * into `COPY … (FORMAT csv)` of a temporary staging table, Postgres' parser doing the parsing;
- * one INSERT … SELECT converts them into the load table (staging.ts). No record becomes a
- * JavaScript value.
+ * into Postgres' own CSV parser; no record becomes a JavaScript value.
+ *
+ * Nearly every file goes straight into the load table, typed (`COPY … (FORMAT csv, NULL '-/-')`
+ * with the session in the provider's time zone): the framer has written statuses and channels
+ * as their codes and seen every amount, time and id in the reader's shape. A file the framer
+ * finds suspect (a value the reader would refuse or trim), or one Postgres refuses a value of,
+ * is loaded again through staging instead (staging.ts): text columns, one INSERT … SELECT that
+ * checks and converts every value, and the validating query that names the first bad line and
+ * column as the reader would.
  */
-export const loadOnServer: FileLoader = async (session, job, onRows, signal) => {
+export const loadOnServer: FileLoader = async (session, job, onRows, signal) =>
+  (await loadTyped(session, job, onRows, signal)) ?? loadThroughStaging(session, job, onRows, signal);
+
+/** A pass-through that reports the rows framed so far now and then. */
+function counting(csv: CopyCsv, onRows: (rows: number) => void): Transform {
+  let chunks = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (++chunks % 16 === 0) onRows(csv.rows());
+      done(null, chunk);
+    },
+  });
+}
+
+const csvField = (v: string) => `"${v.replace(/"/g, '""')}"`;
+/** A value Postgres refused: a data exception (22) or a constraint (23), not a cancel or a lost connection. */
+const refused = (err: unknown) => /^2[23]/.test(sqlState(err) ?? '');
+
+/** The typed load, in a savepoint; the rows loaded, or null when the file must go through staging. */
+async function loadTyped(session: Session, job: LoadJob, onRows: (rows: number) => void, signal?: AbortSignal): Promise<number | null> {
+  const csv = providerFileAsCopyCsv(createReadStream(job.path), job.kind, job.label, {
+    typed: true, prefix: `${csvField(job.dealerId)},${job.date}`,
+  });
+  try {
+    const fields = await csv.header;
+    await session.exec('savepoint recon_typed');
+    try {
+      await inProviderZone(session, () => pipeline(
+        csv.stream, counting(csv, onRows), session.copyFrom(typedCopySql(job.table, fields))!, signal ? { signal } : {}));
+    } catch (err) {
+      if (!refused(err)) throw err;
+      await session.exec('rollback to savepoint recon_typed').catch(() => { throw err; });
+      return null;
+    }
+    if (csv.suspect()) {
+      await session.exec('rollback to savepoint recon_typed');
+      return null;
+    }
+    await session.exec('release savepoint recon_typed');
+    onRows(csv.rows());
+    return csv.rows();
+  } finally {
+    if (!csv.stream.destroyed) csv.stream.destroy();
+  }
+}
+
+async function loadThroughStaging(session: Session, job: LoadJob, onRows: (rows: number) => void, signal?: AbortSignal): Promise<number> {
   const csv = providerFileAsCopyCsv(createReadStream(job.path), job.kind, job.label);
   try {
     const fields = await csv.header;
     await createStagingTable(session, job.kind);
-    let chunks = 0;
-    const counted = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        if (++chunks % 16 === 0) onRows(csv.rows());
-        done(null, chunk);
-      },
-    });
-    await pipeline(csv.stream, counted, session.copyFrom(stagingCopySql(job.kind, fields))!, signal ? { signal } : {});
+    await pipeline(csv.stream, counting(csv, onRows), session.copyFrom(stagingCopySql(job.kind, fields))!, signal ? { signal } : {});
     onRows(csv.rows());
+    const deferred = csv.deferred();
+    // A malformed record after a bad value: the reader reports whichever comes first.
+    if (deferred !== null) throw (await firstBadValue(session, job.kind, job.label)) ?? deferred;
     await convert(session, job, csv.suspect());
     await dropStagingTable(session, job.kind);
     return csv.rows();
   } finally {
     if (!csv.stream.destroyed) csv.stream.destroy();
   }
-};
+}
 
 /**
  * The conversion, in a savepoint: when a value fails its check the statement fails, and the
@@ -50,10 +100,7 @@ async function convert(session: Session, job: LoadJob, careful: boolean): Promis
     await inProviderZone(session, () => session.query(convertSql(job.kind, job.table, job.dealerId, job.date, careful)));
     await session.exec('release savepoint recon_convert');
   } catch (err) {
-    // A data exception (22) or a NOT NULL violation (23) is a value's fault; anything else
-    // (a cancel, a lost connection) is reported as it is.
-    const state = sqlState(err);
-    if (state === null || !/^2[23]/.test(state)) throw err;
+    if (!refused(err)) throw err;
     await session.exec('rollback to savepoint recon_convert').catch(() => { throw err; });
     throw (await firstBadValue(session, job.kind, job.label)) ?? err;
   }

@@ -26,6 +26,26 @@ export function stagingCopySql(kind: FileKind, fields: readonly string[]): strin
   return `copy ${stagingTable(kind)} (line, ${fields.map(snake).join(', ')}) from stdin with (format csv)`;
 }
 
+/** Load table columns by file field (the others are the table's own names). */
+const COLUMN_OF: Record<string, string> = { name: 'name_masked', account: 'account_masked' };
+/** Columns that hold null for an absent value; the others are required (or, 订单状态, keep the text). */
+const NULLABLE = new Set([
+  'batch_id', 'name_masked', 'broker_id', 'account_masked', 'channel', 'fee', 'channel_ref', 'credit_bill_no', 'fee_bill_no',
+  'balance_bill_no', 'created_at', 'finished_at',
+]);
+
+/**
+ * The typed COPY straight into the load table (copy-csv.ts typed framing): the dealer, the
+ * day and the line first, then the file's fields in its order, 订单状态 as its text and its
+ * code. `-/-` is the null string, quoted or not (FORCE_NULL), in the columns that may be null.
+ */
+export function typedCopySql(table: string, fields: readonly string[]): string {
+  const columns = fields.flatMap((f) => (f === 'statusText' ? ['status_text', 'status'] : [COLUMN_OF[f] ?? snake(f)]));
+  const nullable = columns.filter((c) => NULLABLE.has(c));
+  return `copy ${qualified(table)} (dealer_id, business_date, line, ${columns.join(', ')}) from stdin
+    with (format csv, null '-/-'${nullable.length > 0 ? `, force_null (${nullable.join(', ')})` : ''})`;
+}
+
 /**
  * A temporary table of text columns, dropped at commit (or sooner, once converted). Nothing
  * in it is WAL-logged, and its rows never outlive the load.

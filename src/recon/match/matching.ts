@@ -2,7 +2,7 @@ import type { Session } from '../../db/connection.js';
 import { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL, REJUDGE_SQL } from './match-state.js';
 import { LIVE_DETAILS_SQL, RULES } from './rules.js';
 
-export const MATCH_WORK_MEM = '64MB';
+export const MATCH_WORK_MEM = '256MB';
 
 /** The planner settings of matching, for the run's transaction. */
 export const MATCH_SETTINGS_SQL: readonly string[] = [
