@@ -101,7 +101,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
     let inTransaction = false;
     let onAbort: (() => void) | null = null;
     /** The server-side cancel a stop signal sent, awaited before the rollback (see the catch). */
-    let cancelling: Promise<void> | null = null;
+    const cancelling: { sent: Promise<void> | null } = { sent: null };
     try {
       await acquireRunLock(session, dealerId, runId, config.lockTimeoutMs, signal);
       locked = true;
@@ -131,7 +131,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       inTransaction = true;
       // A stop signal during a long statement (COPY, a rule) cancels it server-side, so the
       // rollback below starts within moments rather than after the statement.
-      onAbort = () => { cancelling = session.cancel().catch(() => {}); };
+      onAbort = () => { cancelling.sent = session.cancel().catch(() => {}); };
       signal?.addEventListener('abort', onAbort, { once: true });
       let prepareMs = 0;
       const prepare = async () => {
@@ -227,7 +227,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       // The cancel travels on a connection of its own: were it still on its way, it could
       // land on the rollback or on the statement that records the failure, and the run would
       // stay 'running'. Once it has arrived, a backend that has moved on ignores it.
-      await cancelling;
+      await cancelling.sent;
       if (inTransaction) await session.exec('rollback').catch(() => {});
       await recordFailure(session, runId, error, log);
       throw error;
