@@ -409,7 +409,7 @@ describe.each(ENGINES)('fault injection on %s: database and concurrency', (engin
     let killed = false;
     for (let i = 0; i < 600 && !killed; i++) {
       const r = await admin.query<{ pid: number }>(
-        "select pid from pg_stat_activity where datname = current_database() and query ilike 'copy recon_stage_%' and pid <> pg_backend_pid()");
+        "select pid from pg_stat_activity where datname = current_database() and query ilike 'copy recon%' and pid <> pg_backend_pid()");
       if (r.rows[0]) killed = (await admin.query('select pg_terminate_backend($1)', [r.rows[0].pid])).rowCount === 1;
       else await new Promise((res) => setTimeout(res, 50));
     }

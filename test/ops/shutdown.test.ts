@@ -85,7 +85,7 @@ describe.each(ENGINES)('SIGTERM during a run on %s', (engine) => {
         await admin.connect();
         try {
           while (!inCopy && Date.now() - started < 60_000) {
-            const r = await admin.query("select 1 from pg_stat_activity where datname = current_database() and state = 'active' and query ilike 'copy recon_stage_%'");
+            const r = await admin.query("select 1 from pg_stat_activity where datname = current_database() and state = 'active' and query ilike 'copy recon%'");
             if (r.rowCount! > 0) inCopy = true;
             else await new Promise((r) => setTimeout(r, 20));
           }

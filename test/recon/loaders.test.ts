@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/db/connection.js';
+import { ORDER_STATUS_TEXT } from '../../src/provider/file-format.js';
 import { readProviderFile } from '../../src/provider/file-reader.js';
 import type { FileKind } from '../../src/provider/protocol.js';
 import { createLoadTable, ensureDealerTables, qualified } from '../../src/recon/load/day-tables.js';
@@ -100,6 +101,15 @@ describe('both loaders store the same rows', () => {
         expect(rows[1]).toMatchObject({ order_id: 'X-1', batch_id: null });
       }],
       ['bill', bills, (rows: Record<string, unknown>[]) => expect(rows.map((r) => [r.line, r.name_masked])).toEqual([[2, 'a\n"b",c']])],
+      // No space at a field's end, so the server loads it typed, without staging: every status
+      // text, an empty and a `-/-` 订单状态, quoted values, empty optional fields.
+      ['order', `${ORDER_HEADER}\n${[...Object.keys(ORDER_STATUS_TEXT).map((t, i) => withCell(withCell(ORDER_ROW, orderCol('订单状态'), t.includes('(') ? `"${t}"` : t), orderCol('商户订单号'), `S${i}`)),
+        withCell(withCell(withCell(withCell(ORDER_ROW, orderCol('服务费'), ''), orderCol('支付渠道'), '"-/-"'), orderCol('完成时间'), ''), orderCol('姓名'), '"王,""五""\n六"'),
+      ].join('\n')}\n`, (rows: Record<string, unknown>[]) => {
+        expect(rows.map((r) => [r.status_text, r.status])).toEqual(
+          [...Object.entries(ORDER_STATUS_TEXT), [cells(ORDER_ROW)[orderCol('订单状态')], 'paid']]);
+        expect(rows.at(-1)).toMatchObject({ fee: null, channel: null, finished_at: null, name_masked: '王,"五"\n六' });
+      }],
     ] as const) {
       const results = await Promise.all(ENGINES.map((e) => load(e, kind, file)));
       for (const r of results) {
