@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDay } from '../../src/bench/generate.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
 import { ENGINES } from '../helpers/db.js';
 import { FIXTURE_DATE, KEYS, startSandbox } from '../helpers/provider.js';
@@ -22,6 +22,18 @@ describe.each(ENGINES)('SIGTERM during a run on %s', (engine) => {
     await sandbox.stop();
     await db.drop();
   });
+
+  /** Exit 143 within moments, the tables as before, the run recorded as interrupted. */
+  async function expectInterrupted(result: CliResult, signalled: number, after: unknown, before: unknown): Promise<void> {
+    expect(result.code, result.stderr).toBe(143);
+    expect(Date.now() - signalled).toBeLessThan(5000);
+    expect(result.stderr).toMatch(/yzh-recon: interrupted by SIGTERM\n$/);
+    expect(after).toEqual(before);
+    await db.use((h) => h.withSession(async (s) => {
+      const last = (await s.query<{ status: string; error: string }>('select status, error from recon.runs order by id desc limit 1')).rows[0];
+      expect(last).toEqual({ status: 'failed', error: 'interrupted by SIGTERM' });
+    }));
+  }
 
   it('stops the download, records the run as interrupted, releases the lock, exits 143 and leaves the tables as they were', async () => {
     const env = { ...db.env, ...providerEnv(sandbox) };
@@ -47,13 +59,8 @@ describe.each(ENGINES)('SIGTERM during a run on %s', (engine) => {
     const result = await running;
     sandbox.faults.downloadBytesPerSecond = 0;
 
-    expect(result.code).toBe(143);
-    expect(Date.now() - signalled).toBeLessThan(5000);
-    expect(result.stderr).toMatch(/yzh-recon: interrupted by SIGTERM\n$/);
-    expect(await snapshot()).toEqual(before);
+    await expectInterrupted(result, signalled, await snapshot(), before);
     await db.use((h) => h.withSession(async (s) => {
-      const last = (await s.query<{ status: string; error: string }>('select status, error from recon.runs order by id desc limit 1')).rows[0];
-      expect(last).toEqual({ status: 'failed', error: 'interrupted by SIGTERM' });
       const lock = await s.query<{ free: boolean }>(`select pg_try_advisory_lock(7313042, hashtext('sixcn')) as free`);
       expect(lock.rows[0]!.free).toBe(true);
       await s.query(`select pg_advisory_unlock(7313042, hashtext('sixcn'))`);
@@ -104,14 +111,7 @@ describe.each(ENGINES)('SIGTERM during a run on %s', (engine) => {
       const signalled = Date.now();
       process.kill(pid, 'SIGTERM');
       const result = await running;
-      expect(result.code, result.stderr).toBe(143);
-      expect(Date.now() - signalled).toBeLessThan(5000);
-      expect(result.stderr).toMatch(/yzh-recon: interrupted by SIGTERM\n$/);
-      expect(await snapshot()).toEqual(before);
-      await db.use((h) => h.withSession(async (s) => {
-        const last = (await s.query<{ status: string; error: string }>('select status, error from recon.runs order by id desc limit 1')).rows[0];
-        expect(last).toEqual({ status: 'failed', error: 'interrupted by SIGTERM' });
-      }));
+      await expectInterrupted(result, signalled, await snapshot(), before);
     } finally {
       await big.stop();
       rmSync(dir, { recursive: true, force: true });
