@@ -38,13 +38,13 @@ export interface CopyCsv {
 }
 
 /**
- * `staging`: each record is its line number and then the file's own fields, as read, for a
- * table of text columns. `typed`: each record is `prefix` (the dealer and day, as CSV fields),
- * the line and the load table's columns in file order, statuses and channels as their codes
- * (订单状态 as its text and then its code), an empty field as the null string `-/-`: ready for
- * `COPY … (FORMAT csv, NULL '-/-', FORCE_NULL …)` straight into the load table.
+ * `typed: false` (staging): each record is its line number and then the file's own fields,
+ * as read, for a table of text columns. `typed: true`: each record is its line number and the
+ * load table's columns in file order, statuses and channels as their codes (订单状态 as its
+ * text and then its code), an empty field as the null string `-/-`: ready for `COPY …
+ * (FORMAT csv, NULL '-/-', FORCE_NULL …)` straight into the load table.
  */
-export type FrameMode = { typed: false } | { typed: true; prefix: string };
+export interface FrameMode { typed: boolean }
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -123,11 +123,9 @@ export class CsvFramer extends Transform {
   private pendingOpen = false;
   /** Output of the current record not pushed yet (it is pushed whole, or dropped). */
   private carry: Buffer = Buffer.alloc(0);
-  private readonly prefix: Buffer;
 
   constructor(private readonly columns: ColumnMap, private readonly label: string, private readonly mode: FrameMode) {
     super({ readableHighWaterMark: 1 << 18, writableHighWaterMark: 1 << 18 });
-    this.prefix = Buffer.from(mode.typed ? `${mode.prefix},` : '');
     this.check.typed = mode.typed;
     this.header = new Promise((resolve, reject) => {
       this.resolveHeader = resolve;
@@ -239,8 +237,8 @@ export class CsvFramer extends Transform {
     let lines = 0;
     for (let i = b.indexOf(LF); i !== -1; i = b.indexOf(LF, i + 1)) lines++;
     // A field's output is at most four times its bytes with its delimiter ("," becomes
-    // "-/-,"; "成功," becomes "\"成功\",paid,"), and each record gains its prefix.
-    const out = Buffer.allocUnsafe(this.carry.length + 4 * n + (lines + 1) * (this.prefix.length + 16) + 64);
+    // "-/-,"; "成功," becomes "\"成功\",paid,"), and each record gains its line number.
+    const out = Buffer.allocUnsafe(this.carry.length + 4 * n + (lines + 1) * 16 + 64);
     let o = this.carry.copy(out, 0);
     /** Where the output of the records completed in this chunk ends. */
     let done = 0;
@@ -258,7 +256,6 @@ export class CsvFramer extends Transform {
     let raw = check.raw;
     let quoted = check.quoted;
     const typed = this.mode.typed;
-    const prefix = this.prefix;
     const save = () => {
       this.state = state;
       this.line = line;
@@ -286,7 +283,6 @@ export class CsvFramer extends Transform {
             continue;
           }
           this.start = line;
-          o += prefix.copy(out, o);
           o = writeNumber(out, o, line);
           out[o++] = COMMA;
           kind = check.start(0);

@@ -32,22 +32,22 @@ describe('framing a provider file for COPY', () => {
       `2,${ROW}\n4,"A,""1""\r\n2",R1,B1,经纪公司打款,成功,银行卡,,27,1.00,c,-/-,\n6,${ROW}\n`);
   });
 
-  it('typed: the dealer and day first, codes for 流水类型, 流水状态 and 支付渠道, -/- for an empty field', async () => {
-    const typed = { typed: true, prefix: '"six""cn",2017-11-20' } as const;
+  it('typed: the line first, codes for 流水类型, 流水状态 and 支付渠道, -/- for an empty field', async () => {
+    const typed = { typed: true } as const;
     expect(await frame(file, file.length, typed)).toBe([
-      '"six""cn",2017-11-20,2,A1,R1,B1,payout,succeeded,bankcard,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01',
-      '"six""cn",2017-11-20,4,"A,""1""\r\n2",R1,B1,payout,succeeded,bankcard,-/-,27,1.00,c,-/-,-/-',
-      '"six""cn",2017-11-20,6,A1,R1,B1,payout,succeeded,bankcard,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01', ''].join('\n'));
+      '2,A1,R1,B1,payout,succeeded,bankcard,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01',
+      '4,"A,""1""\r\n2",R1,B1,payout,succeeded,bankcard,-/-,27,1.00,c,-/-,-/-',
+      '6,A1,R1,B1,payout,succeeded,bankcard,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01', ''].join('\n'));
     for (const size of [1, 2, 3, 7]) expect(await frame(file, size, typed), `pieces of ${size}`).toBe(await frame(file, file.length, typed));
   });
 
   it('typed: stops before the first record the reader would refuse or trim, and says so', async () => {
     for (const bad of [ROW.replace('经纪公司打款', '返点'), ROW.replace('1.00', '1.005'), ROW.replace('A1', ' A1'), ROW.replace('2017-11-20 00:00:00', '2017-02-29 00:00:00')]) {
       const text = Buffer.from(`${HEADER}\n${ROW}\n${bad}\n${ROW}\n`);
-      const framer = new CsvFramer(BILL_COLUMNS, 'bill file X', { typed: true, prefix: 'd,2017-11-20' });
+      const framer = new CsvFramer(BILL_COLUMNS, 'bill file X', { typed: true });
       let out = '';
       for await (const c of Readable.from([text]).pipe(framer)) out += (c as Buffer).toString();
-      expect(out, bad).toBe(`d,2017-11-20,2,A1,R1,B1,payout,succeeded,bankcard,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01\n`);
+      expect(out, bad).toBe(`2,A1,R1,B1,payout,succeeded,bankcard,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01\n`);
       expect(framer.check.suspect, bad).toBe(true);
     }
   });

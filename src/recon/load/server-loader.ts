@@ -14,7 +14,8 @@ import {
  * into Postgres' own CSV parser; no record becomes a JavaScript value.
  *
  * Nearly every file goes straight into the load table, typed (`COPY … (FORMAT csv, NULL '-/-')`
- * with the session in the provider's time zone): the framer has written statuses and channels
+ * with the session in the provider's time zone; the dealer and day are the load table's
+ * column defaults): the framer has written statuses and channels
  * as their codes and seen every amount, time and id in the reader's shape. A file the framer
  * finds suspect (a value the reader would refuse or trim), or one Postgres refuses a value of,
  * is loaded again through staging instead (staging.ts): text columns, one INSERT … SELECT that
@@ -35,15 +36,12 @@ function counting(csv: CopyCsv, onRows: (rows: number) => void): Transform {
   });
 }
 
-const csvField = (v: string) => `"${v.replace(/"/g, '""')}"`;
 /** A value Postgres refused: a data exception (22) or a constraint (23), not a cancel or a lost connection. */
 const refused = (err: unknown) => /^2[23]/.test(sqlState(err) ?? '');
 
 /** The typed load, in a savepoint; the rows loaded, or null when the file must go through staging. */
 async function loadTyped(session: Session, job: LoadJob, onRows: (rows: number) => void, signal?: AbortSignal): Promise<number | null> {
-  const csv = providerFileAsCopyCsv(createReadStream(job.path), job.kind, job.label, {
-    typed: true, prefix: `${csvField(job.dealerId)},${job.date}`,
-  });
+  const csv = providerFileAsCopyCsv(createReadStream(job.path), job.kind, job.label, { typed: true });
   try {
     const fields = await csv.header;
     await session.exec('savepoint recon_typed');

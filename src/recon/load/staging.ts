@@ -35,14 +35,15 @@ const NULLABLE = new Set([
 ]);
 
 /**
- * The typed COPY straight into the load table (copy-csv.ts typed framing): the dealer, the
- * day and the line first, then the file's fields in its order, 订单状态 as its text and its
- * code. `-/-` is the null string, quoted or not (FORCE_NULL), in the columns that may be null.
+ * The typed COPY straight into the load table (copy-csv.ts typed framing): the line first,
+ * then the file's fields in its order, 订单状态 as its text and its code; the dealer and the
+ * day are the table's column defaults (migration 0007). `-/-` is the null string, quoted or
+ * not (FORCE_NULL), in the columns that may be null.
  */
 export function typedCopySql(table: string, fields: readonly string[]): string {
   const columns = fields.flatMap((f) => (f === 'statusText' ? ['status_text', 'status'] : [COLUMN_OF[f] ?? snake(f)]));
   const nullable = columns.filter((c) => NULLABLE.has(c));
-  return `copy ${qualified(table)} (dealer_id, business_date, line, ${columns.join(', ')}) from stdin
+  return `copy ${qualified(table)} (line, ${columns.join(', ')}) from stdin
     with (format csv, null '-/-'${nullable.length > 0 ? `, force_null (${nullable.join(', ')})` : ''})`;
 }
 
