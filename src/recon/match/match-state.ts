@@ -156,29 +156,32 @@ const SCOPE_SQL: readonly string[] = [
     where l.dealer_id = (select dealer_id from recon_params)
       and l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params)`,
   'analyze recon_ledger',
-  // The ids of all three, cut by one anti-join to the orders recon_ledger lacks (a few
-  // hundred), deduplicated after that: deduplicating the states' two million ids first, or
-  // one anti-join per set (a hash of recon_ledger each), cost 2 s at a million orders.
-  ledgerLookup(`select distinct i.order_id
-     from (select order_id from recon_order_state union all select order_id from recon_bill_state
-           union all select order_id from recon_extra) i
-    where not exists (select 1 from recon_ledger r where r.order_id = i.order_id)`, true),
+  // The extra orders' ledger rows created on other days, by id. Those of D's orders are looked
+  // up once the candidates are known (CANDIDATES_SQL): an anti-join of the states' two million
+  // ids against recon_ledger, to find the few hundred it lacks, cost 1.3-2.2 s at a million.
+  ledgerLookup('select order_id from recon_extra', 'created elsewhere'),
   'analyze recon_ledger',
 ];
 
 /**
- * Adds the ledger rows of the orders `ids` selects that recon_ledger lacks, by id. (`limit 1`
- * keeps each a lookup by primary key: without it the planner may join the whole ledger.)
- * `missingOnly`: `ids` has already left out the orders recon_ledger has.
+ * Adds the ledger rows of the orders `ids` selects, by id (`limit 1` keeps each a lookup by
+ * primary key: without it the planner may join the whole ledger), leaving out those
+ * recon_ledger has: `absent` checks recon_ledger itself; `created elsewhere` leaves out the
+ * rows created on D, which recon_ledger holds from the start; `new` is for ids known to be
+ * absent.
  */
-function ledgerLookup(ids: string, missingOnly = false): string {
+function ledgerLookup(ids: string, skip: 'absent' | 'created elsewhere' | 'new'): string {
+  const where = skip === 'absent' ? 'where not exists (select 1 from recon_ledger r where r.order_id = i.order_id)'
+    : skip === 'created elsewhere'
+      ? 'where not (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))'
+      : '';
   return `insert into recon_ledger
    select l.order_id, l.amount, l.status, l.created_at
      from (${ids}) i
      cross join lateral (
        select l.* from recon.ledger_payouts l
         where l.order_id = i.order_id and l.dealer_id = (select dealer_id from recon_params) limit 1) l
-    ${missingOnly ? '' : 'where not exists (select 1 from recon_ledger r where r.order_id = i.order_id)'}`;
+    ${where}`;
 }
 
 /**
@@ -223,7 +226,7 @@ const OTHER_DAYS_SQL: readonly string[] = [
        from recon_other_bills b
       where b.order_id in (select order_id from recon_other_ids)
       group by b.order_id`, BILL_COMBINED),
-  ledgerLookup('select order_id from recon_other_ids'),
+  ledgerLookup('select order_id from recon_other_ids', 'absent'),
   'analyze recon_order_state',
   'analyze recon_bill_state',
   latestRowSql('recon_other_ids'),
@@ -274,7 +277,7 @@ export const LIVE_SQL = `create temp table recon_live on commit drop as
  * answer (not_found) changes nothing that a file row says; the rules keep judging such an order
  * as not at the provider, and its findings carry the answer (LIVE_DETAILS_SQL).
  */
-export function matchSelect(only: string | null): string {
+export function matchSelect(only: string | null, keepUnledgered = false): string {
   const within = (table: string) => (only === null ? table : `(select * from ${table} where order_id in (select order_id from ${only}))`);
   return `
    with rates as (
@@ -320,7 +323,7 @@ export function matchSelect(only: string | null): string {
                         and (r.valid_until is null or m.home_date < r.valid_until)
    )
    select m.* from priced m cross join recon_params p
-    where ${CANDIDATE_FILTER}`;
+    where ${CANDIDATE_FILTER}${keepUnledgered ? ' or not m.in_ledger' : ''}`;
 }
 
 /** The candidates on D's rows (with the live answers), before other days are read. */
@@ -334,7 +337,14 @@ const CANDIDATES_SQL: readonly string[] = [
 
   // Per order: its provider state, bills and ledger row side by side; only the candidates
   // (orders for which some rule's condition holds) are kept.
-  `create temp table recon_match on commit drop as ${matchSelect(null)}`,
+  `create temp table recon_match on commit drop as ${matchSelect(null, true)}`,
+  // The orders at the provider without a ledger row created on D (kept above whether or not
+  // they are candidates): their ledger rows created on other days, by id, and their rows built
+  // again with them, now only if they are candidates.
+  `create temp table recon_ledger_ids on commit drop as select order_id from recon_match where not in_ledger`,
+  ledgerLookup('select order_id from recon_ledger_ids', 'new'),
+  'delete from recon_match where order_id in (select order_id from recon_ledger_ids)',
+  `insert into recon_match ${matchSelect('recon_ledger_ids')}`,
   'analyze recon_match',
 ];
 
