@@ -35,6 +35,11 @@ export interface CopyCsv {
    * The stream then ends early, cleanly.
    */
   deferred: () => ReconError | null;
+  /**
+   * Typed framing of an order file, once the stream has ended: the 商户订单号 seen more than
+   * once (and possibly a few seen once: see RepeatedIds), or null when they were not followed.
+   */
+  repeats: () => string[] | null;
 }
 
 /**
@@ -45,6 +50,79 @@ export interface CopyCsv {
  * (FORMAT csv, NULL '-/-', FORCE_NULL …)` straight into the load table.
  */
 export interface FrameMode { typed: boolean }
+
+/**
+ * The ids of one column seen more than once, followed in a table of 53-bit hashes (two 32-bit
+ * hashes of the bytes: 16 MB for a million ids). A repeat is certain for equal ids; two ids
+ * whose hashes collide (about one chance in 20,000 on a day of a million) both count as seen
+ * once and the second as repeated, which only costs the order state an aggregate it did not
+ * need. A quoted id is counted as repeated (its bytes as written are not its value). Past
+ * MAX_SLOTS / 2 ids it gives up (null), and the order state counts in SQL.
+ */
+class RepeatedIds {
+  private static readonly MAX_SLOTS = 1 << 23;
+  private slots = new Float64Array(1 << 21);
+  private count = 0;
+  private found: string[] | null = [];
+
+  repeats(): string[] | null {
+    return this.found;
+  }
+
+  add(out: Buffer, from: number, to: number, quoted: boolean): void {
+    if (this.found === null) return;
+    if (quoted) {
+      this.found.push(parse(out.toString('utf8', from, to), { relax_column_count: true })[0]?.[0] as string);
+      return;
+    }
+    let h1 = 0x811c9dc5;
+    let h2 = 0x9747b28c;
+    for (let i = from; i < to; i++) {
+      const c = out[i]!;
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+      h2 ^= h2 >>> 15;
+    }
+    const key = (h1 >>> 0) * 2097152 + ((h2 >>> 0) & 0x1fffff) + 1;
+    if (this.insert(key)) this.found.push(out.toString('utf8', from, to));
+  }
+
+  /** Where `key` is looked for first: its first hash (the key's high 32 bits), masked. */
+  private static start(key: number, mask: number): number {
+    return Math.floor((key - 1) / 2097152) & mask;
+  }
+
+  /** Adds `key`; true when it was there already. */
+  private insert(key: number): boolean {
+    const mask = this.slots.length - 1;
+    for (let i = RepeatedIds.start(key, mask); ; i = (i + 1) & mask) {
+      const v = this.slots[i]!;
+      if (v === key) return true;
+      if (v === 0) {
+        this.slots[i] = key;
+        if (++this.count * 2 > this.slots.length) this.grow();
+        return false;
+      }
+    }
+  }
+
+  private grow(): void {
+    if (this.slots.length >= RepeatedIds.MAX_SLOTS) {
+      this.found = null;
+      this.slots = new Float64Array(0);
+      return;
+    }
+    const old = this.slots;
+    this.slots = new Float64Array(old.length * 2);
+    const mask = this.slots.length - 1;
+    for (const key of old) {
+      if (key === 0) continue;
+      let i = RepeatedIds.start(key, mask);
+      while (this.slots[i] !== 0) i = (i + 1) & mask;
+      this.slots[i] = key;
+    }
+  }
+}
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -91,6 +169,7 @@ export function providerFileAsCopyCsv(source: Readable, kind: FileKind, label: s
   pipeline(source, createGunzip({ chunkSize: 1 << 16 }), textStage(label, columns, facts), framer, () => {});
   return {
     stream: framer, header: framer.header, rows: () => framer.rows, suspect: () => framer.check.suspect, deferred: () => framer.deferred,
+    repeats: () => framer.ids?.repeats() ?? null,
   };
 }
 
@@ -99,6 +178,9 @@ export class CsvFramer extends Transform {
   rows = 0;
   deferred: ReconError | null = null;
   readonly check = new FieldCheck();
+  /** Typed framing of an order file: its 商户订单号 followed (RepeatedIds), and that column's index. */
+  ids: RepeatedIds | null = null;
+  private idColumn = -1;
   private resolveHeader!: (fields: string[]) => void;
   private rejectHeader!: (err: Error) => void;
   /** The header record's bytes until it is read; null after. */
@@ -123,6 +205,7 @@ export class CsvFramer extends Transform {
   private pendingOpen = false;
   /** Output of the current record not pushed yet (it is pushed whole, or dropped). */
   private carry: Buffer = Buffer.alloc(0);
+  private fstart = 0;
 
   constructor(private readonly columns: ColumnMap, private readonly label: string, private readonly mode: FrameMode) {
     super({ readableHighWaterMark: 1 << 18, writableHighWaterMark: 1 << 18 });
@@ -223,6 +306,10 @@ export class CsvFramer extends Transform {
     const fields: string[] = [];
     for (const [field, i] of Object.entries(index)) fields[i] = field;
     this.check.setColumns(fields);
+    if (this.mode.typed && this.columns === ORDER_COLUMNS) {
+      this.ids = new RepeatedIds();
+      this.idColumn = fields.indexOf('orderId');
+    }
     this.check.start(0);
     this.resolveHeader(fields);
   }
@@ -265,8 +352,13 @@ export class CsvFramer extends Transform {
       check.length = flen;
       check.last = last;
       check.quoted = quoted;
+      this.fstart = fstart;
     };
     const column = () => this.headerNames[fields] ?? null;
+    const ids = this.ids;
+    const idColumn = this.idColumn;
+    /** Where the current field's output begins (its whole record is still in `out`). */
+    let fstart = this.fstart;
     try {
       for (let i = 0; i < n; i++) {
         const c = b[i]!;
@@ -286,6 +378,7 @@ export class CsvFramer extends Transform {
           o = writeNumber(out, o, line);
           out[o++] = COMMA;
           kind = check.start(0);
+          fstart = o;
           raw = check.raw;
           flen = 0;
           quoted = false;
@@ -297,6 +390,7 @@ export class CsvFramer extends Transform {
           case UNQUOTED:
           case FIELD_START:
             if (c === COMMA || c === LF) {
+              if (fields === idColumn) ids!.add(out, fstart, o, quoted);
               o = check.end(out, o, flen, last, quoted);
               if (check.suspect && typed) {
                 // Typed framing ends before this record; the loader starts over on staging.
@@ -310,6 +404,7 @@ export class CsvFramer extends Transform {
               out[o++] = c;
               if (c === COMMA) {
                 kind = check.start(++fields);
+                fstart = o;
                 raw = check.raw;
                 flen = 0;
                 quoted = false;
@@ -408,6 +503,8 @@ export class CsvFramer extends Transform {
       }
       if (saveState) save();
       this.carry = Buffer.from(out.subarray(done, o));
+      // The open record's output moves to the front of the next chunk's.
+      this.fstart = fstart - done;
       return out.subarray(0, done);
     } catch (err) {
       save();

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { CsvFramer, providerFileAsCopyCsv, type FrameMode } from '../../src/provider/copy-csv.js';
-import { BILL_COLUMNS } from '../../src/provider/file-format.js';
+import { BILL_COLUMNS, ORDER_COLUMNS } from '../../src/provider/file-format.js';
 
 const HEADER = Object.keys(BILL_COLUMNS).join(',');
 const ROW = 'A1,R1,B1,经纪公司打款,成功,银行卡,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01';
@@ -49,6 +49,20 @@ describe('framing a provider file for COPY', () => {
       for await (const c of Readable.from([text]).pipe(framer)) out += (c as Buffer).toString();
       expect(out, bad).toBe(`2,A1,R1,B1,payout,succeeded,bankcard,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01\n`);
       expect(framer.check.suspect, bad).toBe(true);
+    }
+  });
+
+  it('typed, order file: the 商户订单号 seen more than once, quoted or not, however the input is cut', async () => {
+    const header = Object.keys(ORDER_COLUMNS).join(',');
+    const row = (id: string) => `${id},R,,王**,b,成功,6228,银行卡,1.00,0.07,c,,,,2017-11-20 00:00:00,2017-11-20 00:00:01`;
+    const ids = Array.from({ length: 3000 }, (_, i) => `A${i}`);
+    const text = Buffer.from([header, ...ids.map(row), row('A17'), row('"A2999"'), row('A17'), ''].join('\n'));
+    for (const size of [1, 7, 4096, text.length]) {
+      const framer = new CsvFramer(ORDER_COLUMNS, 'order file X', { typed: true });
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < text.length; i += size) pieces.push(text.subarray(i, i + size));
+      for await (const c of Readable.from(pieces).pipe(framer)) void c;
+      expect(framer.ids!.repeats()!.sort(), `pieces of ${size}`).toEqual(['A17', 'A17', 'A2999']);
     }
   });
 

@@ -58,6 +58,11 @@ async function loadTyped(session: Session, job: LoadJob, onRows: (rows: number) 
       return null;
     }
     await session.exec('release savepoint recon_typed');
+    const repeats = csv.repeats();
+    if (job.kind === 'order' && repeats !== null) {
+      // The order state's orders with several rows (match-state.ts), known from the framing.
+      await session.query('create temp table recon_order_multi on commit drop as select distinct unnest($1::text[]) as order_id', [repeats]);
+    }
     onRows(csv.rows());
     return csv.rows();
   } finally {

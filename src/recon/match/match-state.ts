@@ -105,17 +105,19 @@ export const ORDER_STATE_SQL: readonly string[] = [
   // the orders with two or more rows are aggregated. Counting rows per order is a narrow hash
   // (the id and a count); aggregating every order's dozen columns made a hash table of over
   // 500 MB for a million orders, spilled to disk, in 2.6 s.
+  //
+  // The server's loader knows those orders from its framing (server-loader.ts: the table then
+  // exists, and a few orders with one row may be in it); otherwise they are counted here.
+  `create temp table if not exists recon_order_multi on commit drop as
+   select order_id from recon_day_orders group by order_id having count(*) > 1`,
   `create temp table recon_order_state on commit drop as
-   with multi as materialized (
-     select order_id from recon_day_orders group by order_id having count(*) > 1
-   )
    select o.order_id, true as in_day_file, ${SINGLE_ORDER_ROW}
      from recon_day_orders o
-    where o.order_id not in (select order_id from multi)
+    where o.order_id not in (select order_id from recon_order_multi)
    union all
    select o.order_id, true as in_day_file, ${ORDER_AGGREGATES}
      from recon_day_orders o
-    where o.order_id in (select order_id from multi)
+    where o.order_id in (select order_id from recon_order_multi)
     group by o.order_id`,
   'set local max_parallel_workers_per_gather to default',
 ];
