@@ -15,6 +15,7 @@ import type { FileLoader } from '../../src/recon/load/loader.js';
 import { ROW_COLUMNS } from '../../src/recon/load/provider-rows.js';
 import { loadOnServer } from '../../src/recon/load/server-loader.js';
 import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
+import { encodeGb18030 } from '../helpers/gb18030.js';
 import { FIXTURE_DATE, FIXTURE_DIR } from '../helpers/provider.js';
 
 // The same files through both loaders: PGlite's (csv-parse feeding COPY) and the server's
@@ -87,6 +88,16 @@ describe('both loaders store the same rows', () => {
     const [first, ...rest] = results as { rows: Record<string, unknown>[] }[];
     expect(first!.rows.length).toBe(ordersCsv.trim().split('\n').length - 1);
     for (const r of rest) expect(r.rows).toEqual(first!.rows);
+  });
+
+  it('a GB18030 file (with CRLF) stores what its UTF-8 twin stores', async () => {
+    for (const [kind, text] of [['order', ordersCsv], ['bill', billsCsv]] as const) {
+      const utf8 = await Promise.all(ENGINES.map((e) => load(e, kind, text)));
+      const gb = await Promise.all(ENGINES.map((e) => load(e, kind, encodeGb18030(text.replace(/\n/g, '\r\n')))));
+      for (const r of [...utf8, ...gb]) expect(r).toHaveProperty('rows');
+      expect(gb).toEqual(utf8);
+      expect(JSON.stringify(gb)).toMatch(/[张王]\*\*/);
+    }
   });
 
   it('a quoted field holding a comma, a doubled quote and a newline, a BOM, CRLF line ends, blank lines and a `-/-`', async () => {
