@@ -26,7 +26,7 @@ export interface CopyCsv {
   /**
    * Once the stream has ended: whether some field has space at an end, or a value not of the
    * reader's shape (an amount, a time, an empty id, an unknown status or channel). Typed
-   * framing stops at the first such record; staging's conversion must then check every value.
+   * framing stops at the first such record; staging then runs its validating query first.
    */
   suspect: () => boolean;
   /**

@@ -80,7 +80,7 @@ export interface LoadResult {
   files: Omit<FileIngest, 'downloadMs'>[];
   /** The tables this run loaded, by kind, to be swapped in before commit (day-tables.ts). */
   tables: Partial<Record<FileKind, string>>;
-  /** Wall time of the whole load (files load side by side, so this is not the sum). */
+  /** Wall time of the whole load: both files, their indexes and the order-state hook. */
   loadMs: number;
 }
 

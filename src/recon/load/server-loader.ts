@@ -92,15 +92,15 @@ async function loadThroughStaging(session: Session, job: LoadJob, onRows: (rows:
  * The conversion, in a savepoint: when a value fails its check the statement fails, and the
  * validating query (which must then see staging) names the first bad line and column.
  */
-async function convert(session: Session, job: LoadJob, careful: boolean): Promise<void> {
+async function convert(session: Session, job: LoadJob, suspect: boolean): Promise<void> {
   // A file the framer found suspect is checked whole first: most such files are bad.
-  if (careful) {
+  if (suspect) {
     const bad = await firstBadValue(session, job.kind, job.label);
     if (bad !== null) throw bad;
   }
   await session.exec('savepoint recon_convert');
   try {
-    await inProviderZone(session, () => session.query(convertSql(job.kind, job.table, job.dealerId, job.date, careful)));
+    await inProviderZone(session, () => session.query(convertSql(job.kind, job.table, job.dealerId, job.date)));
     await session.exec('release savepoint recon_convert');
   } catch (err) {
     if (!refused(err)) throw err;

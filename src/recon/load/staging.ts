@@ -159,32 +159,12 @@ function trimmedStaging(kind: FileKind): string {
 }
 
 /**
- * The amount and time checks when the framer has already seen every amount and time in the
- * reader's shape (copy-csv.ts FieldCheck): only the cast is left, and a day past the month's
- * end still makes it fail.
+ * The INSERT … SELECT that fills the load table from staging: every value trimmed, checked
+ * and converted, or the statement fails. Staging only takes the files the typed COPY gave up
+ * on (server-loader.ts), so it never assumes a value is in shape.
  */
-const SHAPED: Record<string, (field: string) => Check> = {
-  amount: (field) => ({ ...amount(field), ok: (v) => `${v} is not null` }),
-  optionalAmount: (field) => ({ ...optionalAmount(field), ok: () => 'true' }),
-  time: (field) => ({ ...time(field), ok: () => 'true' }),
-};
-
-/**
- * The INSERT … SELECT that fills the load table from staging: every value checked, converted,
- * or the statement fails. `careful`: the framer saw a field with space at an end, or an amount
- * or time not of the reader's shape, so every value is trimmed and checked here; otherwise
- * (nearly always) values are taken as they are and amounts and times only cast, which is
- * several times faster.
- */
-export function convertSql(kind: FileKind, target: string, dealerId: string, date: string, careful: boolean): string {
-  const shaped = (c: Check): Check => {
-    if (careful) return c;
-    if (c.field === 'amount') return SHAPED.amount!(c.field);
-    if (c.field === 'fee') return SHAPED.optionalAmount!(c.field);
-    if (c.field === 'createdAt' || c.field === 'finishedAt') return SHAPED.time!(c.field);
-    return c;
-  };
-  const checks = new Map(CHECKS[kind](false).map((c) => [c.field, shaped(c)]));
+export function convertSql(kind: FileKind, target: string, dealerId: string, date: string): string {
+  const checks = new Map(CHECKS[kind](false).map((c) => [c.field, c]));
   const select = ROW_COLUMNS[kind].map((column) => {
     if (column === 'dealer_id') return literal(dealerId);
     if (column === 'business_date') return `${literal(date)}::date`;
@@ -198,8 +178,7 @@ export function convertSql(kind: FileKind, target: string, dealerId: string, dat
     return `case when ${check.ok(v)} then ${check.value(v)} else ${reject(v, check.type)} end`;
   });
   // status_text keeps the text as read ('' for an empty cell); its check is the status's.
-  const from = careful ? trimmedStaging(kind) : `${stagingTable(kind)} s`;
-  return `insert into ${qualified(target)} (${ROW_COLUMNS[kind].join(', ')}) select ${select.join(', ')} from ${from}`;
+  return `insert into ${qualified(target)} (${ROW_COLUMNS[kind].join(', ')}) select ${select.join(', ')} from ${trimmedStaging(kind)}`;
 }
 
 /**
