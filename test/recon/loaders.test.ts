@@ -159,6 +159,13 @@ describe('both loaders refuse a bad file with the reader\'s message', () => {
     for (const engine of ENGINES) expect(await load(engine, kind, text), engine).toEqual({ error: expected });
   });
 
+  it('a bad value before a malformed record: the bad value, which comes first, is reported', async () => {
+    const text = `${ORDER_HEADER}\n${ORDER_ROW}\n${withCell(ORDER_ROW, orderCol('金额'), '1.2.3')}\n${ORDER_ROW}\n${ORDER_ROW},x\n${ORDER_ROW}\n`;
+    const expected = await readerError('order', text);
+    expect(expected).toMatch(/line 3, column 金额: malformed amount "1\.2\.3"$/);
+    for (const engine of ENGINES) expect(await load(engine, 'order', text), engine).toEqual({ error: expected });
+  });
+
   it('the first bad line is reported, and on it the column the reader checks first', async () => {
     const bad = withCell(withCell(ORDER_ROW, orderCol('金额'), 'x'), orderCol('订单状态'), '未明');
     const text = `${ORDER_HEADER}\n${ORDER_ROW}\n${ORDER_ROW}\n${bad}\n${withCell(ORDER_ROW, orderCol('金额'), 'y')}\n`;
