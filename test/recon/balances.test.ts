@@ -110,4 +110,33 @@ describe.each(ENGINES)('balance snapshots and balance_low on %s', (engine) => {
     expect(await s.discrepancies("kind = 'balance_low'")).toEqual([]);
     expect((await snapshots(s)).map((r) => r.broker_id)).toEqual([s.broker(), s.broker('other')]);
   });
+
+  it('a snapshot keeps each channel flag as answered, and amounts given as whole numbers or with spaces', async () => {
+    const s = await scenario();
+    await twoDays(s);
+    await s.run('2024-03-09');
+    s.accounts([
+      { ...account(s, { bank: ' 199.99 ', alipay: '0', wxpay: '15.00' }), is_alipay: false },
+      { ...account(s, { bank: '0', alipay: '0', wxpay: '0' }), broker_id: s.broker('other'), bank_card_balance: 300,
+        alipay_balance: 0, is_bank_card: false, is_wxpay: false, rebate_fee_balance: 2 },
+    ]);
+    const result = await s.run(D);
+    expect(result.balances).toMatchObject({ asked: true });
+    expect(result.balances!.channels.filter((c) => c.low).map((c) => `${c.brokerId}/${c.channel}`)).toEqual([`${s.broker()}/bankcard`]);
+    expect((await snapshots(s)).slice(1)).toEqual([
+      expect.objectContaining({ broker_id: s.broker(), bank_card_balance: '199.99', is_bank_card: true, is_alipay: false, is_wxpay: true }),
+      expect.objectContaining({ broker_id: s.broker('other'), bank_card_balance: '300.00', alipay_balance: '0.00', rebate_fee_balance: '2.00',
+        is_bank_card: false, is_alipay: true, is_wxpay: false }),
+    ]);
+  });
+
+  it('an answer without accounts is a query that succeeded: nothing recorded, nothing low', async () => {
+    const s = await scenario();
+    await twoDays(s);
+    s.accounts([]);
+    const result = await s.run(D);
+    expect(result.balances).toEqual({ asked: true, channels: [] });
+    expect(await snapshots(s)).toEqual([]);
+    expect(await s.discrepancies("kind = 'balance_low'")).toEqual([]);
+  });
 });
