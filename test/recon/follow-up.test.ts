@@ -121,6 +121,44 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
     expect(missing.details.ledger_status).toBe('paid');
   });
 
+  it('each answer is kept as given, and an answer that cannot be read concerns its order alone', async () => {
+    const s = await scenario();
+    const orders = await Promise.all(['1', '2', '3'].map((l) => redPacket(s, l)));
+    await writeRedPackets(s, orders);
+    await s.ledger([{ id: s.id('9'), amount: '5.00', status: 'paid', created: `${D} 12:00:00` }], D);
+    s.live({
+      1: { status: 1, status_detail: 0, status_message: '已打款', pay: ' 100.00 ', finished_time: `${D} 20:15:00` },
+      2: 'pending', 3: 'pending', 9: 'not_found',
+    });
+    await s.run(D, { followUp: { concurrency: 1, max: 0 } });
+    // The first call answers something that is not the provider's JSON: that order is not
+    // answered, and the others are still asked (follow-up mode: no download comes first).
+    s.sandbox.faults.rawAnswer = 'not json';
+    s.sandbox.faults.rawAnswerCalls = 1;
+    const result = await s.run(D, { mode: 'follow-up', followUp: { concurrency: 1, max: 500 } });
+    expect(result.followUp).toMatchObject({ candidates: 4, asked: 4, unanswered: 1 });
+    expect(result.followUp.error).toBeUndefined();
+    expect(orderQueries(s)).toHaveLength(4);
+    const latest = async () => (await db().handle.withSession((x) => x.query<Record<string, unknown>>(
+      `select distinct on (order_id) order_id, code, state, status_message, provider_ref, broker_id, amount::text as amount, finished_at
+         from recon.provider_order_checks where dealer_id = $1 order by order_id, id desc`, [s.dealerId]))).rows;
+    expect(await latest()).toHaveLength(3);
+    // Asked again (all but a claimed packet, which is settled), every answer is read; each
+    // order's newest check holds the answer's fields.
+    const again = await s.run(D, { mode: 'follow-up', followUp: { concurrency: 1, max: 500 } });
+    expect(again.followUp).toMatchObject({ unanswered: 0 });
+    const byId = new Map((await latest()).map((r) => [r.order_id, r]));
+    expect([...byId.keys()].sort()).toEqual([s.id('1'), s.id('2'), s.id('3'), s.id('9')]);
+    expect(byId.get(s.id('1'))).toEqual({
+      order_id: s.id('1'), code: '0000', state: 'paid', status_message: '已打款', provider_ref: orders[0]!.ref, broker_id: s.broker(),
+      amount: '100.00', finished_at: new Date(`${D}T12:15:00Z`),
+    });
+    expect(byId.get(s.id('9'))).toEqual({
+      order_id: s.id('9'), code: '2018', state: 'not_found', status_message: '该笔订单不存在', provider_ref: null, broker_id: null,
+      amount: null, finished_at: null,
+    });
+  });
+
   it('provider errors and timeouts during follow-up: the run succeeds, nothing is lost, the next run asks again', async () => {
     const s = await scenario();
     const orders = await Promise.all(['1', '2', '3'].map((l) => redPacket(s, l)));
