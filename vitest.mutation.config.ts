@@ -1,12 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The tests that exercise `src/recon/` in this process, for `npm run mutation`. Those that run
- * the built command in a child process cannot see a mutant of the sources and are left out.
+ * The tests that exercise `src/recon/` in this process, for `npm run mutation`: test/recon/ and
+ * the alert rule's evaluation over a simulated week (metrics.ts). Those that run the built
+ * command in a child process cannot see a mutant of the sources and are left out.
  */
 export default defineConfig({
   test: {
-    include: ['test/recon/**/*.test.ts'],
+    include: ['test/recon/**/*.test.ts', 'test/ops/alerts.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
