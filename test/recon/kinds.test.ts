@@ -228,7 +228,9 @@ describe.each(ENGINES)('discrepancy kinds on %s', (engine) => {
     const orders = Array.from({ length: 10 }, (_, i) => clean(s, String(i + 1)));
     s.writeDay(D, orders, orders.flatMap(paidBills));
     await s.ledger(orders.map((o, i) => ({ id: o.id, amount: i < 3 ? '1' : '100', status: 'paid' as const })), D);
-    await s.run(D);
+    const run = await s.run(D);
+    // What the run reports (its summary and exit code read these): three rows and the file-level one.
+    expect(run.lifecycle).toMatchObject({ opened: 4, systemic: true, resolved: 0 });
     const open = await s.open({ systemic: true });
     expect(open.filter(([, kind]) => kind === 'amount_mismatch')).toHaveLength(3);
     expect(open).toContainEqual([null, 'systemic_mismatch', 'critical']);
@@ -240,7 +242,8 @@ describe.each(ENGINES)('discrepancy kinds on %s', (engine) => {
     const more = Array.from({ length: 10 }, (_, i) => clean(t, String(i + 1)));
     t.writeDay(D, more, more.flatMap(paidBills));
     await t.ledger(more.map((o, i) => ({ id: o.id, amount: i < 2 ? '1' : '100', status: 'paid' as const })), D);
-    await t.run(D);
+    const quiet = await t.run(D);
+    expect(quiet.lifecycle).toMatchObject({ opened: 2, systemic: false });
     expect((await t.open({ systemic: true })).some(([, kind]) => kind === 'systemic_mismatch')).toBe(false);
   });
 

@@ -93,6 +93,22 @@ describe.each(ENGINES)('provider rows by day on %s', (engine) => {
     expect(await s.open()).toEqual([['1', 'missing_in_ledger', 'critical']]);
   });
 
+  it('the prune counts what it drops and marks: partitions, their bytes as the dry run said, findings once', async () => {
+    const s = await scenario();
+    const [a, b] = [order(s, '1'), order(s, '2')];
+    s.writeDay(D, [a], paidBills(a)); // not in the ledger: missing_in_ledger
+    s.writeDay(after(5), [b], paidBills(b));
+    await paid(s, ['2'], after(5));
+    await s.run(D, { retainDays: 30 });
+    await s.run(after(5), { retainDays: 30 });
+    const dry = await db().handle.withSession((x) => pruneProviderDays(x, s.dealerId, 3, true));
+    expect(dry.bytes).toBeGreaterThan(0);
+    const done = await db().handle.withSession((x) => pruneProviderDays(x, s.dealerId, 3, false));
+    expect(done).toEqual({ tables: 2, bytes: dry.bytes, findingsMarked: 1, keptFrom: { [s.dealerId]: after(2) } });
+    expect(await db().handle.withSession((x) => pruneProviderDays(x, s.dealerId, 3, false)))
+      .toEqual({ tables: 0, bytes: 0, findingsMarked: 0, keptFrom: { [s.dealerId]: after(2) } });
+  });
+
   it('a 退汇 arriving 40 days after its order is laid against it', async () => {
     const s = await scenario();
     const a = { ...order(s, '1'), fee: '7.00' };
