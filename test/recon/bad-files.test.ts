@@ -21,13 +21,15 @@ afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
 describe.each(ENGINES)('bad provider files on %s', (engine) => {
   const suite = scenarioSuite(engine);
 
-  async function failingRun(s: Scenario, edit: (orders: Buffer) => Buffer): Promise<ReconError> {
+  /** `served` replaces what the sandbox sends (its orders.csv.gz) with these bytes as they are. */
+  async function failingRun(s: Scenario, edit: (orders: Buffer) => Buffer, served?: Buffer): Promise<ReconError> {
     s.writeDay(D, [
       { id: s.id('A1'), ref: '9001', amount: '10.00' },
       { id: s.id('A2'), ref: '9002', amount: '20.00' },
     ], []);
     const path = join(s.dir, D, 'orders.csv');
     writeFileSync(path, edit(readFileSync(path)));
+    if (served !== undefined) writeFileSync(`${path}.gz`, served);
     await s.ledger([{ id: s.id('A1'), amount: '10.00', status: 'paid' }, { id: s.id('A2'), amount: '20.00', status: 'paid' }], D);
     const tmp = mkdtempSync(join(tmpRoot, `${engine}-`));
     const client = s.client();
@@ -58,6 +60,12 @@ describe.each(ENGINES)('bad provider files on %s', (engine) => {
     });
     expect(err.code).toBe('FILE_FORMAT');
     expect(err.message).toMatch(new RegExp(`^order file ${D} line 3: byte 0xFF at byte offset \\d+ is not valid GB18030 \\(the header line is GB18030, so the whole file must be\\)$`));
+  });
+
+  it('a download of 0 bytes is an empty file, not a truncated gzip stream', async () => {
+    const s = await suite.scenario();
+    const err = await failingRun(s, (utf8) => utf8, Buffer.alloc(0));
+    expect(err.message).toBe(`order file ${D}: the file is empty (0 bytes downloaded)`);
   });
 
   it('a stray quote on line 2 names line 2', async () => {

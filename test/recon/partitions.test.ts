@@ -142,6 +142,20 @@ describe.each(ENGINES)('provider rows by day on %s', (engine) => {
     }
   });
 
+  it('the window looks forward too: a day back-filled after a later one finds the later payment', async () => {
+    const s = await scenario();
+    const first = order(s, '1', '100', '800000000000000001');
+    const again = order(s, '1', '100', '800000000000000002');
+    s.writeDay(D, [first], paidBills(first));
+    s.writeDay(after(3), [again], paidBills(again));
+    await paid(s, ['1'], D);
+    await s.run(after(3), { duplicateWindowDays: 7 });
+    await s.run(D, { duplicateWindowDays: 7 });
+    expect(await s.open()).toEqual([['1', 'duplicate_provider_order', 'critical']]);
+    const [dup] = await s.discrepancies();
+    expect(dup).toMatchObject({ business_date: D, provider_ref: `${first.ref},${again.ref}`, provider_amount: '200.00' });
+  });
+
   it('a freshly loaded day has its statistics, and an order is looked up through its index on the first run', async () => {
     const s = await scenario();
     const orders = Array.from({ length: 3000 }, (_, i) => order(s, String(i + 1)));
