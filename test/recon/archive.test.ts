@@ -66,6 +66,21 @@ describe.each(ENGINES)('the raw-file archive and the audit chain on %s', (engine
     expect((await verify(s)).files).toMatchObject({ ok: true, count: 6 });
   });
 
+  it('a file recorded before the archive existed learns its key when it comes again unchanged', async () => {
+    const s = await scenario();
+    await dayWithFindings(s);
+    await s.run(D);
+    const keys = async () => query<{ kind: string; archive_key: string | null }>(
+      'select kind, archive_key from recon.provider_files where dealer_id = $1 order by id', [s.dealerId]);
+    const archived = await keys();
+    expect(archived.every((r) => r.archive_key !== null)).toBe(true);
+    // As a record written before migration 0004 reads.
+    await query("update recon.provider_files set archive_key = null where dealer_id = $1 and kind = 'order'", [s.dealerId]);
+    const again = await s.run(D);
+    expect(again.files.map((f) => f.loaded)).toEqual([false, false]);
+    expect(await keys()).toEqual(archived);
+  });
+
   it('the same file again is not archived twice, and an existing object is never overwritten', async () => {
     const s = await scenario();
     await dayWithFindings(s);
