@@ -145,6 +145,7 @@ describe('both loaders refuse a bad file with the reader\'s message', () => {
     ['an unknown channel', 'order', order(withCell(ORDER_ROW, orderCol('支付渠道'), '银联')), /line 3, column 支付渠道: unknown channel "银联"$/],
     ['an empty 商户订单号', 'order', order(withCell(ORDER_ROW, orderCol('商户订单号'), '')), /line 3, column 商户订单号: is empty$/],
     ['a 流水号 of -/-', 'bill', bill(withCell(BILL_ROW, billCol('流水号'), '-/-')), /line 3, column 流水号: is empty$/],
+    ['an unknown 流水类型', 'bill', bill(withCell(BILL_ROW, billCol('流水类型'), '经纪公司冲正')), /line 3, column 流水类型: unknown 流水类型 "经纪公司冲正"$/],
     ['an unknown 流水状态', 'bill', bill(withCell(BILL_ROW, billCol('流水状态'), '冲正')), /line 3, column 流水状态: unknown 流水状态 "冲正"$/],
     ['too many fields', 'order', order(`${ORDER_ROW},x`), /line 3: wrong number of fields \(17; the header has 16\)$/],
     ['a quote inside an unquoted field', 'order', order(withCell(ORDER_ROW, orderCol('姓名'), 'a"b')), /line 3: malformed CSV \(a quote inside a field that does not start with one\)$/],
