@@ -58,12 +58,17 @@ describe.each(ENGINES)('provider rows by day on %s', (engine) => {
     expect(orders.map((o) => o.order_id)).toEqual([a.id]);
   });
 
-  it('retention drops old days by partition and keeps every finding, runs and file records', async () => {
-    const s = await scenario();
+  /** D with an order the ledger lacks (missing_in_ledger), and a matched day five days later. */
+  const oldAndNewDay = async (s: Scenario) => {
     const [a, b] = [order(s, '1'), order(s, '2')];
-    s.writeDay(D, [a], paidBills(a)); // not in the ledger: missing_in_ledger
+    s.writeDay(D, [a], paidBills(a));
     s.writeDay(after(5), [b], paidBills(b));
     await paid(s, ['2'], after(5));
+  };
+
+  it('retention drops old days by partition and keeps every finding, runs and file records', async () => {
+    const s = await scenario();
+    await oldAndNewDay(s);
     await s.run(D, { retainDays: 3 });
     await s.run(after(5), { retainDays: 30 });
     const findingsBefore = await s.discrepancies('true');
@@ -95,10 +100,7 @@ describe.each(ENGINES)('provider rows by day on %s', (engine) => {
 
   it('the prune counts what it drops and marks: partitions, their bytes as the dry run said, findings once', async () => {
     const s = await scenario();
-    const [a, b] = [order(s, '1'), order(s, '2')];
-    s.writeDay(D, [a], paidBills(a)); // not in the ledger: missing_in_ledger
-    s.writeDay(after(5), [b], paidBills(b));
-    await paid(s, ['2'], after(5));
+    await oldAndNewDay(s);
     await s.run(D, { retainDays: 30 });
     await s.run(after(5), { retainDays: 30 });
     const dry = await db().handle.withSession((x) => pruneProviderDays(x, s.dealerId, 3, true));
@@ -124,36 +126,37 @@ describe.each(ENGINES)('provider rows by day on %s', (engine) => {
     expect(refund!.details.returns).toEqual([{ bill_ref: `${a.ref}9`, type: 'return', amount: '100.00', business_date: later }]);
   });
 
+  /** One 商户订单号 paid on D and again three days later (two 订单流水号), the ledger's one row on D. */
+  const paidTwice = async (s: Scenario) => {
+    const first = order(s, '1', '100', '800000000000000001');
+    const again = order(s, '1', '100', '800000000000000002');
+    s.writeDay(D, [first], paidBills(first));
+    s.writeDay(after(3), [again], paidBills(again));
+    await paid(s, ['1'], D);
+    return `${first.ref},${again.ref}`;
+  };
+
   it('a 商户订单号 paid again three days later is a duplicate; outside the window it is not searched', async () => {
     for (const [window, expected] of [[7, [['1', 'duplicate_provider_order', 'critical']]], [2, []]] as const) {
       const s = await scenario();
-      const first = order(s, '1', '100', '800000000000000001');
-      const again = order(s, '1', '100', '800000000000000002');
-      s.writeDay(D, [first], paidBills(first));
-      s.writeDay(after(3), [again], paidBills(again));
-      await paid(s, ['1'], D);
+      const refs = await paidTwice(s);
       await s.run(D, { duplicateWindowDays: window });
       await s.run(after(3), { duplicateWindowDays: window });
       expect(await s.open(), `window ${window}`).toEqual(expected);
       if (expected.length > 0) {
         const [dup] = await s.discrepancies();
-        expect(dup).toMatchObject({ business_date: D, provider_ref: `${first.ref},${again.ref}`, provider_amount: '200.00' });
+        expect(dup).toMatchObject({ business_date: D, provider_ref: refs, provider_amount: '200.00' });
       }
     }
   });
 
   it('the window looks forward too: a day back-filled after a later one finds the later payment', async () => {
     const s = await scenario();
-    const first = order(s, '1', '100', '800000000000000001');
-    const again = order(s, '1', '100', '800000000000000002');
-    s.writeDay(D, [first], paidBills(first));
-    s.writeDay(after(3), [again], paidBills(again));
-    await paid(s, ['1'], D);
+    const refs = await paidTwice(s);
     await s.run(after(3), { duplicateWindowDays: 7 });
     await s.run(D, { duplicateWindowDays: 7 });
     expect(await s.open()).toEqual([['1', 'duplicate_provider_order', 'critical']]);
-    const [dup] = await s.discrepancies();
-    expect(dup).toMatchObject({ business_date: D, provider_ref: `${first.ref},${again.ref}`, provider_amount: '200.00' });
+    expect((await s.discrepancies())[0]).toMatchObject({ business_date: D, provider_ref: refs, provider_amount: '200.00' });
   });
 
   it('a freshly loaded day has its statistics, and an order is looked up through its index on the first run', async () => {
