@@ -232,8 +232,7 @@ const OTHER_DAYS_SQL: readonly string[] = [
   'analyze recon_order_state',
   'analyze recon_bill_state',
   latestRowSql('recon_other_ids'),
-  'delete from recon_match where order_id in (select order_id from recon_other_ids)',
-  `insert into recon_match ${matchSelect('recon_other_ids')}`,
+  ...rebuildMatchRows('recon_other_ids'),
 ];
 
 /** Whether the dealer has provider rows of days other than the run's (OTHER_DAYS_SQL applies). */
@@ -342,6 +341,11 @@ export function matchSelect(only: string | null, keepUnledgered = false): string
     where ${CANDIDATE_FILTER}${keepUnledgered ? ' or not m.in_ledger' : ''}`;
 }
 
+/** recon_match's rows of the orders the temp table `ids` names, built again. */
+function rebuildMatchRows(ids: string): string[] {
+  return [`delete from recon_match where order_id in (select order_id from ${ids})`, `insert into recon_match ${matchSelect(ids)}`];
+}
+
 /** The candidates on D's rows (with the live answers), before other days are read. */
 const CANDIDATES_SQL: readonly string[] = [
   latestRowSql(null),
@@ -359,8 +363,7 @@ const CANDIDATES_SQL: readonly string[] = [
   // again with them, now only if they are candidates.
   `create temp table recon_ledger_ids on commit drop as select order_id from recon_match where not in_ledger`,
   ledgerLookup('select order_id from recon_ledger_ids', 'new'),
-  'delete from recon_match where order_id in (select order_id from recon_ledger_ids)',
-  `insert into recon_match ${matchSelect('recon_ledger_ids')}`,
+  ...rebuildMatchRows('recon_ledger_ids'),
   'analyze recon_match',
 ];
 
@@ -379,8 +382,7 @@ export const REJUDGE_SQL: readonly string[] = [
   'delete from recon_live where order_id in (select order_id from recon_asked)',
   `insert into recon_live ${liveSelect('recon_asked')}`,
   'analyze recon_live',
-  'delete from recon_match where order_id in (select order_id from recon_asked)',
-  `insert into recon_match ${matchSelect('recon_asked')}`,
+  ...rebuildMatchRows('recon_asked'),
   'delete from recon_findings',
 ];
 
