@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
 import { decodeCsvFile, parseAckCsv } from '../../src/recon/report/ack.js';
 import { CSV_COLUMNS, formatCsv, neutralizeCell, restoreCell } from '../../src/recon/report/csv.js';
-import { formatAmount, formatYuan, toFen } from '../../src/recon/report/money.js';
+import { formatAmount, formatCount, formatYuan, toFen } from '../../src/recon/report/money.js';
 import type { ReportRow } from '../../src/recon/report/findings.js';
 import { encodeGb18030 } from '../helpers/gb18030.js';
 
@@ -33,6 +33,7 @@ describe('the report CSV', () => {
     expect(cell(second!, 'order_id')).toBe("'\rCR");
     expect(cell(second!, 'ack_note')).toBe('a "quoted", note\non two lines');
     expect(cell(first!, 'id')).toBe('7');
+    expect(cell(second!, 'ack_by')).toBe('');
     expect(cell(first!, 'last_seen_run_id')).toBe('5');
     // No text cell anywhere starts a formula; only the numeric columns may start with '-'.
     for (const r of [first!, second!]) {
@@ -42,9 +43,18 @@ describe('the report CSV', () => {
     }
   });
 
+  it('writes a cell as it is unless it must be quoted; a number in a text column is neutralized like any text', () => {
+    const csv = formatCsv([row({ order_id: '-5', provider_ref: ' padded', ack_by: 'li.na', ack_note: undefined })]);
+    const line = csv.split('\r\n')[1];
+    expect(line).toBe(`2024-06-30,critical,amount_mismatch,'-5," padded",100.00,90.00,open,li.na,,7,5,{}`);
+    expect(csv.split('\r\n')[0]).toBe(`\uFEFF${CSV_COLUMNS.join(',')}`);
+  });
+
   it('reads back what it wrote: the apostrophe it added is dropped, one a person typed is kept', () => {
     for (const v of ['=1+1', '+x', '-y', '@z', '\tt', '\rr', 'plain', "'quoted by hand", '']) expect(restoreCell(neutralizeCell(v))).toBe(v);
     expect(restoreCell("'it's")).toBe("'it's");
+    // A cell a person typed without the apostrophe is theirs, even when it looks like one of ours.
+    expect(restoreCell('+-1')).toBe('+-1');
   });
 
   it('decodes what Excel saves: UTF-8 with BOM, UTF-8 without, GB18030, UTF-16 text with tabs; refuses anything else', () => {
@@ -67,8 +77,16 @@ describe('money on the page', () => {
     expect(formatAmount('0.7')).toBe('0.70');
     expect(formatAmount('-1000')).toBe('-1,000.00');
     expect(formatAmount('90071992547409.93')).toBe('90,071,992,547,409.93');
+    expect(formatAmount('-1234.5')).toBe('-1,234.50');
+    expect(formatAmount('-0.07')).toBe('-0.07');
+    expect(formatAmount('0')).toBe('0.00');
     expect(formatAmount(null)).toBe('');
+    expect(formatAmount(undefined)).toBe('');
+    expect(formatAmount('')).toBe('');
+    expect(toFen(' 12.30 ')).toBe(1230n);
+    expect([0, 999, 1000, 123456, 1234567, 12345678n].map(formatCount)).toEqual(['0', '999', '1,000', '123,456', '1,234,567', '12,345,678']);
     expect(formatYuan(toFen('0.10') + toFen('0.20'))).toBe('0.30');
-    expect(() => toFen('1.234')).toThrow();
+    expect(() => toFen('1.234')).toThrow('not an amount with at most two decimals: "1.234"');
+    expect(() => toFen('12a')).toThrow('not an amount with at most two decimals: "12a"');
   });
 });

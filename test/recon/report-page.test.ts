@@ -221,6 +221,71 @@ describe.each(ENGINES)('the finance page (%s)', (engine) => {
     }
   });
 
+  it('shows the tiles, the runs, the files and each difference as the database has them, a day without files included', async () => {
+    const l = LABELS.en;
+    const days = [[KEYS.dealerId, FIXTURE_DATE], [HISTORY_DEALER, HISTORY_END], [HISTORY_DEALER, '2024-06-22']] as const;
+    for (const [dealerId, day] of days) {
+      const { doc } = await page(dealerId, day, 'en');
+      const at = `${dealerId} ${day}`;
+      const tile = (id: string) => ({ value: text(doc.querySelector(`#${id} .kpi-value`)), cls: doc.querySelector(`#${id}`)!.getAttribute('class') });
+      const [b] = await q<{ open: number; unacked: number; critical: number }>(
+        `select count(*)::int as open, count(*) filter (where ack_by is null)::int as unacked,
+                count(*) filter (where severity = 'critical')::int as critical
+           from recon.open_discrepancies where dealer_id = $1 and business_date <= $2`, [dealerId, day]);
+      const [moved] = await q<{ opened: number; resolved: number }>(
+        `select count(*) filter (where f.business_date = $2)::int as opened, count(*) filter (where r.business_date = $2)::int as resolved
+           from recon.discrepancies d
+           left join recon.runs f on f.id = d.first_seen_run_id
+           left join recon.runs r on r.id = d.resolved_run_id
+          where d.dealer_id = $1`, [dealerId, day]);
+      const severity = [...doc.querySelectorAll('#severities tr[data-severity="critical"] td')].map(text);
+      expect(tile('kpi-critical'), at).toEqual({ value: severity[0], cls: `kpi ${severity[0] === '0' ? 'ok' : 'bad'}` });
+      expect(tile('kpi-at-risk'), at).toEqual({ value: `¥${severity[1]}`, cls: `kpi ${severity[1] === '0.00' ? 'ok' : 'bad'}` });
+      expect(tile('kpi-new').value, at).toBe(formatCount(moved!.opened));
+      expect(tile('kpi-resolved').value, at).toBe(formatCount(moved!.resolved));
+      expect(tile('kpi-unacked'), at).toEqual({ value: formatCount(b!.unacked), cls: `kpi ${b!.unacked > 0 ? 'warn' : 'ok'}` });
+      const verdict = b!.critical > 0 ? 'bad' : b!.open > 0 ? 'warn' : 'ok';
+      expect(doc.querySelector('#verdict')!.getAttribute('class'), at).toBe(`verdict ${verdict}`);
+
+      // Runs of the period, newest first, and the merchant's last successful run whatever its day.
+      const runs = await q<{ id: number; status: string; error: string | null }>(
+        'select id::int as id, status, error from recon.runs where dealer_id = $1 and business_date = $2 order by id desc', [dealerId, day]);
+      const shown = [...doc.querySelectorAll('#runs tbody tr')];
+      expect(shown.map((r) => [Number(text(r.querySelector('td'))), r.getAttribute('data-status')]), at).toEqual(runs.map((r) => [r.id, r.status]));
+      for (const [i, r] of runs.entries()) {
+        const cell = text(shown[i]!.querySelector('td:nth-child(3)'));
+        expect(cell.startsWith(r.status === 'succeeded' ? '✓' : r.status === 'failed' ? '✕' : '…'), `${at} run ${r.id}`).toBe(true);
+        if (r.error !== null) expect(cell, `${at} run ${r.id}`).toContain(r.error.replace(/\s+/g, ' ').slice(0, 40));
+      }
+      const failed = runs.filter((r) => r.status === 'failed').length;
+      expect(text(doc.querySelector('#run-health')), at).toContain(`${l.runsInPeriod}: ${runs.length} · ${l.failedRuns} ${failed}`);
+      const [last] = await q<{ id: number; d: string }>(
+        `select id::int as id, business_date::text as d from recon.runs where dealer_id = $1 and status = 'succeeded' order by finished_at desc limit 1`, [dealerId]);
+      expect(text(doc.querySelector('#run-health p')), at).toContain(l.runOf(last!.id, last!.d));
+
+      // The day's files, the latest of each kind.
+      const files = await q<{ kind: string; sha256: string; row_count: number }>(
+        `select kind, sha256, row_count::int as row_count from recon.provider_files f
+          where dealer_id = $1 and business_date = $2
+            and id = (select max(id) from recon.provider_files g where g.dealer_id = f.dealer_id and g.business_date = f.business_date and g.kind = f.kind)
+          order by kind desc`, [dealerId, day]);
+      const fileRows = [...doc.querySelectorAll('#files tbody tr')].map((r) => [...r.querySelectorAll('td')].map(text));
+      expect(fileRows.map((c) => [c[0], c[1], c[2], c[4]]), at).toEqual(files.map((f) => [
+        f.kind === 'order' ? l.orderFile : l.billFile, day, formatCount(f.row_count), f.sha256.slice(0, 12)]));
+      if (files.length === 0) expect(text(doc.querySelector('#run-health .empty')), at).toBe(l.noFiles);
+
+      // Each open finding's difference: provider minus ledger, with who was paid too much.
+      const open = await q<{ id: number; ledger_amount: string | null; provider_amount: string | null }>(
+        `select id::int as id, ledger_amount::text as ledger_amount, provider_amount::text as provider_amount
+           from recon.open_discrepancies where dealer_id = $1 and business_date <= $2`, [dealerId, day]);
+      for (const f of open) {
+        const diff = f.ledger_amount === null || f.provider_amount === null ? null : toFen(f.provider_amount) - toFen(f.ledger_amount);
+        const expected = diff === null ? '' : diff === 0n ? '0.00' : `${diff > 0n ? '+' : ''}${formatYuan(diff)}${diff > 0n ? l.overpaid : l.underpaid}`;
+        expect(text(doc.querySelector(`#open-findings tr[data-id="${f.id}"] td:nth-child(9)`)), `${at} finding ${f.id}`).toBe(expected);
+      }
+    }
+  });
+
   it("shows the latest live answer of each finding's order, and says where none was asked", async () => {
     // Answers later than those the fixture run's own follow-up recorded, so that they are the latest.
     const [run] = await q<{ id: string }>('select max(id)::text as id from recon.runs where dealer_id = $1', [KEYS.dealerId]);
