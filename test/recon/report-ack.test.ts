@@ -46,6 +46,19 @@ describe('reading an edited report CSV', () => {
     expect(() => read('')).toThrow('f.csv: empty file');
     expect(() => read(`${HEADER}\n1,2,"a,b\n`)).toThrow(/^f\.csv: not a readable CSV: /);
     expect(() => decodeCsvFile(Buffer.from([0xef, 0xbb, 0xbf, 0x69, 0xff]), 'bom.csv')).toThrow('bom.csv: starts with a byte-order mark but does not decode as that encoding');
+    // Each is a usage error (exit status 2): the file is at fault, not the database or the provider.
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        return (err as { code?: string }).code;
+      }
+      return 'no error';
+    };
+    expect([
+      () => read(`${HEADER}\n1x,2,a,b\n`), () => read(''), () => read(`${HEADER}\n1,2,"a,b\n`), () => read('id,ack_by\n'),
+      () => decodeCsvFile(Buffer.from([0xef, 0xbb, 0xbf, 0xff]), 'f.csv'), () => decodeCsvFile(Buffer.from([0x69, 0xff, 0xff]), 'f.csv'),
+    ].map(code)).toEqual(Array(6).fill('USAGE'));
   });
 });
 
@@ -158,7 +171,8 @@ describe.each(ENGINES)('acknowledging findings (%s)', (engine) => {
     expect(at!.set).toBe(true);
 
     const stale = { row: fileRow({ row: 9, id: id.E!, version: run + 1 }), finding: `id ${id.E}`, ackBy: 'li.na', ackNote: null };
-    await expect(inTransaction((s) => applyAcks(s, [stale]))).rejects.toThrow(`id ${id.E} changed while it was being acknowledged; nothing was written`);
+    await expect(inTransaction((s) => applyAcks(s, [stale]))).rejects.toMatchObject({
+      code: 'DATABASE', message: `id ${id.E} changed while it was being acknowledged; nothing was written` });
   });
 
   it("lists the report's findings by merchant, days and status, newest day first, then critical, warning, info, then kind and order", async () => {
