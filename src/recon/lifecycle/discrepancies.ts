@@ -151,10 +151,11 @@ export async function applyFindings(session: Session, runId: number): Promise<Li
       where d.dealer_id = p.dealer_id and d.status = 'open' and d.last_seen_run_id <> $1
         -- Every open row's order is in scope (recon_extra takes them all), so each was judged
         -- again; so were the file-level rows of the day, and those of the kinds re-judged for
-        -- every day. Not those whose provider rows retention dropped: nothing judged them.
+        -- every day. Not those of a day whose provider rows retention dropped: nothing judged
+        -- them (once the day is loaded again, they are judged like any other).
         and (d.order_id is not null or d.business_date = p.day
              or d.kind in (${REJUDGED_FILE_LEVEL_KINDS.map((k) => `'${k}'`).join(', ')}))
-        and not d.details ? 'provider_rows_pruned'`,
+        and not (d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days))`,
     [runId],
   );
   const counts = await session.query<FindingCount>(

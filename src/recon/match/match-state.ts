@@ -1,4 +1,7 @@
+import { COUNTED_BILL_STATUSES, RATES_SQL, REFS_TABLE_SQL, refsInsertSql } from './ref-state.js';
 import { CANDIDATE_FILTER } from './rules.js';
+
+const PAID = `('paid', 'paid_pending_claim')`;
 
 /**
  * The temp tables every rule reads, built once per run inside its transaction.
@@ -31,7 +34,8 @@ const ORDER_AGGREGATES = `count(*) as order_rows,
           max(o.provider_ref) filter (where o.status <> 'returned') as max_ref,
           bool_or(o.status = 'returned') as returned_row,
           min(o.provider_ref) as provider_ref, min(o.status) as status, min(o.status_text) as status_text,
-          min(o.amount) as amount, min(o.fee) as fee, min(o.broker_id) as broker_id, min(o.finished_at) as finished_at`;
+          min(o.amount) as amount, min(o.fee) as fee, min(o.broker_id) as broker_id,
+          min(coalesce(o.finished_at, o.created_at)) as finished_at`;
 
 /** ORDER_AGGREGATES of an order with one row: the row's own values. */
 const SINGLE_ORDER_ROW = `1::bigint as order_rows,
@@ -39,14 +43,14 @@ const SINGLE_ORDER_ROW = `1::bigint as order_rows,
           case when o.status <> 'returned' then o.provider_ref end as min_ref,
           case when o.status <> 'returned' then o.provider_ref end as max_ref,
           o.status = 'returned' as returned_row,
-          o.provider_ref, o.status, o.status_text, o.amount, o.fee, o.broker_id, o.finished_at`;
+          o.provider_ref, o.status, o.status_text, o.amount, o.fee, o.broker_id, coalesce(o.finished_at, o.created_at) as finished_at`;
 
 const BILL_AGGREGATES = `min(b.business_date) as first_date,
           count(*) filter (where b.bill_type = 'payout') as payout_rows,
           sum(b.amount) filter (where b.bill_type = 'payout') as payout_amount,
           coalesce(sum(b.amount) filter (where b.bill_type = 'payout_fee'), 0) as fee_amount,
-          min(b.provider_ref) filter (where b.bill_type in ('payout', 'payout_fee')) as min_ref,
-          max(b.provider_ref) filter (where b.bill_type in ('payout', 'payout_fee')) as max_ref,
+          min(b.provider_ref) as min_ref,
+          max(b.provider_ref) as max_ref,
           bool_or(b.bill_type = 'return') as returned,
           min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref`;
 
@@ -132,18 +136,27 @@ const SCOPE_SQL: readonly string[] = [
   `create temp table recon_bill_state on commit drop as
    select b.order_id, ${BILL_AGGREGATES}
      from recon_day_bills b
+    where b.bill_status in ${COUNTED_BILL_STATUSES}
     group by b.order_id`,
   'set local max_parallel_workers_per_gather to default',
 
+  // The days whose order file was loaded once and whose rows retention has dropped since (the
+  // run's own day is being loaded again): nothing there can be judged as absent.
+  `create temp table recon_pruned_days on commit drop as
+   select distinct f.business_date from recon.provider_files f cross join recon_params p
+    where f.dealer_id = p.dealer_id and f.kind = 'order' and f.business_date <> p.day
+      and not exists (select 1 from recon.provider_days d
+                       where d.dealer_id = p.dealer_id and d.kind = 'order' and d.business_date = f.business_date)`,
+
   // Orders in scope beyond day D's files and ledger rows: those with a discrepancy still open
-  // (but not those whose provider rows retention has dropped: nothing is left to judge them
-  // by, so they stay as they are), and red packets still unclaimed in their (final) file,
-  // which no later order file mentions again, re-checked for staleness for a week after their
-  // day (a partial index finds them).
+  // (but not those of a day whose provider rows retention has dropped: nothing is left to judge
+  // them by, so they stay as they are until the day is loaded again), and red packets still
+  // unclaimed in their (final) file, which no later order file mentions again, re-checked for
+  // staleness for a week after their day (a partial index finds them).
   `create temp table recon_extra on commit drop as
    select d.order_id from recon.discrepancies d
     where d.dealer_id = (select dealer_id from recon_params) and d.status = 'open' and d.order_id is not null
-      and not d.details ? 'provider_rows_pruned'
+      and not (d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days))
    union
    select o.order_id from recon_orders o
     where o.status = 'paid_pending_claim'
@@ -187,25 +200,6 @@ function ledgerLookup(ids: string, skip: 'absent' | 'created elsewhere' | 'new')
 }
 
 /**
- * An order in two or more files (or twice in one) takes the columns of its latest row, a
- * 退汇 row only when there is nothing else. Rare, so each is looked up by id, in one pass over
- * the state (a join of the state with itself was planned as a nested loop of full scans once
- * other days' rows had been merged in: 90 s at a million orders). `only`, when given,
- * restricts it to the orders of that temp table.
- */
-function latestRowSql(only: string | null): string {
-  const within = only === null ? '' : ` and s.order_id in (select order_id from ${only})`;
-  return `update recon_order_state s
-      set (provider_ref, status, status_text, amount, fee, broker_id, finished_at) = (
-            select o.provider_ref, o.status, o.status_text, o.amount, o.fee, o.broker_id, o.finished_at
-              from recon_orders o
-             where o.order_id = s.order_id
-             order by o.status = 'returned', o.business_date desc, o.line desc
-             limit 1)
-    where s.order_rows > 1${within}`;
-}
-
-/**
  * Only when the dealer has files of other days: the orders that need their other days' rows
  * (see the top), those rows merged into the states, and their candidate rows built again.
  */
@@ -226,13 +220,13 @@ const OTHER_DAYS_SQL: readonly string[] = [
   mergeInto('recon_bill_state', `
      select b.order_id, ${BILL_AGGREGATES}
        from recon_other_bills b
-      where b.order_id in (select order_id from recon_other_ids)
+      where b.order_id in (select order_id from recon_other_ids) and b.bill_status in ${COUNTED_BILL_STATUSES}
       group by b.order_id`, BILL_COMBINED),
   ledgerLookup('select order_id from recon_other_ids', 'absent'),
   'analyze recon_order_state',
   'analyze recon_bill_state',
-  latestRowSql('recon_other_ids'),
   ...rebuildMatchRows('recon_other_ids'),
+  ...refsPassSql(),
 ];
 
 /** Whether the dealer has provider rows of days other than the run's (OTHER_DAYS_SQL applies). */
@@ -285,57 +279,85 @@ function liveSelect(only: string | null): string {
  * ids to which it is restricted (the orders that took in other days' rows, or the re-judging
  * after a live follow-up), null for all.
  *
- * A live answer is the newest provider evidence for its order when recon_live says so, and
- * then it is read exactly as the order's latest file row would be: its state is the order's
- * latest status (a 9/213 answer is 退汇, so returned), its amount and 完成时间 are the order's,
- * and an order no file has yet is at the provider once the answer found it. A "no such order"
- * answer (not_found) changes nothing that a file row says; the rules keep judging such an order
- * as not at the provider, and its findings carry the answer (LIVE_DETAILS_SQL).
+ * An order of one row, one 订单流水号 and no live answer newer than the files takes its state
+ * from recon_order_state and recon_bill_state as they are. Any other order is judged per ref
+ * (ref-state.ts): until recon_refs has its row, it is kept with `needs_refs` (whatever the
+ * rules would say of it), and refsPassSql() builds its row and then its candidate row again.
+ * A live answer that is the newest evidence is read there exactly as the order's latest file
+ * row would be (a 9/213 answer is 退汇, so returned), and an order no file has yet is at the
+ * provider once the answer found it. A "no such order" answer (not_found) changes nothing that
+ * a file row says; its findings carry the answer (LIVE_DETAILS_SQL).
+ *
+ * An order's day (CONTRACT.md section 3) is its first order file's, else the ledger's creation
+ * day, else its first bill file's. An order whose ledger day's rows retention has dropped, and
+ * that no later order file has from before that day, keeps that day and is judged only by the
+ * rules that do not ask whether something is absent (`pruned_home`).
  */
 export function matchSelect(only: string | null, keepUnledgered = false): string {
   const within = (table: string) => (only === null ? table : `(select * from ${table} where order_id in (select order_id from ${only}))`);
+  const ref = (column: string, simple: string) => `case when r.order_id is not null then r.${column} else ${simple} end`;
   return `
    with rates as (
-     select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
-       from recon.broker_fee_rates
+     ${RATES_SQL}
    ), joined as (
      select coalesce(o.order_id, b.order_id, l.order_id) as order_id,
-            o.order_id is not null or u.live as at_provider,
-            coalesce(o.home_date, case when u.live then coalesce((l.created_at at time zone 'Asia/Shanghai')::date, b.first_date) end) as home_date,
-            case when o.min_ref is null then 0 when o.min_ref = o.max_ref then 1 else 2 end as refs,
-            coalesce(o.provider_ref, case when u.live then nullif(v.provider_ref, '') end) as provider_ref,
-            case when u.live then v.state else o.status end as latest_status,
-            o.status_text as status_text,
-            case when u.live then coalesce(v.amount, o.amount) else o.amount end as provider_amount,
-            o.fee as fee,
-            coalesce(o.broker_id, case when u.live then nullif(v.broker_id, '') end) as broker_id,
-            case when u.live then coalesce(v.finished_at, o.finished_at) else o.finished_at end as finished_at,
+            ${ref('in_order_file or r.live', 'o.order_id is not null')} as at_provider,
+            ${ref('home_date', 'o.home_date')} as file_date,
+            ${ref('paid_refs', `case when not (coalesce(o.returned_row, false) or coalesce(b.returned, false))
+                                      and o.status in ${PAID} then 1 else 0 end`)} as paid_refs,
+            ${ref('provider_ref', 'o.provider_ref')} as provider_ref,
+            ${ref('status_text', 'o.status_text')} as status_text,
+            ${ref('provider_amount', 'o.amount')} as provider_amount,
+            ${ref('fee', 'o.fee')} as fee,
+            ${ref('broker_id', 'o.broker_id')} as broker_id,
+            ${ref('finished_at', 'o.finished_at')} as finished_at,
             -- A 退汇 order row or a 经纪公司退汇 bill row makes the order returned.
-            case when coalesce(o.returned_row, false) or coalesce(b.returned, false) then 'returned'
-                 when u.live then v.state else o.status end as provider_status,
-            coalesce(b.payout_rows, 0) as payout_rows, b.first_date as bill_date, b.first_payout_ref,
-            b.payout_amount as bill_amount, b.fee_amount as bill_fee,
-            -- The bills carry exactly the order's one 订单流水号: sums compare per order.
-            (b.min_ref = b.max_ref and b.min_ref = o.min_ref and o.min_ref = o.max_ref) as bills_single_ref,
+            ${ref('provider_status', `case when coalesce(o.returned_row, false) or coalesce(b.returned, false) then 'returned'
+                                            else o.status end`)} as provider_status,
+            ${ref('payout_rows', 'coalesce(b.payout_rows, 0)')} as payout_rows,
+            ${ref('bill_date', 'b.first_date')} as bill_date,
+            ${ref('first_payout_ref', 'b.first_payout_ref')} as first_payout_ref,
+            ${ref('bill_amount', 'b.payout_amount')} as bill_amount,
+            ${ref('bill_fee', 'b.fee_amount')} as bill_fee,
+            ${ref('bill_returned', 'coalesce(b.returned, false)')} as bill_returned,
+            -- One ref on the order and on its bills: sums compare per order.
+            case when r.order_id is not null then not r.bill_bad
+                 else b.min_ref = b.max_ref and b.min_ref = o.min_ref and o.min_ref = o.max_ref end as bills_single_ref,
+            r.bill_bad as refs_bill_bad, r.fee_bad as refs_fee_bad, r.expected_fee as refs_expected_fee, r.rate as refs_rate,
+            r.payouts, r.bill_details,
+            r.order_id is null and (o.order_rows > 1 or b.min_ref <> b.max_ref
+                                    or (o.order_id is not null and b.order_id is not null and b.min_ref is distinct from o.min_ref)
+                                    or coalesce(v.newest and v.state <> 'not_found', false)) as needs_refs,
             l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
             l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
        from ${within('recon_order_state')} o
        full join ${within('recon_bill_state')} b on b.order_id = o.order_id
        full join ${within('recon_ledger')} l on l.order_id = coalesce(o.order_id, b.order_id)
        left join recon_live v on v.order_id = coalesce(o.order_id, b.order_id, l.order_id)
-       cross join lateral (select coalesce(v.newest and v.state <> 'not_found', false) as live) u
+       left join recon_refs r on r.order_id = coalesce(o.order_id, b.order_id, l.order_id)
       -- In scope: at the provider (D's files, or another day's for an order in scope), created
       -- on D in the ledger, or one of the extra orders.
       where o.order_id is not null or b.order_id is not null
          or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
          or l.order_id in (select order_id from recon_extra)
+   ), homed as (
+     select j.*, (j.ledger_date in (select business_date from recon_pruned_days)
+                  and (j.file_date is null or j.file_date > j.ledger_date)) as pruned_home
+       from joined j
    ), priced as (
      -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
-     -- half-up for these positive amounts.
-     select m.*, r.rate, round(m.provider_amount * r.rate, 2) as expected_fee
-       from joined m
-       left join rates r on r.broker_id = m.broker_id and r.valid_from <= m.home_date
-                        and (r.valid_until is null or m.home_date < r.valid_until)
+     -- half-up for these positive amounts. An order judged per ref has its fee judged there.
+     select m.*, coalesce(m.refs_fee_bad, m.rate is not null and m.fee is distinct from m.expected_fee) as fee_bad
+       from (select h.*, case when h.refs_fee_bad is null then r.rate else h.refs_rate end as rate,
+                    case when h.refs_fee_bad is null then round(h.provider_amount * r.rate, 2) else h.refs_expected_fee end as expected_fee
+               from (select h.*, case when h.pruned_home then h.ledger_date else coalesce(h.file_date, h.ledger_date, h.bill_date) end as home_date,
+                            coalesce(h.refs_bill_bad,
+                                     h.at_provider and h.payout_rows > 0 and h.provider_status <> 'returned'
+                                     and (not coalesce(h.bills_single_ref, false) or h.bill_amount <> h.provider_amount
+                                          or h.bill_fee <> coalesce(h.fee, 0))) as bill_bad
+                       from homed h) h
+               left join rates r on r.broker_id = h.broker_id and r.valid_from <= h.home_date
+                                and (r.valid_until is null or h.home_date < r.valid_until)) m
    )
    select m.* from priced m cross join recon_params p
     where ${CANDIDATE_FILTER}${keepUnledgered ? ' or not m.in_ledger' : ''}`;
@@ -346,14 +368,27 @@ function rebuildMatchRows(ids: string): string[] {
   return [`delete from recon_match where order_id in (select order_id from ${ids})`, `insert into recon_match ${matchSelect(ids)}`];
 }
 
+/** The candidates kept with `needs_refs`: their recon_refs rows, then their candidate rows again. */
+function refsPassSql(): string[] {
+  return [
+  'delete from recon_ref_ids',
+  'insert into recon_ref_ids select order_id from recon_match where needs_refs',
+  'delete from recon_refs where order_id in (select order_id from recon_ref_ids)',
+  refsInsertSql('recon_ref_ids'),
+  'analyze recon_refs',
+  ...rebuildMatchRows('recon_ref_ids'),
+  ];
+}
+
 /** The candidates on D's rows (with the live answers), before other days are read. */
 const CANDIDATES_SQL: readonly string[] = [
-  latestRowSql(null),
   'analyze recon_order_state',
   'analyze recon_bill_state',
 
   LIVE_SQL,
   'analyze recon_live',
+  REFS_TABLE_SQL,
+  'create temp table recon_ref_ids (order_id text) on commit drop',
 
   // Per order: its provider state, bills and ledger row side by side; only the candidates
   // (orders for which some rule's condition holds) are kept.
@@ -364,6 +399,7 @@ const CANDIDATES_SQL: readonly string[] = [
   `create temp table recon_ledger_ids on commit drop as select order_id from recon_match where not in_ledger`,
   ledgerLookup('select order_id from recon_ledger_ids', 'new'),
   ...rebuildMatchRows('recon_ledger_ids'),
+  ...refsPassSql(),
   'analyze recon_match',
 ];
 
@@ -382,7 +418,9 @@ export const REJUDGE_SQL: readonly string[] = [
   'delete from recon_live where order_id in (select order_id from recon_asked)',
   `insert into recon_live ${liveSelect('recon_asked')}`,
   'analyze recon_live',
+  'delete from recon_refs where order_id in (select order_id from recon_asked)',
   ...rebuildMatchRows('recon_asked'),
+  ...refsPassSql(),
   'delete from recon_findings',
 ];
 

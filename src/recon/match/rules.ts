@@ -14,22 +14,24 @@ const PAID = `('paid', 'paid_pending_claim')`;
  */
 export const CONDITIONS: Readonly<Record<string, string>> = {
   missing_in_ledger: `at_provider and not in_ledger`,
-  missing_at_provider: `in_ledger and not at_provider and ledger_status in ('submitted', 'paid', 'refunded')`,
-  amount_mismatch: `at_provider and in_ledger and refs <= 1 and provider_amount <> ledger_amount`,
+  missing_at_provider: `in_ledger and not at_provider and ledger_status in ('submitted', 'paid', 'refunded') and not pruned_home`,
+  // Beside a duplicate the amount is the paid refs' sum: the duplicate says it all.
+  amount_mismatch: `at_provider and in_ledger and paid_refs <= 1 and provider_amount <> ledger_amount`,
   status_mismatch: `at_provider and in_ledger
        and (   (provider_status in ${PAID} and ledger_status in ('failed', 'cancelled', 'refunded'))
             or (provider_status in ('failed', 'deleted') and ledger_status = 'paid')
             or (provider_status in ('paid', 'paid_pending_claim', 'failed', 'deleted') and ledger_status = 'submitted'))`,
   refund_unrecorded: `provider_status = 'returned' and in_ledger and ledger_status <> 'refunded'`,
-  duplicate_provider_order: `refs >= 2`,
-  fee_mismatch: `at_provider and latest_status in ${PAID} and rate is not null and fee is distinct from expected_fee`,
-  bill_without_order: `not at_provider and payout_rows > 0`,
-  // The usual order (one 订单流水号 on the order and on its bills) compares sums per order;
-  // with two or more on either side, the rule compares each order row with its own bills.
-  bill_amount_mismatch: `at_provider and payout_rows > 0
-       and (not bills_single_ref
-            or (bills_single_ref and latest_status <> 'returned' and (bill_amount <> provider_amount or bill_fee <> coalesce(fee, 0))))`,
-  order_without_bill: `at_provider and latest_status in ${PAID} and payout_rows = 0`,
+  duplicate_provider_order: `paid_refs >= 2 and not pruned_home`,
+  // Per paid ref, only where an order file gave the row (an order known from a live answer
+  // alone has no fee to judge): match-state.ts's fee_bad.
+  fee_mismatch: `at_provider and provider_status in ${PAID} and fee_bad`,
+  // A 经纪公司退汇 row counts too when the order is not in the ledger either.
+  bill_without_order: `not at_provider and not pruned_home and (payout_rows > 0 or (bill_returned and not in_ledger))`,
+  // Per 订单流水号 (match-state.ts: bill_bad): each ref's payouts and fees against its own
+  // amount and fee, and no payout under a ref the order does not have.
+  bill_amount_mismatch: `at_provider and bill_bad and not pruned_home`,
+  order_without_bill: `at_provider and provider_status in ${PAID} and payout_rows = 0 and not pruned_home`,
   stale_pending_claim: `provider_status = 'paid_pending_claim' and finished_at < p.as_of - interval '48 hours'`,
   unresolved_provider_status: `at_provider and provider_status = 'unresolved'`,
 };
@@ -39,12 +41,16 @@ export const CONDITIONS: Readonly<Record<string, string>> = {
  * can hold for it (each fails on one of these terms), so the filter drops it without
  * evaluating them. That is most orders of a day; the conditions are far dearer.
  */
-const SETTLED = `at_provider and in_ledger and refs = 1 and provider_status = 'paid' and ledger_status = 'paid'
-       and provider_amount = ledger_amount and payout_rows > 0 and bills_single_ref
-       and bill_amount = provider_amount and bill_fee = coalesce(fee, 0) and (rate is null or fee = expected_fee)`;
+const SETTLED = `at_provider and in_ledger and paid_refs = 1 and provider_status = 'paid' and ledger_status = 'paid'
+       and provider_amount = ledger_amount and payout_rows > 0 and not bill_bad
+       and not fee_bad`;
 
-export const CANDIDATE_FILTER = `not coalesce((${SETTLED}), false)
-       and (${Object.values(CONDITIONS).map((c) => `coalesce((${c}), false)`).join('\n         or ')})`;
+/**
+ * The candidates: orders for which some condition holds, and those still to be judged per ref
+ * (`needs_refs`, see match-state.ts), kept whatever the conditions say of their provisional row.
+ */
+export const CANDIDATE_FILTER = `coalesce(needs_refs, false) or (not coalesce((${SETTLED}), false)
+       and (${Object.values(CONDITIONS).map((c) => `coalesce((${c}), false)`).join('\n         or ')}))`;
 
 export const RULES: Readonly<Record<string, string>> = {
   missing_in_ledger: `
@@ -93,7 +99,7 @@ export const RULES: Readonly<Record<string, string>> = {
 
   refund_unrecorded: `
     insert into recon_findings
-    select coalesce(m.home_date, m.bill_date), 'refund_unrecorded', 'critical', m.order_id, m.provider_ref, m.ledger_amount, m.provider_amount,
+    select m.home_date, 'refund_unrecorded', 'critical', m.order_id, m.provider_ref, m.ledger_amount, m.provider_amount,
            jsonb_build_object('ledger_status', m.ledger_status,
              'returns', (select jsonb_agg(jsonb_build_object('bill_ref', b.bill_ref, 'type', b.bill_type, 'amount', b.amount::text, 'business_date', b.business_date)
                                           order by b.business_date, b.line)
@@ -104,27 +110,10 @@ export const RULES: Readonly<Record<string, string>> = {
 
   duplicate_provider_order: `
     insert into recon_findings
-    with payouts as (
-      -- The few orders with two or more payouts, their rows read again (one per 订单流水号),
-      -- each order looked up by id.
-      select m.order_id, o.provider_ref, o.amount, o.status, o.business_date, o.line
-        from recon_match m
-        cross join lateral (
-          select distinct on (o.provider_ref) o.provider_ref, o.amount, o.status, o.business_date, o.line
-            from recon_orders o
-           where o.order_id = m.order_id and o.status <> 'returned'
-           order by o.provider_ref, o.business_date desc, o.line desc
-        ) o
-       where ${CONDITIONS.duplicate_provider_order}
-    )
-    select m.home_date, 'duplicate_provider_order', 'critical', m.order_id,
-           string_agg(o.provider_ref, ',' order by o.business_date, o.line), m.ledger_amount, sum(o.amount),
-           jsonb_build_object('payouts', jsonb_agg(jsonb_build_object(
-             'provider_ref', o.provider_ref, 'amount', o.amount::text, 'status', o.status,
-             'business_date', o.business_date, 'line', o.line) order by o.business_date, o.line))
-      from recon_match m
-      join payouts o on o.order_id = m.order_id
-     group by m.home_date, m.order_id, m.ledger_amount`,
+    select home_date, 'duplicate_provider_order', 'critical', order_id, provider_ref, ledger_amount, provider_amount,
+           jsonb_build_object('payouts', payouts)
+      from recon_match cross join recon_params p
+     where ${CONDITIONS.duplicate_provider_order}`,
 
   fee_mismatch: `
     insert into recon_findings
@@ -135,49 +124,24 @@ export const RULES: Readonly<Record<string, string>> = {
 
   bill_without_order: `
     insert into recon_findings
-    select bill_date, 'bill_without_order', 'critical', order_id, first_payout_ref, ledger_amount, bill_amount,
-           jsonb_build_object('payout_rows', payout_rows)
+    select home_date, 'bill_without_order', 'critical', order_id, first_payout_ref, ledger_amount, bill_amount,
+           jsonb_build_object('payout_rows', payout_rows, 'returned', bill_returned)
       from recon_match cross join recon_params p
      where ${CONDITIONS.bill_without_order}`,
 
   bill_amount_mismatch: `
     insert into recon_findings
     select home_date, 'bill_amount_mismatch', 'critical', order_id, provider_ref, ledger_amount, provider_amount,
-           jsonb_build_object('payouts', jsonb_build_array(jsonb_build_object(
+           jsonb_build_object('payouts', coalesce(bill_details, jsonb_build_array(jsonb_build_object(
              'provider_ref', provider_ref, 'amount', provider_amount::text, 'fee', fee::text,
-             'bill_amount', bill_amount::text, 'bill_fee', bill_fee::text)))
+             'bill_amount', bill_amount::text, 'bill_fee', bill_fee::text))))
       from recon_match cross join recon_params p
-     where ${CONDITIONS.bill_amount_mismatch} and bills_single_ref
-    union all
-    -- Two or more 订单流水号 on either side: each order row against the bills of its own.
-    select m.home_date, 'bill_amount_mismatch', 'critical', m.order_id, min(o.provider_ref), m.ledger_amount, sum(o.amount),
-           jsonb_build_object('payouts', jsonb_agg(jsonb_build_object(
-             'provider_ref', o.provider_ref, 'amount', o.amount::text, 'fee', o.fee::text,
-             'bill_amount', b.payout_amount::text, 'bill_fee', b.fee_amount::text) order by o.provider_ref))
-      from recon_match m
-      cross join recon_params p
-      join lateral (
-        select distinct on (o.provider_ref) o.provider_ref, o.amount, o.fee
-          from recon_orders o
-         where o.dealer_id = p.dealer_id and o.order_id = m.order_id and o.status <> 'returned'
-         order by o.provider_ref, o.business_date desc, o.line desc
-      ) o on true
-      join lateral (
-        select sum(b.amount) filter (where b.bill_type = 'payout') as payout_amount,
-               coalesce(sum(b.amount) filter (where b.bill_type = 'payout_fee'), 0) as fee_amount,
-               count(*) filter (where b.bill_type = 'payout') as payout_rows
-          from recon_bills b
-         where b.dealer_id = p.dealer_id and b.order_id = m.order_id and b.provider_ref = o.provider_ref
-      ) b on b.payout_rows > 0
-     -- (the condition spelled out: the lateral rows have columns of the same names)
-     where m.at_provider and m.payout_rows > 0 and not m.bills_single_ref
-       and (b.payout_amount <> o.amount or b.fee_amount <> coalesce(o.fee, 0))
-     group by m.home_date, m.order_id, m.ledger_amount`,
+     where ${CONDITIONS.bill_amount_mismatch}`,
 
   order_without_bill: `
     insert into recon_findings
     select home_date, 'order_without_bill', 'warning', order_id, provider_ref, ledger_amount, provider_amount,
-           jsonb_build_object('provider_status', latest_status)
+           jsonb_build_object('provider_status', provider_status)
       from recon_match cross join recon_params p
      where ${CONDITIONS.order_without_bill}`,
 
