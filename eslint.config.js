@@ -4,7 +4,7 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'reports/', '.stryker-tmp/'] },
+  { ignores: ['dist/', '.bench-build/', 'node_modules/', 'coverage/', 'reports/', '.stryker-tmp/'] },
   eslint.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateDay } from '../../src/bench/generate.js';
+import { generateDay } from '../bench/generate.js';
 import type { Engine } from '../../src/db/connection.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import { lastLine, runCli, type CliResult } from '../helpers/cli.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPath, openInChromium } from '../../src/bench/browser.js';
+import { chromiumPath, openInChromium } from '../bench/browser.js';
 import { seedFixtureLedger } from '../../src/db/seed.js';
 import { buildReportPage } from '../../src/recon/report/page.js';
 import { runDay } from '../../src/recon/runs/run-day.js';

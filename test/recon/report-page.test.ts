@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildHistory } from '../../src/bench/report-history.js';
+import { buildHistory } from '../bench/report-history.js';
 import { seedFixtureLedger } from '../../src/db/seed.js';
 import { runDay } from '../../src/recon/runs/run-day.js';
 import { KINDS, LABELS, SEVERITIES } from '../../src/recon/report/labels.js';

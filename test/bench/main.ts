@@ -30,18 +30,19 @@ import { parse } from 'csv-parse';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pino } from 'pino';
-import { DEFAULT_DUPLICATE_WINDOW_DAYS, loadConfig } from '../config.js';
-import { openPglite, openPostgres, type DatabaseHandle } from '../db/connection.js';
-import { migrate } from '../db/migrator.js';
-import { ProviderClient } from '../provider/client.js';
-import { readProviderFile } from '../provider/file-reader.js';
-import type { FileKind } from '../provider/protocol.js';
-import { Sandbox } from '../provider/sandbox.js';
+import { DEFAULT_DUPLICATE_WINDOW_DAYS, loadConfig } from '../../src/config.js';
+import { openPglite, openPostgres, type DatabaseHandle } from '../../src/db/connection.js';
+import { migrate } from '../../src/db/migrator.js';
+import { ProviderClient } from '../../src/provider/client.js';
+import { readProviderFile } from '../../src/provider/file-reader.js';
+import type { FileKind } from '../../src/provider/protocol.js';
+import { Sandbox } from '../../src/provider/sandbox.js';
 import { BENCH_BROKER, generateDay, type Planted } from './generate.js';
 
 const DATE = '2024-06-30';
 const KEYS = { dealerId: 'sixcn', appKey: '78f9b4fad3481fbce1df0b30eee58577', des3Key: '123456788765432112345678' };
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** The shipped command (npm run build), not a copy compiled with the bench. */
+const CLI = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
 /** The node flags of the command's first line (`#!/usr/bin/env -S node …`), as the image starts it. */
 const CLI_NODE_FLAGS = readFileSync(CLI, 'utf8').split('\n', 1)[0]!.split(' ').slice(3);
@@ -529,10 +530,10 @@ async function runSize(
 
 /** EXPLAIN (ANALYZE) of the heaviest matching statements, rebuilt on the loaded day. */
 async function explainMain(query: (sql: string, params?: unknown[]) => Promise<{ rows: unknown[] }>, file: string): Promise<void> {
-  const { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL } = await import('../recon/match/match-state.js');
-  const { RULES } = await import('../recon/match/rules.js');
-  const { MATCH_SETTINGS_SQL } = await import('../recon/match/matching.js');
-  const { rowViewsSql, DROP_ROW_VIEWS_SQL } = await import('../recon/load/day-tables.js');
+  const { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL } = await import('../../src/recon/match/match-state.js');
+  const { RULES } = await import('../../src/recon/match/rules.js');
+  const { MATCH_SETTINGS_SQL } = await import('../../src/recon/match/matching.js');
+  const { rowViewsSql, DROP_ROW_VIEWS_SQL } = await import('../../src/recon/load/day-tables.js');
   await query('begin');
   for (const sql of MATCH_SETTINGS_SQL) await query(sql);
   // The day as loaded: its partitions, read through the run's views.

@@ -2,12 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
-import { loadConfig } from '../config.js';
-import type { DatabaseHandle } from '../db/connection.js';
-import type { Logger } from '../logger.js';
-import { ProviderClient } from '../provider/client.js';
-import { Sandbox } from '../provider/sandbox.js';
-import { runDay } from '../recon/runs/run-day.js';
+import { loadConfig } from '../../src/config.js';
+import type { DatabaseHandle } from '../../src/db/connection.js';
+import type { Logger } from '../../src/logger.js';
+import { ProviderClient } from '../../src/provider/client.js';
+import { Sandbox } from '../../src/provider/sandbox.js';
+import { runDay } from '../../src/recon/runs/run-day.js';
 
 /**
  * A month of a small merchant's days, run through the real job (sandbox provider, runDay),

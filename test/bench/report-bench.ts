@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
-import { openPostgres } from '../db/connection.js';
-import { migrate } from '../db/migrator.js';
-import { renderReportPage } from '../recon/report/html.js';
-import { HISTORY_DAYS, OPEN_LIMIT } from '../recon/report/page.js';
-import { selectPageData } from '../recon/report/page-data.js';
+import { openPostgres } from '../../src/db/connection.js';
+import { migrate } from '../../src/db/migrator.js';
+import { renderReportPage } from '../../src/recon/report/html.js';
+import { HISTORY_DAYS, OPEN_LIMIT } from '../../src/recon/report/page.js';
+import { selectPageData } from '../../src/recon/report/page-data.js';
 import { openInChromium } from './browser.js';
 
 /**

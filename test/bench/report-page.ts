@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { openPglite } from '../db/connection.js';
-import { migrate } from '../db/migrator.js';
-import { yesterdayInShanghai } from '../recon/runs/business-date.js';
-import { buildReportPage } from '../recon/report/page.js';
+import { openPglite } from '../../src/db/connection.js';
+import { migrate } from '../../src/db/migrator.js';
+import { yesterdayInShanghai } from '../../src/recon/runs/business-date.js';
+import { buildReportPage } from '../../src/recon/report/page.js';
 import { openInChromium } from './browser.js';
 import { buildHistory } from './report-history.js';
 import { benchReportPage } from './report-bench.js';
@@ -19,13 +19,13 @@ import { benchReportPage } from './report-bench.js';
  * full-page screenshot from headless Chromium. Chinese text needs a CJK font (Debian:
  * fonts-noto-cjk).
  *
- *   npm run build && node dist/bench/report-page.js --screenshot docs/report.png [--lang en] [--html KEEP.html]
+ *   npm run bench:page -- --screenshot docs/report.png [--lang en] [--html KEEP.html]
  *
  * --bench measures the page of a 1,000,000-order day with 700 open findings on the Postgres
  * of DATABASE_URL (report-bench.ts): the report's queries, the rendering, the page's weight,
  * and how long Chromium takes to show it.
  *
- *   DATABASE_URL=postgres://... node dist/bench/report-page.js --bench [--orders N] [--open N]
+ *   DATABASE_URL=postgres://... npm run bench:page -- --bench [--orders N] [--open N]
  */
 async function main(): Promise<void> {
   const { values } = parseArgs({
