@@ -1,0 +1,85 @@
+import type { DatabaseHandle } from '../../src/db/connection.js';
+import { Scenario, type ProviderBill, type ProviderOrder } from '../helpers/scenario.js';
+import { filesOf, ledgerOf, rateText, ratesOf, runsOf, dayDate, type History } from './history.js';
+import { MODELLED_KINDS, ReferenceModel, yuan, type DayFiles } from './model.js';
+
+/**
+ * Plays a history on the engine (its own dealer, the provider double over HTTP, one database
+ * shared by many histories) and on the reference model side by side, and after every run lays
+ * the engine's recon.discrepancies next to the model's rows, open and resolved.
+ */
+
+/** One row as compared: kind, severity, business_date, order, provider_ref, ledger_amount, provider_amount, status. */
+export type RowKey = string;
+
+const key = (r: { kind: string; severity: string; business_date: string; order_id: string | null; provider_ref: string | null;
+  ledger_amount: string | null; provider_amount: string | null; status: string }): RowKey =>
+  [r.kind, r.severity, r.business_date, r.order_id ?? '-', r.provider_ref ?? '-', r.ledger_amount ?? '-', r.provider_amount ?? '-', r.status].join(' ');
+
+export interface Mismatch {
+  step: number;
+  date: string;
+  onlyEngine: RowKey[];
+  onlyModel: RowKey[];
+}
+
+export function describeMismatch(m: Mismatch): string {
+  return [`after run ${m.step} (--date ${m.date}):`,
+    ...m.onlyEngine.map((r) => `  engine only: ${r}`), ...m.onlyModel.map((r) => `  model only:  ${r}`)].join('\n');
+}
+
+function providerRows(s: Scenario, files: DayFiles): { orders: ProviderOrder[]; bills: ProviderBill[] } {
+  return {
+    orders: files.orders.map((o) => ({
+      id: s.id(o.orderId), ref: o.ref, status: o.statusText, amount: yuan(o.amountFen)!, fee: yuan(o.feeFen) ?? '',
+      channel: o.channel, created: o.created, finished: o.finished,
+    })),
+    bills: files.bills.map((b) => ({ id: s.id(b.orderId), ref: b.ref, billRef: b.billRef, type: b.type, status: b.statusText, amount: yuan(b.amountFen)! })),
+  };
+}
+
+/** Plays `h`; the first run after which engine and model differ, or null. */
+export async function playHistory(db: DatabaseHandle, h: History): Promise<Mismatch | null> {
+  const s = await Scenario.create(db);
+  try {
+    const ledger = ledgerOf(h);
+    const rates = ratesOf(h);
+    const model = new ReferenceModel(ledger, rates);
+    if (h.rate) await s.feeRate(rateText(h.rate.rate100k), dayDate(h.rate.fromDay));
+    await s.ledger(ledger.map((l) => ({ id: s.id(l.orderId), amount: yuan(l.amountFen)!, status: l.status, created: l.created })), dayDate(0));
+    let step = 0;
+    for (const run of runsOf(h)) {
+      step++;
+      const files = filesOf(h, run.day, run.version);
+      const { orders, bills } = providerRows(s, files);
+      s.writeDay(run.date, orders, bills);
+      // No live follow-up: the double would answer from every day's folder, days not run yet included.
+      await s.run(run.date, { followUp: { concurrency: 1, max: 0 } });
+      model.run(run.date, files);
+
+      const engine = (await s.discrepancies('true'))
+        .filter((d) => (MODELLED_KINDS as readonly string[]).includes(d.kind))
+        .map((d) => key({ ...d, order_id: d.order_id === null ? null : d.order_id.slice(s.prefix.length) }));
+      const expected = model.rows.map((r) => key({
+        kind: r.kind, severity: r.severity, business_date: r.businessDate, order_id: r.orderId, provider_ref: r.providerRef,
+        ledger_amount: yuan(r.ledgerFen), provider_amount: yuan(r.providerFen), status: r.status,
+      }));
+      const onlyEngine = multisetMinus(engine, expected);
+      const onlyModel = multisetMinus(expected, engine);
+      if (onlyEngine.length + onlyModel.length > 0) return { step, date: run.date, onlyEngine, onlyModel };
+    }
+    return null;
+  } finally {
+    await s.stop();
+  }
+}
+
+function multisetMinus(a: string[], b: string[]): string[] {
+  const left = [...b];
+  return a.filter((x) => {
+    const i = left.indexOf(x);
+    if (i < 0) return true;
+    left.splice(i, 1);
+    return false;
+  }).sort();
+}
