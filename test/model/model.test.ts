@@ -2,17 +2,17 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
 import { describeMismatch, playHistory } from './drive.js';
-import { history, script, type History } from './history.js';
+import { history, script, type History, type OrderPlan } from './history.js';
 
 /**
  * The engine held to the reference model (model.ts) on generated multi-day histories: after
- * every run, recon.discrepancies (but balance_low and systemic_mismatch, which the model does
- * not cover) equals the model's rows, open and resolved. `npm test` plays a few histories with
+ * every run, recon.discrepancies (but balance_low, which the model does not cover) equals the
+ * model's rows, open and resolved, row for row. `npm test` plays a few histories with
  * a fixed seed; `npm run test:model` plays FC_RUNS of them (FC_SEED to replay one).
  */
 const LONG = process.env.YZH_MODEL_LONG === '1';
 const SEED = Number(process.env.FC_SEED ?? (LONG ? Date.now() % 1e9 : 20261203));
-const RUNS = Number(process.env.FC_RUNS ?? (LONG ? 200 : 12));
+const RUNS = Number(process.env.FC_RUNS ?? (LONG ? 200 : 6));
 
 describe.each(ENGINES)('the engine against the reference model on %s', (engine) => {
   let db: TestDatabase;
@@ -30,7 +30,7 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
       const m = await playHistory(db.handle, h);
       last = m === null ? null : describeMismatch(m);
       return m === null;
-    }), { numRuns: RUNS, seed: SEED, endOnFailure: true });
+    }), { numRuns: RUNS, seed: SEED });
     if (result.failed) {
       const h = result.counterexample![0];
       // The shrunk history is played once more, so the diff printed is its own.
@@ -47,5 +47,45 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
     const m = await playHistory(db.handle, h);
     expect(m === null ? null : `${script(h)}\n${describeMismatch(m)}`).toBeNull();
   };
-  void example;
+  const plan = (p: Partial<OrderPlan>): OrderPlan => ({
+    shape: 'paid', day: 0, late: false, retryAfter: 0, amountFen: 10_000, feeWrong: false, bills: 'ok', ret: null,
+    unresolvedText: '挂单', finished: 'morning', ledger: { status: 'paid', deltaFen: 0, time: '09:59:00', dayShift: 0 }, ...p,
+  });
+  const paidOthers = (n: number) => Array.from({ length: n }, () => plan({}));
+
+  // Histories the property found against the matching before it judged per 订单流水号 (each
+  // failed there, as the comment says); kept so that they are played on every change.
+
+  // Was: duplicate_provider_order for a ref rejected (失败) and a retry paid under a new ref.
+  it('a retry paid after a rejected ref is no duplicate', example({
+    days: 1, rate: null, orders: [plan({ shape: 'retryPaid' }), ...paidOthers(4)], steps: [{ day: 0, regenerate: false }],
+  }));
+
+  // Was: the paid order read as failed when its rejected retry came the next day (status_mismatch).
+  it('a rejected retry the next day never hides the payment', example({
+    days: 2, rate: null, orders: [plan({ shape: 'retryRejected', retryAfter: 1 }), ...paidOthers(4)],
+    steps: [{ day: 0, regenerate: false }, { day: 1, regenerate: false }],
+  }));
+
+  // Was: no finding for a payout under a 订单流水号 the order file does not give.
+  it('a payout under a ref the order file lacks is bill_amount_mismatch', example({
+    days: 1, rate: null, orders: [plan({ shape: 'unknownRef' }), ...paidOthers(4)], steps: [{ day: 0, regenerate: false }],
+  }));
+
+  // Was: the duplicate's provider_ref and provider_amount those of one ref, not the paid refs' list and sum.
+  it('an order paid twice and missing in the ledger names both refs and their sum', example({
+    days: 1, rate: null, orders: [plan({ shape: 'bothPaid', ledger: null }), ...paidOthers(4)], steps: [{ day: 0, regenerate: false }],
+  }));
+
+  // The order's day is its first order file's whatever the order the days are run in.
+  it('a duplicate across two days stays on the first day when the second day is run first', example({
+    days: 2, rate: { rate100k: 6500, fromDay: 1 }, orders: [plan({ shape: 'bothPaid', retryAfter: 1, amountFen: 100 }), ...paidOthers(4)],
+    steps: [{ day: 1, regenerate: false }, { day: 0, regenerate: false }, { day: 1, regenerate: false }],
+  }));
+
+  // A 退汇 two days later, as a bill row under a ref of its own, on a regenerated first day.
+  it('a late return as a 经纪公司退汇 row opens refund_unrecorded on the order\'s day', example({
+    days: 3, rate: null, orders: [plan({ late: true, ret: { after: 2, as: 'billRow' } }), ...paidOthers(4)],
+    steps: [{ day: 0, regenerate: false }, { day: 2, regenerate: false }, { day: 0, regenerate: true }],
+  }));
 });

@@ -56,12 +56,12 @@ export interface FeeRate {
 export type Kind =
   | 'missing_in_ledger' | 'missing_at_provider' | 'amount_mismatch' | 'status_mismatch' | 'refund_unrecorded'
   | 'duplicate_provider_order' | 'fee_mismatch' | 'bill_without_order' | 'bill_amount_mismatch' | 'order_without_bill'
-  | 'stale_pending_claim' | 'unresolved_provider_status';
+  | 'stale_pending_claim' | 'unresolved_provider_status' | 'systemic_mismatch';
 
 export const MODELLED_KINDS: readonly Kind[] = [
   'missing_in_ledger', 'missing_at_provider', 'amount_mismatch', 'status_mismatch', 'refund_unrecorded',
   'duplicate_provider_order', 'fee_mismatch', 'bill_without_order', 'bill_amount_mismatch', 'order_without_bill',
-  'stale_pending_claim', 'unresolved_provider_status',
+  'stale_pending_claim', 'unresolved_provider_status', 'systemic_mismatch',
 ];
 
 export type Severity = 'critical' | 'warning' | 'info';
@@ -71,7 +71,8 @@ export interface Finding {
   kind: Kind;
   severity: Severity;
   businessDate: string;
-  orderId: string;
+  /** null for the file-level systemic_mismatch. */
+  orderId: string | null;
   providerRef: string | null;
   ledgerFen: number | null;
   providerFen: number | null;
@@ -155,7 +156,34 @@ export class ReferenceModel {
     for (const orderId of scope) {
       for (const f of judge(this.view(orderId), asOf, this.rates, (d) => this.ingested.has(d))) found.set(`${f.kind}|${f.orderId}`, f);
     }
+    for (const f of this.systemic(day, found)) found.set(`${f.kind}|${f.businessDate}`, f);
     this.lifecycle(found);
+  }
+
+  /**
+   * §4 systemic_mismatch: "one file-level row (order_id null) when a run would open new
+   * critical findings for more than 20% of the day's orders". The day's orders: those in its
+   * order file or created on it in the ledger. READING (README, "How a run works"): once open,
+   * the row holds while the day's critical orders stay above 20% (so that a re-run, whose
+   * criticals are no longer new, leaves it), and every run judges the open rows of every day.
+   */
+  private systemic(day: string, found: Map<string, Finding>): Finding[] {
+    const openBefore = this.rows.filter((r) => r.status === 'open');
+    const openSystemic = new Set(openBefore.filter((r) => r.kind === 'systemic_mismatch').map((r) => r.businessDate));
+    const out: Finding[] = [];
+    for (const d of new Set([day, ...openSystemic])) {
+      const orders = new Set([...(this.ingested.get(d)?.orders ?? []).map((o) => o.orderId),
+        ...this.ledger.filter((l) => dayOf(l.created) === d).map((l) => l.orderId)]);
+      const criticals = [...found.values()].filter((f) => f.severity === 'critical' && f.businessDate === d);
+      const critical = new Set(criticals.map((f) => f.orderId)).size;
+      const fresh = new Set(criticals.filter((f) => !openBefore.some((r) => r.kind === f.kind && r.orderId === f.orderId)).map((f) => f.orderId)).size;
+      const over = (k: number) => 5 * k > orders.size;
+      const holds = orders.size > 0 && (d === day ? over(fresh) || (over(critical) && openSystemic.has(d)) : over(critical));
+      if (holds) {
+        out.push({ kind: 'systemic_mismatch', severity: 'critical', businessDate: d, orderId: null, providerRef: null, ledgerFen: null, providerFen: null });
+      }
+    }
+    return out;
   }
 
   /**
@@ -164,7 +192,7 @@ export class ReferenceModel {
    * longer holds, and re-checks every finding still open from earlier days.
    */
   private lifecycle(found: Map<string, Finding>): void {
-    const open = new Map(this.rows.filter((r) => r.status === 'open').map((r) => [`${r.kind}|${r.orderId}`, r]));
+    const open = new Map(this.rows.filter((r) => r.status === 'open').map((r) => [`${r.kind}|${r.orderId ?? r.businessDate}`, r]));
     for (const [key, f] of found) {
       const row = open.get(key);
       if (row) Object.assign(row, f);
@@ -184,7 +212,7 @@ export class ReferenceModel {
     for (const o of files.orders) ids.add(o.orderId);
     for (const b of files.bills) if (b.statusText === '成功') ids.add(b.orderId);
     for (const l of this.ledger) if (dayOf(l.created) === day) ids.add(l.orderId);
-    for (const r of this.rows) if (r.status === 'open') ids.add(r.orderId);
+    for (const r of this.rows) if (r.status === 'open' && r.orderId !== null) ids.add(r.orderId);
     for (const [d, f] of this.ingested) {
       if (d >= addDays(day, -7) && d <= addDays(day, -1)) {
         for (const o of f.orders) if (ORDER_STATUS_TEXT[o.statusText] === 'paid_pending_claim') ids.add(o.orderId);
