@@ -123,7 +123,7 @@ export function shanghaiMs(time: string): number {
   const [d, t = '00:00:00'] = time.split(' ');
   const [y, m, day] = d!.split('-').map(Number);
   const [h, mi, s] = t.split(':').map(Number);
-  return Date.UTC(y!, m! - 1, day!, h! - 8, mi!, s!);
+  return Date.UTC(y!, m! - 1, day, h! - 8, mi, s);
 }
 
 export function addDays(day: string, n: number): string {
