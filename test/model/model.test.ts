@@ -12,7 +12,7 @@ import { history, script, type History, type OrderPlan } from './history.js';
  */
 const LONG = process.env.YZH_MODEL_LONG === '1';
 const SEED = Number(process.env.FC_SEED ?? (LONG ? Date.now() % 1e9 : 20261203));
-const RUNS = Number(process.env.FC_RUNS ?? (LONG ? 200 : 4));
+const RUNS = Number(process.env.FC_RUNS ?? (LONG ? 200 : 3));
 
 describe.each(ENGINES)('the engine against the reference model on %s', (engine) => {
   let db: TestDatabase;
