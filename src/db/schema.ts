@@ -122,6 +122,10 @@ export interface ProviderOrderCheckTable {
   amount: Numeric | null;
   finished_at: Timestamp | null;
   request_id: string;
+  /** The answer's `order_id` as given (sql/0009); null when it had none or said nothing of an order. */
+  answered_order_id: string | null;
+  /** Why the answer is no evidence when it could not be read (sql/0009); null otherwise. */
+  problem: string | null;
 }
 
 export type LiveState = 'paid' | 'paid_pending_claim' | 'failed' | 'returned' | 'deleted' | 'unresolved' | 'not_found';

@@ -50,6 +50,8 @@ export interface SandboxFaults {
   orderQueryHttpErrors: number;
   /** The next N real-time order queries wait stallMs before answering (a client timeout). */
   orderQueryStalls: number;
+  /** Every real-time order query waits this long, then answers as usual (a slow provider). */
+  orderQueryDelayMs: number;
   /** The next N balance queries answer HTTP apiHttpStatus. */
   accountsHttpErrors: number;
 }
@@ -71,7 +73,7 @@ export interface SandboxRequest {
 const NO_FAULTS: SandboxFaults = {
   apiHttpErrors: 0, apiHttpStatus: 502, providerCode: null, providerCodeCalls: 0, emptyUrlCalls: 0,
   downloadHttpErrors: 0, downloadHttpStatus: 503, truncatedDownloads: 0, stalledDownloads: 0, stallMs: 0,
-  downloadBytesPerSecond: 0, rawAnswer: null, rawAnswerCalls: 0, orderQueryHttpErrors: 0, orderQueryStalls: 0, accountsHttpErrors: 0,
+  downloadBytesPerSecond: 0, rawAnswer: null, rawAnswerCalls: 0, orderQueryHttpErrors: 0, orderQueryStalls: 0, orderQueryDelayMs: 0, accountsHttpErrors: 0,
 };
 
 const MESSAGES: Record<string, string> = {
@@ -242,6 +244,10 @@ export class Sandbox {
       await new Promise((resolve) => setTimeout(resolve, this.faults.stallMs));
       if (!res.destroyed) res.writeHead(504, { 'content-type': 'text/plain' }).end('stalled');
       return;
+    }
+    if (isOrderQuery && this.faults.orderQueryDelayMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, this.faults.orderQueryDelayMs));
+      if (res.destroyed) return;
     }
     let reply: Reply;
     let orderId: string | undefined;

@@ -28,6 +28,7 @@ const COLUMNS = {
   'recon.provider_order_checks': {
     id: true, run_id: true, dealer_id: true, order_id: true, channel: true, asked_at: true, code: true, state: true, status: true,
     status_detail: true, status_message: true, provider_ref: true, broker_id: true, amount: true, finished_at: true, request_id: true,
+    answered_order_id: true, problem: true,
   } satisfies Record<keyof ProviderOrderCheckTable, true>,
   'recon.balance_snapshots': {
     id: true, run_id: true, dealer_id: true, asked_at: true, broker_id: true, bank_card_balance: true, alipay_balance: true,

@@ -121,6 +121,82 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
     expect(missing.details.ledger_status).toBe('paid');
   });
 
+  /** A ledger payout no file has (missing_at_provider, critical) for each local id, on D. */
+  const missingPayouts = async (s: Scenario, locals: string[]) => {
+    const o: ProviderOrder = { id: s.id('90'), ref: '900000000000000090', amount: '100' };
+    s.writeDay(D, [o], paidBills(o));
+    await s.ledger([
+      { id: o.id, amount: '100.00', status: 'paid' },
+      ...locals.map((l) => ({ id: s.id(l), amount: '6.00', status: 'paid' as const, created: `${D} 12:00:00` })),
+    ], D);
+  };
+  const paidAnswer = { status: 1, status_detail: 0, status_message: '已打款', pay: '6.00', finished_time: `${D} 12:00:05` };
+  const unreadable = async (s: Scenario) => (await db().handle.withSession((x) => x.query<Record<string, unknown>>(
+    `select order_id, answered_order_id, code, state, status, status_detail, problem
+       from recon.provider_order_checks where dealer_id = $1 order by order_id, id`, [s.dealerId]))).rows;
+
+  it('an answer about another order, or of another dealer, is stored as unreadable and changes nothing', async () => {
+    const s = await scenario();
+    await missingPayouts(s, ['1', '2', '3']);
+    s.live({
+      1: { ...paidAnswer, order_id: 'OTHER-777' },
+      2: { ...paidAnswer, dealer_id: 'someone-else' },
+      3: paidAnswer,
+    });
+    const result = await s.run(D);
+    expect(result.followUp).toMatchObject({ asked: 3, answered: { paid: 1 }, unanswered: 2 });
+    expect(result.followUp.error).toBeUndefined();
+    // Only 3's answer is evidence: paid without a bill row. 1 and 2 stay missing, critical.
+    expect(await s.open()).toEqual([
+      ['1', 'missing_at_provider', 'critical'],
+      ['2', 'missing_at_provider', 'critical'],
+      ['3', 'order_without_bill', 'warning'],
+    ]);
+    const rows = await unreadable(s);
+    expect(rows.map((r) => [r.order_id, r.answered_order_id, r.code, r.state])).toEqual([
+      [s.id('1'), 'OTHER-777', '0000', null],
+      [s.id('2'), s.id('2'), '0000', null],
+      [s.id('3'), s.id('3'), '0000', 'paid'],
+    ]);
+    expect(rows[0]!.problem).toBe(`the answer is about order "OTHER-777", not ${s.id('1')}`);
+    expect(rows[1]!.problem).toBe('the answer is of dealer "someone-else", not ours');
+    expect(rows[2]!.problem).toBeNull();
+  });
+
+  it('a status or status_detail that is not an integer of the document\'s appendices is no evidence', async () => {
+    const s = await scenario();
+    const answers: Record<string, Record<string, unknown>> = {
+      1: { ...paidAnswer, status: 'n/a' },
+      2: { ...paidAnswer, status: true },
+      3: { ...paidAnswer, status: '1' },
+      4: { ...paidAnswer, status: 99 },
+      5: { ...paidAnswer, status: 1.5 },
+      6: { ...paidAnswer, status_detail: '27' },
+      7: { ...paidAnswer, status_detail: 12345 },
+      8: { ...paidAnswer, status_detail: null },
+    };
+    await missingPayouts(s, Object.keys(answers));
+    s.live(answers);
+    const result = await s.run(D);
+    expect(result.followUp).toMatchObject({ asked: 8, answered: {}, unanswered: 8 });
+    expect(await s.open()).toEqual(Object.keys(answers).map((l) => [l, 'missing_at_provider', 'critical']));
+    const rows = await unreadable(s);
+    expect(rows.map((r) => [r.order_id, r.state, r.status, r.status_detail])).toEqual([
+      [s.id('1'), null, null, 0], [s.id('2'), null, null, 0], [s.id('3'), null, null, 0], [s.id('4'), null, null, 0],
+      [s.id('5'), null, null, 0], [s.id('6'), null, 1, null], [s.id('7'), null, 1, null], [s.id('8'), null, 1, null],
+    ]);
+    expect(rows.map((r) => r.problem)).toEqual([
+      'status "n/a" is not a status of the document\'s appendix 1',
+      'status true is not a status of the document\'s appendix 1',
+      'status "1" is not a status of the document\'s appendix 1',
+      'status 99 is not a status of the document\'s appendix 1',
+      'status 1.5 is not a status of the document\'s appendix 1',
+      'status_detail "27" is not a status_detail of the document\'s appendix 2',
+      'status_detail 12345 is not a status_detail of the document\'s appendix 2',
+      'status_detail null is not a status_detail of the document\'s appendix 2',
+    ]);
+  });
+
   it('each answer is kept as given, and an answer that cannot be read concerns its order alone', async () => {
     const s = await scenario();
     const orders = await Promise.all(['1', '2', '3'].map((l) => redPacket(s, l)));

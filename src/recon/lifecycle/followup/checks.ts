@@ -84,6 +84,10 @@ export interface CheckRow {
   amount: string | null;
   finishedAt: Date | null;
   requestId: string;
+  /** The answer's `order_id` as given. */
+  answeredOrderId: string | null;
+  /** Why the answer is no evidence, when it could not be read. */
+  problem: string | null;
 }
 
 export async function insertChecks(session: Session, runId: number, dealerId: string, checks: readonly CheckRow[]): Promise<void> {
@@ -92,6 +96,7 @@ export async function insertChecks(session: Session, runId: number, dealerId: st
     run_id: runId, dealer_id: dealerId, order_id: c.orderId, channel: c.channel, asked_at: c.askedAt, code: c.code,
     state: c.state, status: c.status, status_detail: c.statusDetail, status_message: c.statusMessage,
     provider_ref: c.providerRef, broker_id: c.brokerId, amount: c.amount, finished_at: c.finishedAt, request_id: c.requestId,
+    answered_order_id: c.answeredOrderId, problem: c.problem,
   }))).execute();
 }
 

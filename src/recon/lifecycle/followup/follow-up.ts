@@ -6,7 +6,7 @@ import type { Logger } from '../../../logger.js';
 import type { ProviderClient } from '../../../provider/client.js';
 import { rejudgeFindings } from '../../match/matching.js';
 import { insertChecks, markAsked, selectCandidates, type Candidate, type CheckRow } from './checks.js';
-import { liveAmount, liveInt, liveState, liveTime } from './live-state.js';
+import { liveAmount, liveTime, readAnswer } from './live-state.js';
 
 export interface FollowUpResult {
   /** Orders whose truth the files could not tell. */
@@ -60,7 +60,7 @@ export async function followUp(session: Session, deps: FollowUpDeps, runId: numb
       return NO_FOLLOW_UP;
     }
     log.info({ candidates: total, asking: candidates.length, concurrency: deps.config.concurrency }, 'follow-up: asking the provider');
-    const { checks, unanswered, error } = await ask(candidates, deps);
+    const { checks, unanswered, error } = await ask(candidates, deps, dealerId);
     await insertChecks(session, runId, dealerId, checks);
     const evidence = checks.filter((c) => c.state !== null);
     if (evidence.length > 0) {
@@ -88,7 +88,7 @@ export async function followUp(session: Session, deps: FollowUpDeps, runId: numb
 }
 
 /** Asks about each candidate, at most `concurrency` at once, until the first call without an answer. */
-async function ask(candidates: readonly Candidate[], deps: FollowUpDeps): Promise<{ checks: CheckRow[]; unanswered: number; error?: string }> {
+async function ask(candidates: readonly Candidate[], deps: FollowUpDeps, dealerId: string): Promise<{ checks: CheckRow[]; unanswered: number; error?: string }> {
   const { client, log, signal } = deps;
   const checks: CheckRow[] = [];
   let next = 0;
@@ -101,18 +101,20 @@ async function ask(candidates: readonly Candidate[], deps: FollowUpDeps): Promis
       try {
         const answer = await client.askOrder(candidate.orderId, channel, signal);
         const order = answer.order;
-        const state = liveState(answer.code, order);
-        if (state === null) unanswered++;
+        const read = readAnswer(candidate.orderId, dealerId, answer.code, order);
+        if (read.state === null) unanswered++;
+        if (read.problem !== null) {
+          log.warn({ order_id: candidate.orderId, problem: read.problem, requestId: answer.requestId }, 'follow-up: an answer that cannot be read, no evidence');
+        }
         checks.push({
-          orderId: candidate.orderId, channel, askedAt: new Date(), code: answer.code, state,
-          status: order === null ? null : liveInt(order.status),
-          statusDetail: order === null ? null : liveInt(order.status_detail),
+          orderId: candidate.orderId, channel, askedAt: new Date(), code: answer.code, state: read.state,
+          status: read.status, statusDetail: read.statusDetail,
           statusMessage: order === null ? answer.message || null : (typeof order.status_message === 'string' ? order.status_message : null),
           providerRef: order === null || typeof order.ref !== 'string' ? null : order.ref,
           brokerId: order === null || typeof order.broker_id !== 'string' ? null : order.broker_id,
           amount: order === null ? null : liveAmount(order.pay),
           finishedAt: order === null ? null : liveTime(order.finished_time),
-          requestId: answer.requestId,
+          requestId: answer.requestId, answeredOrderId: read.answeredOrderId, problem: read.problem,
         });
       } catch (err) {
         if (signal?.aborted) throw err;

@@ -5,6 +5,25 @@ import { formatFen, parseFen, parseShanghaiTime } from '../../../provider/file-f
 /** Codes with which the real-time order query says that it has no such order. */
 export const NOT_FOUND_CODES: ReadonlySet<string> = new Set(['2011', '2018']);
 
+/** The document's appendix 1: every `status` the real-time order query can give. */
+export const APPENDIX_1_STATUSES: ReadonlySet<number> = new Set([-1, 0, 1, 2, 4, 5, 8, 9, 11, 15, 18]);
+/** The document's appendix 2: every `status_detail` it can give. */
+export const APPENDIX_2_DETAILS: ReadonlySet<number> = new Set([0, 27, 111, 112, 211, 212, 213, 261, 262, 265, 266, 271, 273, 274, 275, 277, 278]);
+
+/**
+ * A `status` as the document sends it: a JSON number of appendix 1 (its example answer shows
+ * `"status": 1`, where it says of amounts that they are strings). Anything else, a string of
+ * digits included, is null: the answer is not read.
+ */
+export function liveStatus(value: unknown): number | null {
+  return typeof value === 'number' && APPENDIX_1_STATUSES.has(value) ? value : null;
+}
+
+/** A `status_detail` as the document sends it: a JSON number of appendix 2, else null. */
+export function liveDetail(value: unknown): number | null {
+  return typeof value === 'number' && APPENDIX_2_DETAILS.has(value) ? value : null;
+}
+
 /**
  * A live answer in the order files' status vocabulary (CONTRACT.md section 4), so that the
  * rules read it as they read a file row. From the document's appendix 1 (status) and 2
@@ -15,15 +34,17 @@ export const NOT_FOUND_CODES: ReadonlySet<string> = new Set(['2011', '2018']);
  * - 2 打款失败: failed. 9 打款失败(已退款,退汇或者冲正): returned, as 退汇 (9/213 is a red
  *   packet sent back after 24 hours).
  * - -1 删除 and 15 取消支付: deleted, as 删除.
- * - 0 已受理, 4 待打款(暂停处理), 5 打款中(状态未知), 8 待打款, 11 部分成功, 18 无需付款 and
- *   anything else: unresolved, for a person to look at, as 挂单 / 打款中 are.
- * - codes 2011/2018: not_found. Any other code says nothing about the order: null.
+ * - 0 已受理, 4 待打款(暂停处理), 5 打款中(状态未知), 8 待打款, 11 部分成功 and 18 无需付款:
+ *   unresolved, for a person to look at, as 挂单 / 打款中 are.
+ * - codes 2011/2018: not_found. Any other code, or a status or status_detail outside the
+ *   appendices (a string, a boolean, an unknown number), says nothing about the order: null.
  */
 export function liveState(code: string, order: RealtimeOrder | null): LiveState | null {
   if (NOT_FOUND_CODES.has(code)) return 'not_found';
   if (code !== '0000' || order === null) return null;
-  const status = Number(order.status);
-  const detail = Number(order.status_detail);
+  const status = liveStatus(order.status);
+  const detail = liveDetail(order.status_detail);
+  if (status === null || detail === null) return null;
   switch (status) {
     case 1: return detail === 27 ? 'paid_pending_claim' : 'paid';
     case 2: return 'failed';
@@ -32,6 +53,44 @@ export function liveState(code: string, order: RealtimeOrder | null): LiveState 
     case 15: return 'deleted';
     default: return 'unresolved';
   }
+}
+
+/** A value of an answer in a message: JSON, cut to 40 characters (never a whole field of personal data). */
+function shown(value: unknown): string {
+  if (value === undefined) return 'missing';
+  const text = JSON.stringify(value) ?? typeof value;
+  return text.length <= 40 ? text : `${text.slice(0, 37)}...`;
+}
+
+/** What a 0000 answer says of the order asked, and why it is no evidence when it is not. */
+export interface ReadAnswer {
+  state: LiveState | null;
+  status: number | null;
+  statusDetail: number | null;
+  /** The answer's `order_id` as given (cut to 128 characters), null when it has none. */
+  answeredOrderId: string | null;
+  /** Why the answer is no evidence, when it cannot be read; null otherwise. */
+  problem: string | null;
+}
+
+/**
+ * Reads an answer of the real-time order query about `orderId` (CONTRACT.md section 6, "Live
+ * answers"): it is evidence only when its `order_id` is the one asked, its `status` and
+ * `status_detail` are numbers of the document's appendices 1 and 2, and any `dealer_id` in it
+ * is ours. Anything else is an unreadable answer: state null, with the first problem named.
+ */
+export function readAnswer(orderId: string, dealerId: string, code: string, order: RealtimeOrder | null): ReadAnswer {
+  if (order === null) return { state: liveState(code, null), status: null, statusDetail: null, answeredOrderId: null, problem: null };
+  const answered: unknown = order.order_id;
+  const answeredOrderId = typeof answered === 'string' ? answered.slice(0, 128) : null;
+  const status = liveStatus(order.status);
+  const statusDetail = liveDetail(order.status_detail);
+  const problem = answered !== orderId ? `the answer is about order ${shown(answered)}, not ${orderId}`
+    : order.dealer_id !== undefined && order.dealer_id !== dealerId ? `the answer is of dealer ${shown(order.dealer_id)}, not ours`
+      : status === null ? `status ${shown(order.status)} is not a status of the document's appendix 1`
+        : statusDetail === null ? `status_detail ${shown(order.status_detail)} is not a status_detail of the document's appendix 2`
+          : null;
+  return { state: problem === null ? liveState(code, order) : null, status, statusDetail, answeredOrderId, problem };
 }
 
 /** A provider amount string as canonical yuan text, or null when it is not an amount. */
@@ -46,10 +105,4 @@ export function liveTime(text: unknown): Date | null {
   if (typeof text !== 'string') return null;
   const ms = parseShanghaiTime(text.trim());
   return ms === null ? null : new Date(ms);
-}
-
-/** An integer field of the answer (the document shows numbers; strings are accepted). */
-export function liveInt(value: unknown): number | null {
-  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
-  return Number.isInteger(n) ? n : null;
 }
