@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Agent, errors as undiciErrors, request } from 'undici';
+import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
 import type { ProviderConfig } from '../config.js';
 import { fileError, ReconError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -74,6 +74,30 @@ function describe(value: unknown): string {
   const text = JSON.stringify(value);
   const type = Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
   return text.length <= 40 ? `${type} ${text}` : type;
+}
+
+/** The largest API answer read (CONTRACT.md section 6): the real-time order query's is a few hundred bytes. */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+
+/**
+ * An API answer's body as text, read while it comes and refused (the rest never read) once it
+ * passes MAX_ANSWER_BYTES, or at once when its Content-Length says it will.
+ */
+async function readAnswerBody(body: Dispatcher.ResponseData['body'], declared: number, what: string, facts: Record<string, string>): Promise<string> {
+  const refuse = () => {
+    body.destroy();
+    return new ReconError('PROVIDER', `${what} answered more than 1 MiB (${MAX_ANSWER_BYTES} bytes); refused`, { facts });
+  };
+  if (declared > MAX_ANSWER_BYTES) throw refuse();
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body) {
+    const buffer = chunk as Buffer;
+    bytes += buffer.length;
+    if (bytes > MAX_ANSWER_BYTES) throw refuse();
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks, bytes).toString('utf8');
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
@@ -238,6 +262,16 @@ export class ProviderClient {
     });
     const started = performance.now();
     const facts = { endpoint: path, requestId };
+    // One deadline for the whole exchange, headers and body: undici's own timeouts are per
+    // pause, and an answer trickling a byte at a time would never run into them.
+    // One controller per call, aborted by the deadline or by the caller's signal (a listener
+    // removed after the call, not AbortSignal.any: the caller's signal lives the whole run).
+    const call = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; call.abort(); }, this.config.timeoutMs);
+    const onAbort = () => call.abort();
+    if (signal?.aborted) call.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     let statusCode: number;
     let text: string;
     try {
@@ -245,14 +279,21 @@ export class ProviderClient {
         method: 'GET',
         dispatcher: this.agent,
         headers: { 'dealer-id': this.config.dealerId, 'request-id': requestId, accept: 'application/json' },
-        signal,
+        signal: call.signal,
       });
       statusCode = response.statusCode;
       const date = response.headers.date;
       if (typeof date === 'string' && !Number.isNaN(Date.parse(date))) this.lastServerDate = new Date(date);
-      text = await response.body.text();
+      text = await readAnswerBody(response.body, Number(response.headers['content-length'] ?? NaN), `GET ${path}`, facts);
     } catch (err) {
+      if (err instanceof ReconError) throw err;
+      if (timedOut && !signal?.aborted) {
+        throw new TransientError(`GET ${path}: timed out after ${this.config.timeoutMs} ms (YZH_TIMEOUT_MS, the whole exchange)`, { cause: err, facts });
+      }
       throw this.transportError(err, `GET ${path}`, facts, signal);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
     this.log.debug({ ...facts, status: statusCode, ms: Math.round(performance.now() - started) }, 'provider call');
     if (statusCode >= 500 || statusCode === 429) {

@@ -1,12 +1,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReconError } from '../../src/errors.js';
+import { ProviderClient } from '../../src/provider/client.js';
 import { ENDPOINTS } from '../../src/provider/protocol.js';
 import type { Sandbox } from '../../src/provider/sandbox.js';
-import { client, FIXTURE_DATE, FIXTURE_DIR, KEYS, startSandbox } from '../helpers/provider.js';
+import { client, FIXTURE_DATE, FIXTURE_DIR, KEYS, providerConfig, silentLog, startSandbox } from '../helpers/provider.js';
 
 let sandbox: Sandbox;
 const tmp = mkdtempSync(join(tmpdir(), 'yzh-client-'));
@@ -270,4 +273,90 @@ describe('YZH_RETRIES=0 and local file failures', () => {
     expect(err.message).toBe('download order file: writing /dev/full: ENOSPC: no space left on device, write (no room left: the file system is full, or over a quota or file-size limit)');
     await c.close();
   });
+});
+
+describe('an answer is read within one deadline and at most 1 MiB', () => {
+  /**
+   * A provider that answers the real-time order query with HTTP 200 and then a body of its
+   * own making, for answers the sandbox does not give: `send` writes it (with backpressure)
+   * and says how many bytes it wrote before the client hung up.
+   */
+  async function hostile(send: (res: ServerResponse) => Promise<void>): Promise<{ url: string; written: () => number; close: () => Promise<void> }> {
+    let written = 0;
+    const server = createServer((_req, res) => {
+      const write = res.write.bind(res) as (chunk: Buffer | string) => boolean;
+      res.write = ((chunk: Buffer | string) => { written += Buffer.byteLength(chunk); return write(chunk); }) as typeof res.write;
+      void send(res).catch(() => res.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      written: () => written,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+  const hostileClient = (url: string) => new ProviderClient({ ...providerConfig(sandbox, { YZH_TIMEOUT_MS: '400', YZH_RETRIES: '0' }), baseUrl: url }, silentLog);
+  const open = (res: ServerResponse, headers: Record<string, string | number> = {}) =>
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...headers });
+
+  it('one deadline for the whole exchange: an answer trickling a byte at a time is given up at YZH_TIMEOUT_MS', async () => {
+    // Each pause (100 ms) is well under YZH_TIMEOUT_MS (400 ms); the body never ends.
+    const server = await hostile(async (res) => {
+      open(res);
+      res.write('{"code":"0000","data":{"order_id":"X1","status_message":"');
+      while (!res.destroyed) {
+        res.write('x');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    });
+    const c = hostileClient(server.url);
+    const started = performance.now();
+    const err = await failure(c.askOrder('X1', 'bankcard'));
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(err.code).toBe('TRANSPORT');
+    expect(err.message).toMatch(/timed out after 400 ms/);
+    await c.close();
+    await server.close();
+  }, 8000);
+
+  it('an answer over 1 MiB is refused while it is read (not buffered), and one of just under 1 MiB is read', async () => {
+    const envelope = (pad: number) => `{"code":"0000","message":"ok","request_id":"r-big","data":{"order_id":"X1","status":1,"status_detail":0,"pad":"${'x'.repeat(pad)}"}}`;
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    // 100 MiB without a Content-Length, written as fast as the client reads it.
+    const endless = await hostile(async (res) => {
+      open(res);
+      res.write('{"code":"0000","message":"ok","request_id":"r-big","data":{"order_id":"X1","pad":"');
+      for (let i = 0; i < 1600 && !res.destroyed; i++) {
+        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+      }
+      if (!res.destroyed) res.end('"}}');
+    });
+    const c = hostileClient(endless.url);
+    const err = await failure(c.askOrder('X1', 'bankcard'));
+    expect(err.code).toBe('PROVIDER');
+    expect(err.message).toBe(`GET ${ENDPOINTS.queryOrder} answered more than 1 MiB (1048576 bytes); refused`);
+    // The client stopped reading: far less than the 100 MiB was ever sent.
+    expect(endless.written()).toBeLessThan(16 * 1024 * 1024);
+    await c.close();
+    await endless.close();
+
+    // A Content-Length over 1 MiB is refused without reading; 1 MiB exactly is an answer.
+    let body = envelope(2 * 1024 * 1024);
+    const declared = await hostile((res) => {
+      open(res, { 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return Promise.resolve();
+    });
+    const d = hostileClient(declared.url);
+    expect((await failure(d.askOrder('X1', 'bankcard'))).message).toBe(`GET ${ENDPOINTS.queryOrder} answered more than 1 MiB (1048576 bytes); refused`);
+    body = envelope(1024 * 1024 - envelope(0).length);
+    expect(Buffer.byteLength(body)).toBe(1024 * 1024);
+    const answer = await d.askOrder('X1', 'bankcard');
+    expect(answer.order).toMatchObject({ order_id: 'X1', status: 1 });
+    await d.close();
+    await declared.close();
+  }, 10_000);
 });
