@@ -25,9 +25,16 @@ export interface FollowUpConfig {
    * would otherwise ask the whole backlog of open findings each time and get the same answers.
    */
   readonly reaskAfterHours?: number;
+  /**
+   * The whole follow-up's time inside a run, in ms (YZH_FOLLOWUP_BUDGET_MS): no call starts
+   * after it and calls under way are cut; what was not asked waits for the next run.
+   */
+  readonly budgetMs?: number;
 }
 
-export const DEFAULT_FOLLOW_UP: FollowUpConfig = Object.freeze({ concurrency: 4, max: 500, reaskAfterHours: 20 });
+export const DEFAULT_FOLLOW_UP: FollowUpConfig = Object.freeze({ concurrency: 4, max: 500, reaskAfterHours: 20, budgetMs: 120_000 });
+/** YZH_FOLLOWUP_BUDGET_MS's bounds: a second, and an hour (the run holds its transaction and lock meanwhile). */
+export const FOLLOW_UP_BUDGET_MS = { min: 1000, max: 3_600_000 } as const;
 
 export interface Config {
   readonly databaseUrl: string | undefined;
@@ -88,6 +95,15 @@ export function loadConfig(
     if (raw === undefined) return fallback;
     if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
       problems.push(`${name} must be a whole number (0 or more), got "${raw}"`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+  const boundedInt = (name: string, fallback: number, min: number, max: number, unit: string): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be a whole number of ${unit} from ${min} to ${max}, got "${raw}"`);
       return fallback;
     }
     return Number(raw);
@@ -153,6 +169,7 @@ export function loadConfig(
       // 0 turns the follow-up off.
       max: wholeNumber('YZH_FOLLOWUP_MAX', DEFAULT_FOLLOW_UP.max),
       reaskAfterHours: wholeNumber('YZH_FOLLOWUP_REASK_HOURS', DEFAULT_FOLLOW_UP.reaskAfterHours!),
+      budgetMs: boundedInt('YZH_FOLLOWUP_BUDGET_MS', DEFAULT_FOLLOW_UP.budgetMs!, FOLLOW_UP_BUDGET_MS.min, FOLLOW_UP_BUDGET_MS.max, 'milliseconds'),
     }),
     reportDir: get('YZH_REPORT_DIR'),
     archiveDir: get('YZH_ARCHIVE_DIR') ?? '.yzh-recon/archive',

@@ -188,7 +188,7 @@ export class ProviderClient {
         decrypted = JSON.parse(decrypt3des(data.encry_data, this.config.des3Key));
       } catch {
         throw new ReconError('PROVIDER', `GET ${path}: encry_data could not be decrypted with YZH_DES3_KEY [request_id ${answer.requestId}]`, {
-          facts: { endpoint: path, requestId: answer.requestId },
+          facts: { endpoint: path, requestId: answer.requestId, providerCode: answer.code },
         });
       }
       data = this.checked(path, { ...answer, data: decrypted }, (d) => (typeof d.order_id === 'string' ? null : `order_id ${describe(d.order_id)}, not a string`));
@@ -231,7 +231,7 @@ export class ProviderClient {
 
   /** A 0000 answer's `data` as an object that passes `check`, else a provider error. */
   private checked(path: string, answer: ProviderAnswer<unknown>, check?: (data: Record<string, unknown>) => string | null): Record<string, unknown> {
-    const facts = { endpoint: path, requestId: answer.requestId };
+    const facts = { endpoint: path, requestId: answer.requestId, providerCode: answer.code };
     const data = answer.data;
     if (data === null || data === undefined || typeof data !== 'object' || Array.isArray(data)) {
       throw new ReconError('PROVIDER', `GET ${path} answered code 0000 with data ${describe(data)}, not an object [request_id ${answer.requestId}]`, { facts });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { ENDPOINTS } from '../../src/provider/protocol.js';
 import { ENGINES } from '../helpers/db.js';
 import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
@@ -197,6 +198,56 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
     ]);
   });
 
+  it('an answer over 1 MiB is an unreadable answer for its order alone: stored, no evidence, the others still asked', async () => {
+    const s = await scenario();
+    await missingPayouts(s, ['1', '2', '3']);
+    s.live({ 1: paidAnswer, 2: paidAnswer, 3: paidAnswer });
+    await s.run(D, { followUp: { concurrency: 1, max: 0 } });
+    // The first order query (follow-up mode downloads nothing first) is answered with 2 MiB.
+    s.sandbox.faults.rawAnswer = JSON.stringify({
+      code: '0000', message: 'ok', request_id: 'r-big', data: { order_id: s.id('1'), status: 1, status_detail: 0, pad: 'x'.repeat(2 * 1024 * 1024) },
+    });
+    s.sandbox.faults.rawAnswerCalls = 1;
+    const result = await s.run(D, { mode: 'follow-up', followUp: { concurrency: 1, max: 500 } });
+    expect(result.followUp).toMatchObject({ asked: 3, answered: { paid: 2 }, unanswered: 1 });
+    expect(result.followUp.error).toBeUndefined();
+    expect(orderQueries(s)).toHaveLength(3);
+    expect(await s.open()).toEqual([
+      ['1', 'missing_at_provider', 'critical'],
+      ['2', 'order_without_bill', 'warning'],
+      ['3', 'order_without_bill', 'warning'],
+    ]);
+    const rows = await unreadable(s);
+    expect(rows[0]).toEqual({
+      order_id: s.id('1'), answered_order_id: null, code: '', state: null, status: null, status_detail: null,
+      problem: `GET ${ENDPOINTS.queryOrder} answered more than 1 MiB (1048576 bytes); refused`,
+    });
+  });
+
+  it('the follow-up as a whole stops at YZH_FOLLOWUP_BUDGET_MS; what was not asked waits for the next run', async () => {
+    const s = await scenario();
+    const locals = ['1', '2', '3', '4', '5', '6'];
+    await missingPayouts(s, locals);
+    s.live(Object.fromEntries(locals.map((l) => [l, paidAnswer])));
+    // Every answer takes 500 ms, well within YZH_TIMEOUT_MS; six one at a time would take 3 s.
+    // A budget of 1.5 s has room for two at most (fewer on a busy machine).
+    s.sandbox.faults.orderQueryDelayMs = 500;
+    const cut = await s.run(D, { followUp: { concurrency: 1, max: 500, budgetMs: 1500 } });
+    const answered = cut.followUp.answered.paid ?? 0;
+    expect(answered).toBeLessThanOrEqual(2);
+    expect(cut.followUp).toMatchObject({ candidates: 6, asked: 6, unanswered: 6 - answered });
+    expect(cut.followUp.error).toBe(`the follow-up stopped at YZH_FOLLOWUP_BUDGET_MS (1500 ms); ${6 - answered} orders wait for the next run`);
+    // No call started after the budget: the one cut short is the only one without an answer.
+    expect(orderQueries(s).length).toBeLessThanOrEqual(answered + 1);
+    expect((await s.open()).filter(([, kind]) => kind === 'missing_at_provider')).toHaveLength(6 - answered);
+    // Nothing is recorded for a call the budget cut short; the next run asks the others.
+    expect(await checks(s)).toHaveLength(answered);
+    s.sandbox.resetFaults();
+    const next = await s.run(D);
+    expect(next.followUp).toMatchObject({ asked: 6 - answered, answered: { paid: 6 - answered }, unanswered: 0 });
+    expect(await s.open()).toEqual(locals.map((l) => [l, 'order_without_bill', 'warning']));
+  });
+
   it('each answer is kept as given, and an answer that cannot be read concerns its order alone', async () => {
     const s = await scenario();
     const orders = await Promise.all(['1', '2', '3'].map((l) => redPacket(s, l)));
@@ -218,7 +269,10 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
     const latest = async () => (await db().handle.withSession((x) => x.query<Record<string, unknown>>(
       `select distinct on (order_id) order_id, code, state, status_message, provider_ref, broker_id, amount::text as amount, finished_at
          from recon.provider_order_checks where dealer_id = $1 order by order_id, id desc`, [s.dealerId]))).rows;
-    expect(await latest()).toHaveLength(3);
+    // The answer that is not JSON is stored as an unreadable answer, state null: no evidence.
+    const first = await latest();
+    expect(first).toHaveLength(4);
+    expect(first.filter((r) => r.state === null)).toMatchObject([{ code: '', state: null }]);
     // Asked again (all but a claimed packet, which is settled), every answer is read; each
     // order's newest check holds the answer's fields.
     const again = await s.run(D, { mode: 'follow-up', followUp: { concurrency: 1, max: 500 } });
@@ -347,5 +401,17 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
     expect(before.map((d) => d.kind).filter((k) => k !== 'systemic_mismatch').sort()).toEqual(['refund_unrecorded', 'stale_pending_claim']);
     await s.run(D1);
     expect((await s.discrepancies('true')).map(({ last_seen_run_id: _, ...rest }) => rest)).toEqual(before);
+  });
+});
+
+describe('YZH_FOLLOWUP_BUDGET_MS', () => {
+  it('is 120000 unless set, and a value outside 1000-3600000 is a configuration error naming it', () => {
+    expect(loadConfig({}).followUp.budgetMs).toBe(120_000);
+    expect(loadConfig({ YZH_FOLLOWUP_BUDGET_MS: '1000' }).followUp.budgetMs).toBe(1000);
+    expect(loadConfig({ YZH_FOLLOWUP_BUDGET_MS: '3600000' }).followUp.budgetMs).toBe(3_600_000);
+    for (const bad of ['999', '3600001', '0', '-5', '2m', '1e5']) {
+      expect(() => loadConfig({ YZH_FOLLOWUP_BUDGET_MS: bad }))
+        .toThrow(`configuration: YZH_FOLLOWUP_BUDGET_MS must be a whole number of milliseconds from 1000 to 3600000, got "${bad}"`);
+    }
   });
 });

@@ -46,10 +46,20 @@ export const NO_FOLLOW_UP: FollowUpResult = { candidates: 0, asked: 0, answered:
  * was not answered is counted and asked again by the next run. A database error inside the
  * step rolls back to the savepoint taken at its start, with the same effect. Only a stop
  * signal ends the run, as everywhere else.
+ *
+ * An answer that cannot be read (another order's, another dealer's, a status outside the
+ * document's appendices, over 1 MiB, not the provider's JSON) is stored with state null and
+ * its problem, and concerns its order alone. The whole step is bounded by the budget
+ * (YZH_FOLLOWUP_BUDGET_MS): past it no call starts and those under way are cut, so the run's
+ * transaction and the dealer's lock are not held for the provider's sake beyond it.
  */
 export async function followUp(session: Session, deps: FollowUpDeps, runId: number, dealerId: string): Promise<FollowUpResult> {
   const { log, signal } = deps;
   if (deps.config.max === 0) return NO_FOLLOW_UP;
+  const budgetMs = deps.config.budgetMs ?? DEFAULT_FOLLOW_UP.budgetMs!;
+  const budget = new AbortController();
+  const timer = setTimeout(() => budget.abort(), budgetMs);
+  timer.unref();
   await session.query('savepoint follow_up');
   let selected = { candidates: [] as Candidate[], total: 0 };
   try {
@@ -60,7 +70,7 @@ export async function followUp(session: Session, deps: FollowUpDeps, runId: numb
       return NO_FOLLOW_UP;
     }
     log.info({ candidates: total, asking: candidates.length, concurrency: deps.config.concurrency }, 'follow-up: asking the provider');
-    const { checks, unanswered, error } = await ask(candidates, deps, dealerId);
+    const { checks, unanswered, error } = await ask(candidates, deps, dealerId, { signal: budget.signal, ms: budgetMs });
     await insertChecks(session, runId, dealerId, checks);
     const evidence = checks.filter((c) => c.state !== null);
     if (evidence.length > 0) {
@@ -84,22 +94,30 @@ export async function followUp(session: Session, deps: FollowUpDeps, runId: numb
     log.warn({ err: message }, 'follow-up failed; the findings stay as the files say, and the next run asks again');
     const asked = selected.candidates.length;
     return { candidates: selected.total, asked, answered: {}, unanswered: asked, deferred: selected.total - asked, error: message };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-/** Asks about each candidate, at most `concurrency` at once, until the first call without an answer. */
-async function ask(candidates: readonly Candidate[], deps: FollowUpDeps, dealerId: string): Promise<{ checks: CheckRow[]; unanswered: number; error?: string }> {
+/**
+ * Asks about each candidate, at most `concurrency` at once, until the first call without an
+ * answer or the end of the budget.
+ */
+async function ask(
+  candidates: readonly Candidate[], deps: FollowUpDeps, dealerId: string, budget: { signal: AbortSignal; ms: number },
+): Promise<{ checks: CheckRow[]; unanswered: number; error?: string }> {
   const { client, log, signal } = deps;
+  const callSignal = signal ? AbortSignal.any([signal, budget.signal]) : budget.signal;
   const checks: CheckRow[] = [];
   let next = 0;
   let unanswered = 0;
   let error: string | undefined;
   const worker = async () => {
-    while (error === undefined && next < candidates.length && signal?.aborted !== true) {
+    while (error === undefined && next < candidates.length && !callSignal.aborted) {
       const candidate = candidates[next++]!;
       const channel = candidate.channel ?? 'bankcard';
       try {
-        const answer = await client.askOrder(candidate.orderId, channel, signal);
+        const answer = await client.askOrder(candidate.orderId, channel, callSignal);
         const order = answer.order;
         const read = readAnswer(candidate.orderId, dealerId, answer.code, order);
         if (read.state === null) unanswered++;
@@ -118,18 +136,33 @@ async function ask(candidates: readonly Candidate[], deps: FollowUpDeps, dealerI
         });
       } catch (err) {
         if (signal?.aborted) throw err;
-        const e = coerceError(err);
         unanswered++;
+        // Cut short by the budget: no answer, nothing recorded; the next run asks again.
+        if (budget.signal.aborted) break;
+        const e = coerceError(err);
         log.warn({ order_id: candidate.orderId, err: e.message, ...e.facts }, 'follow-up: no answer');
         // No answer at all (after the retries): the provider is down or too slow; stop asking.
-        // Anything else (an answer that cannot be read) concerns this order alone.
-        if (e.code === 'TRANSPORT') error = e.message;
+        if (e.code === 'TRANSPORT') {
+          error = e.message;
+          continue;
+        }
+        // Anything else is an answer that cannot be read (over 1 MiB, not the provider's JSON,
+        // of the wrong shape): stored as such, no evidence, and it concerns this order alone.
+        checks.push({
+          orderId: candidate.orderId, channel, askedAt: new Date(), code: typeof e.facts.providerCode === 'string' ? e.facts.providerCode : '',
+          state: null, status: null, statusDetail: null, statusMessage: null, providerRef: null, brokerId: null, amount: null,
+          finishedAt: null, requestId: typeof e.facts.requestId === 'string' ? e.facts.requestId : '', answeredOrderId: null, problem: e.message,
+        });
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(deps.config.concurrency, candidates.length) }, worker));
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
-  // Those never started once the provider stopped answering.
+  // Those never started once the provider stopped answering or the budget was spent.
   unanswered += candidates.length - next;
+  if (error === undefined && budget.signal.aborted && unanswered > 0) {
+    error = `the follow-up stopped at YZH_FOLLOWUP_BUDGET_MS (${budget.ms} ms); ${unanswered} orders wait for the next run`;
+    log.warn({ budgetMs: budget.ms, unanswered }, 'follow-up: budget spent');
+  }
   return { checks, unanswered, ...(error === undefined ? {} : { error }) };
 }
