@@ -354,6 +354,34 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
     expect((await checks(s)).map((c) => c.order_id).sort()).toEqual([s.id('1'), s.id('2')]);
   });
 
+  it('least recently asked first, never asked before all: a backlog answered the same way every time does not starve the others', async () => {
+    const s = await scenario();
+    const days = ['2024-03-06', '2024-03-07', '2024-03-08', '2024-03-09'];
+    for (const [i, day] of days.entries()) {
+      s.writeDay(day, [], []);
+      await s.ledger([{ id: s.id(String(i + 1)), amount: '10.00', status: 'paid', created: `${day} 12:00:00` }], day);
+      await s.run(day, { followUp: { concurrency: 1, max: 0 } });
+    }
+    // The provider knows none of them, every time: each run's answers are the same as before.
+    s.live({ 1: 'not_found', 2: 'not_found', 3: 'not_found', 4: 'not_found', 5: 'not_found' });
+    // (reaskAfterHours 0: as if each run came a day after the one before)
+    const followUp = { concurrency: 1, max: 2, reaskAfterHours: 0 };
+    const askedBy = async (day: string) => {
+      const before = orderQueries(s).length;
+      const result = await s.run(day, { followUp });
+      expect(result.followUp).toMatchObject({ asked: 2, answered: { not_found: 2 } });
+      return orderQueries(s).slice(before).map((c) => c.orderId!.slice(s.id('').length)).sort();
+    };
+    s.writeDay(D, [], []);
+    expect(await askedBy(D)).toEqual(['1', '2']);
+    expect(await askedBy(D)).toEqual(['3', '4']);
+    // A new order, never asked, comes first; then the one asked longest ago.
+    await s.ledger([{ id: s.id('5'), amount: '10.00', status: 'paid', created: `${D} 12:00:00` }], D);
+    expect(await askedBy(D)).toEqual(['1', '5']);
+    expect(await askedBy(D)).toEqual(['2', '3']);
+    expect((await s.open()).map(([id, kind]) => [id, kind])).toEqual(['1', '2', '3', '4', '5'].map((id) => [id, 'missing_at_provider']));
+  });
+
   it('a scheduled run does not ask again about an order answered within YZH_FOLLOWUP_REASK_HOURS; the follow-up command does', async () => {
     const s = await scenario();
     const orders = await Promise.all(['1', '2'].map((l) => redPacket(s, l)));

@@ -15,9 +15,13 @@ export const FOLLOW_UP_KINDS = ['stale_pending_claim', 'unresolved_provider_stat
 
 /**
  * The orders to ask about (none answered within the last `reaskAfterHours` hours, unless a
- * file ingested since says something newer), the oldest findings first (the finding's day,
- * then the run that first saw it; orders without an open finding yet after those of the same
- * day), at most `max`; and how many there were in all.
+ * file ingested since says something newer), at most `max`, and how many there were in all.
+ * Least recently asked first, never asked before all (CONTRACT.md section 6, "Follow-up
+ * order"): each run's asked orders go behind every other, so a backlog of B orders is asked
+ * through within ceil(B / max) runs, however the provider keeps answering the old ones. Among
+ * orders asked equally long ago (never, mostly), the oldest findings first (the finding's
+ * day, then the run that first saw it; orders without an open finding yet after those of the
+ * same day).
  *
  * - the orders of this run's findings of FOLLOW_UP_KINDS, except missing_at_provider at the
  *   cut-off (its order is expected in the next day's file, not missing);
@@ -40,7 +44,11 @@ const CANDIDATES_SQL = `
   ), ranked as (
     select c.order_id, min(c.business_date) as business_date,
            (select min(d.first_seen_run_id) from recon.discrepancies d
-             where d.dealer_id = p.dealer_id and d.status = 'open' and d.order_id = c.order_id) as first_seen
+             where d.dealer_id = p.dealer_id and d.status = 'open' and d.order_id = c.order_id) as first_seen,
+           -- When it was last asked, answered or not (a call that got no answer leaves no row).
+           (select k.asked_at from recon.provider_order_checks k
+             where k.dealer_id = p.dealer_id and k.order_id = c.order_id
+             order by k.id desc limit 1) as last_asked
       from c cross join recon_params p
      -- Not an order answered within the last $2 hours with nothing newer in the files since,
      -- unless a later call for it went unanswered.
@@ -58,7 +66,7 @@ const CANDIDATES_SQL = `
              order by o.business_date desc, o.line desc limit 1),
            (select l.channel from recon.ledger_payouts l where l.dealer_id = p.dealer_id and l.order_id = r.order_id)) as channel
     from ranked r cross join recon_params p
-   order by r.business_date, r.first_seen nulls last, r.order_id
+   order by r.last_asked nulls first, r.business_date, r.first_seen nulls last, r.order_id
    limit $1`;
 
 export async function selectCandidates(session: Session, max: number, reaskAfterHours: number): Promise<{ candidates: Candidate[]; total: number }> {
