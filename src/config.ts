@@ -17,7 +17,7 @@ export interface ProviderConfig {
 export interface FollowUpConfig {
   /** Calls under way at once. */
   readonly concurrency: number;
-  /** Orders asked per run at most, the oldest findings first. */
+  /** Orders asked per run at most, least recently asked first. */
   readonly max: number;
   /**
    * A run does not ask again about an order answered within this many hours, unless a file

@@ -335,7 +335,7 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
     expect(await s.open()).toEqual([['2', 'refund_unrecorded', 'critical']]);
   });
 
-  it('at most YZH_FOLLOWUP_MAX orders a run, the oldest findings first', async () => {
+  it('at most YZH_FOLLOWUP_MAX orders a run, the oldest findings first among those never asked', async () => {
     const s = await scenario();
     const days = ['2024-03-06', '2024-03-07', '2024-03-08', '2024-03-09'];
     // A ledger payout no file has, on each of four days; the findings opened without asking.
