@@ -169,11 +169,11 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
     const answers: Record<string, Record<string, unknown>> = {
       1: { ...paidAnswer, status: 'n/a' },
       2: { ...paidAnswer, status: true },
-      3: { ...paidAnswer, status: '1' },
+      3: { ...paidAnswer, status: '1 ' },
       4: { ...paidAnswer, status: 99 },
       5: { ...paidAnswer, status: 1.5 },
-      6: { ...paidAnswer, status_detail: '27' },
-      7: { ...paidAnswer, status_detail: 12345 },
+      6: { ...paidAnswer, status_detail: '二十七' },
+      7: { ...paidAnswer, status_detail: 27.5 },
       8: { ...paidAnswer, status_detail: null },
     };
     await missingPayouts(s, Object.keys(answers));
@@ -189,12 +189,12 @@ describe.each(ENGINES)('live follow-up on %s', (engine) => {
     expect(rows.map((r) => r.problem)).toEqual([
       'status "n/a" is not a status of the document\'s appendix 1',
       'status true is not a status of the document\'s appendix 1',
-      'status "1" is not a status of the document\'s appendix 1',
+      'status "1 " is not a status of the document\'s appendix 1',
       'status 99 is not a status of the document\'s appendix 1',
       'status 1.5 is not a status of the document\'s appendix 1',
-      'status_detail "27" is not a status_detail of the document\'s appendix 2',
-      'status_detail 12345 is not a status_detail of the document\'s appendix 2',
-      'status_detail null is not a status_detail of the document\'s appendix 2',
+      'status_detail "二十七" is not an integer',
+      'status_detail 27.5 is not an integer',
+      'status_detail null is not an integer',
     ]);
   });
 

@@ -14,11 +14,16 @@ describe('a live answer in the files’ vocabulary', () => {
     expect(cases.map(([status, detail]) => liveState('0000', order(status, detail)))).toEqual(cases.map(([, , state]) => state));
   });
 
-  it('a status or status_detail that is not a number of the appendices is no evidence (strings of digits included)', () => {
+  it('a status outside appendix 1, or a status or status_detail that is no integer, is no evidence', () => {
     const cases: [unknown, unknown][] = [
-      ['1', '27'], ['1', 0], [1, '27'], [true, 0], [1, true], ['n/a', 0], [99, 0], [3, 0], [1.5, 0], [1, 26], [1, 0.5], [null, 0], [1, null],
+      [true, 0], [1, true], ['n/a', 0], [99, 0], [3, 0], [1.5, 0], [1, 0.5], [null, 0], [1, null], ['1.0', 0], [' 1', 0], ['', 0], [1, 'n/a'],
     ];
     expect(cases.map(([status, detail]) => liveState('0000', order(status, detail)))).toEqual(cases.map(() => null));
+  });
+
+  it('integers sent as strings of digits are read as the numbers they are; a status_detail appendix 2 lacks changes nothing', () => {
+    const cases: [unknown, unknown, string][] = [['1', '27', 'paid_pending_claim'], ['1', 0, 'paid'], [1, '27', 'paid_pending_claim'], ['9', '213', 'returned'], ['-1', '0', 'deleted'], [1, 26, 'paid']];
+    expect(cases.map(([status, detail]) => liveState('0000', order(status, detail)))).toEqual(cases.map(([, , state]) => state));
   });
 
   it('an answer is evidence only about the order asked, of our dealer, and says why when it is not', () => {
@@ -48,7 +53,7 @@ describe('a live answer in the files’ vocabulary', () => {
       .toEqual(['100.50', '0.01', null, null, null, null]);
     expect(liveTime(' 2024-03-10 20:15:00 ')).toEqual(new Date('2024-03-10T12:15:00Z'));
     expect([liveTime(''), liveTime('-/-'), liveTime('2024-02-30 10:00:00'), liveTime(1710072900000)]).toEqual([null, null, null, null]);
-    expect([liveStatus(-1), liveStatus(18), liveStatus(' 1 '), liveStatus(3), liveDetail(278), liveDetail(27), liveDetail('27'), liveDetail(1)])
-      .toEqual([-1, 18, null, null, 278, 27, null, null]);
+    expect([liveStatus(-1), liveStatus(18), liveStatus(' 1 '), liveStatus(3), liveStatus('9'), liveDetail(278), liveDetail('27'), liveDetail(1), liveDetail('2.7')])
+      .toEqual([-1, 18, null, null, 9, 278, 27, 1, null]);
   });
 });

@@ -11,17 +11,27 @@ export const APPENDIX_1_STATUSES: ReadonlySet<number> = new Set([-1, 0, 1, 2, 4,
 export const APPENDIX_2_DETAILS: ReadonlySet<number> = new Set([0, 27, 111, 112, 211, 212, 213, 261, 262, 265, 266, 271, 273, 274, 275, 277, 278]);
 
 /**
- * A `status` as the document sends it: a JSON number of appendix 1 (its example answer shows
- * `"status": 1`, where it says of amounts that they are strings). Anything else, a string of
- * digits included, is null: the answer is not read.
+ * An integer as an answer may send it: a JSON number (the document's example answer shows
+ * `"status": 1`), or a string of digits (as it sends amounts, and as another implementation of
+ * the same API may send every field). Anything else (a boolean, "n/a", 1.5, null) is null.
  */
-export function liveStatus(value: unknown): number | null {
-  return typeof value === 'number' && APPENDIX_1_STATUSES.has(value) ? value : null;
+function integerOf(value: unknown): number | null {
+  if (typeof value === 'number') return Number.isInteger(value) ? value : null;
+  return typeof value === 'string' && /^-?\d{1,6}$/.test(value) ? Number(value) : null;
 }
 
-/** A `status_detail` as the document sends it: a JSON number of appendix 2, else null. */
+/** A `status` of the document's appendix 1, else null: the answer is not read. */
+export function liveStatus(value: unknown): number | null {
+  const n = integerOf(value);
+  return n !== null && APPENDIX_1_STATUSES.has(n) ? n : null;
+}
+
+/**
+ * A `status_detail`: an integer, else null. Appendix 2 lists those the document knew; one it
+ * does not list says no more than its status does (only 27 and 213 change what a status means).
+ */
 export function liveDetail(value: unknown): number | null {
-  return typeof value === 'number' && APPENDIX_2_DETAILS.has(value) ? value : null;
+  return integerOf(value);
 }
 
 /**
@@ -36,8 +46,8 @@ export function liveDetail(value: unknown): number | null {
  * - -1 删除 and 15 取消支付: deleted, as 删除.
  * - 0 已受理, 4 待打款(暂停处理), 5 打款中(状态未知), 8 待打款, 11 部分成功 and 18 无需付款:
  *   unresolved, for a person to look at, as 挂单 / 打款中 are.
- * - codes 2011/2018: not_found. Any other code, or a status or status_detail outside the
- *   appendices (a string, a boolean, an unknown number), says nothing about the order: null.
+ * - codes 2011/2018: not_found. Any other code, a status outside appendix 1 or a status or
+ *   status_detail that is no integer (a boolean, "n/a", 1.5), says nothing about the order: null.
  */
 export function liveState(code: string, order: RealtimeOrder | null): LiveState | null {
   if (NOT_FOUND_CODES.has(code)) return 'not_found';
@@ -76,7 +86,7 @@ export interface ReadAnswer {
 /**
  * Reads an answer of the real-time order query about `orderId` (CONTRACT.md section 6, "Live
  * answers"): it is evidence only when its `order_id` is the one asked, its `status` and
- * `status_detail` are numbers of the document's appendices 1 and 2, and any `dealer_id` in it
+ * `status` is an integer of the document's appendix 1 and its `status_detail` an integer, and any `dealer_id` in it
  * is ours. Anything else is an unreadable answer: state null, with the first problem named.
  */
 export function readAnswer(orderId: string, dealerId: string, code: string, order: RealtimeOrder | null): ReadAnswer {
@@ -88,7 +98,7 @@ export function readAnswer(orderId: string, dealerId: string, code: string, orde
   const problem = answered !== orderId ? `the answer is about order ${shown(answered)}, not ${orderId}`
     : order.dealer_id !== undefined && order.dealer_id !== dealerId ? `the answer is of dealer ${shown(order.dealer_id)}, not ours`
       : status === null ? `status ${shown(order.status)} is not a status of the document's appendix 1`
-        : statusDetail === null ? `status_detail ${shown(order.status_detail)} is not a status_detail of the document's appendix 2`
+        : statusDetail === null ? `status_detail ${shown(order.status_detail)} is not an integer`
           : null;
   return { state: problem === null ? liveState(code, order) : null, status, statusDetail, answeredOrderId, problem };
 }
