@@ -1,10 +1,18 @@
 import { DateTime } from 'luxon';
 import type { Channel, FileKind } from './protocol.js';
 
+/**
+ * A lookup table of file texts without Object.prototype, so that a text such as `constructor`
+ * or `toString` finds nothing, as any other unknown text.
+ */
+function table<T>(entries: Record<string, T>): Readonly<Record<string, T>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, T>, entries));
+}
+
 /** CONTRACT.md section 4: provider order statuses, normalized. */
 export type OrderStatus = 'paid' | 'paid_pending_claim' | 'failed' | 'returned' | 'deleted' | 'unresolved';
 
-export const ORDER_STATUS_TEXT: Readonly<Record<string, OrderStatus>> = {
+export const ORDER_STATUS_TEXT: Readonly<Record<string, OrderStatus>> = table({
   成功: 'paid',
   '成功(待领取)': 'paid_pending_claim',
   '成功（待领取）': 'paid_pending_claim',
@@ -16,33 +24,33 @@ export const ORDER_STATUS_TEXT: Readonly<Record<string, OrderStatus>> = {
   '-/-': 'unresolved',
   未知: 'unresolved',
   '': 'unresolved',
-};
+});
 
 export type BillType = 'payout' | 'payout_fee' | 'return' | 'return_fee';
 
-export const BILL_TYPE_TEXT: Readonly<Record<string, BillType>> = {
+export const BILL_TYPE_TEXT: Readonly<Record<string, BillType>> = table({
   经纪公司打款: 'payout',
   经纪公司打款服务费: 'payout_fee',
   经纪公司退汇: 'return',
   经纪公司退汇手续费: 'return_fee',
-};
+});
 
 export type BillStatus = 'succeeded' | 'pending_claim' | 'failed' | 'unknown';
 
-export const BILL_STATUS_TEXT: Readonly<Record<string, BillStatus>> = {
+export const BILL_STATUS_TEXT: Readonly<Record<string, BillStatus>> = table({
   成功: 'succeeded',
   '成功(待领取)': 'pending_claim',
   '成功（待领取）': 'pending_claim',
   失败: 'failed',
   状态未知: 'unknown',
   未知: 'unknown',
-};
+});
 
-export const CHANNEL_TEXT: Readonly<Record<string, Channel>> = {
+export const CHANNEL_TEXT: Readonly<Record<string, Channel>> = table({
   银行卡: 'bankcard',
   支付宝: 'alipay',
   微信: 'wxpay',
-};
+});
 
 /**
  * The text that stands for "no value" in the files, beside an empty field: a nullable column
@@ -152,7 +160,7 @@ function fileSpec(columns: ColumnSpec[]): FileSpec {
   return {
     columns,
     checkOrder: [...columns.filter((c) => c.first), ...columns.filter((c) => !c.first)],
-    byHeader,
+    byHeader: table(byHeader),
     byField: new Map(columns.map((c) => [c.field, c])),
   };
 }
