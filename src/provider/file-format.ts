@@ -1,46 +1,18 @@
 import { DateTime } from 'luxon';
-import type { Channel } from './protocol.js';
+import type { Channel, FileKind } from './protocol.js';
 
-/** Order file (订单文件) columns by name; the file may order them differently. */
-export const ORDER_COLUMNS = {
-  商户订单号: 'orderId',
-  订单流水号: 'providerRef',
-  商户批次号: 'batchId',
-  姓名: 'name',
-  经纪公司ID: 'brokerId',
-  订单状态: 'statusText',
-  收款账号: 'account',
-  支付渠道: 'channel',
-  金额: 'amount',
-  服务费: 'fee',
-  渠道流水号: 'channelRef',
-  短周期授信账单号: 'creditBillNo',
-  服务费账单号: 'feeBillNo',
-  余额账单号: 'balanceBillNo',
-  创建时间: 'createdAt',
-  完成时间: 'finishedAt',
-} as const;
-
-/** Bill file (流水文件) columns by name. */
-export const BILL_COLUMNS = {
-  商户订单号: 'orderId',
-  订单流水号: 'providerRef',
-  流水号: 'billRef',
-  流水类型: 'billType',
-  流水状态: 'billStatus',
-  支付渠道: 'channel',
-  姓名: 'name',
-  经纪公司ID: 'brokerId',
-  金额: 'amount',
-  渠道流水号: 'channelRef',
-  创建时间: 'createdAt',
-  完成时间: 'finishedAt',
-} as const;
+/**
+ * A lookup table of file texts without Object.prototype, so that a text such as `constructor`
+ * or `toString` finds nothing, as any other unknown text.
+ */
+function table<T>(entries: Record<string, T>): Readonly<Record<string, T>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, T>, entries));
+}
 
 /** CONTRACT.md section 4: provider order statuses, normalized. */
 export type OrderStatus = 'paid' | 'paid_pending_claim' | 'failed' | 'returned' | 'deleted' | 'unresolved';
 
-export const ORDER_STATUS_TEXT: Readonly<Record<string, OrderStatus>> = {
+export const ORDER_STATUS_TEXT: Readonly<Record<string, OrderStatus>> = table({
   成功: 'paid',
   '成功(待领取)': 'paid_pending_claim',
   '成功（待领取）': 'paid_pending_claim',
@@ -52,33 +24,194 @@ export const ORDER_STATUS_TEXT: Readonly<Record<string, OrderStatus>> = {
   '-/-': 'unresolved',
   未知: 'unresolved',
   '': 'unresolved',
-};
+});
 
 export type BillType = 'payout' | 'payout_fee' | 'return' | 'return_fee';
 
-export const BILL_TYPE_TEXT: Readonly<Record<string, BillType>> = {
+export const BILL_TYPE_TEXT: Readonly<Record<string, BillType>> = table({
   经纪公司打款: 'payout',
   经纪公司打款服务费: 'payout_fee',
   经纪公司退汇: 'return',
   经纪公司退汇手续费: 'return_fee',
-};
+});
 
 export type BillStatus = 'succeeded' | 'pending_claim' | 'failed' | 'unknown';
 
-export const BILL_STATUS_TEXT: Readonly<Record<string, BillStatus>> = {
+export const BILL_STATUS_TEXT: Readonly<Record<string, BillStatus>> = table({
   成功: 'succeeded',
   '成功(待领取)': 'pending_claim',
   '成功（待领取）': 'pending_claim',
   失败: 'failed',
   状态未知: 'unknown',
   未知: 'unknown',
-};
+});
 
-export const CHANNEL_TEXT: Readonly<Record<string, Channel>> = {
+export const CHANNEL_TEXT: Readonly<Record<string, Channel>> = table({
   银行卡: 'bankcard',
   支付宝: 'alipay',
   微信: 'wxpay',
+});
+
+/**
+ * The text that stands for "no value" in the files, beside an empty field: a nullable column
+ * reads either as null, a required one refuses both. The typed COPY uses it as its null string.
+ */
+export const NULL_TEXT = '-/-';
+
+/**
+ * An amount: yuan with at most this many whole digits and at most two decimals (fen), what
+ * numeric(16,2) holds. The reader (parseFen), the framer's amount automaton (field-check.ts)
+ * and staging's pattern (AMOUNT_PATTERN) all take their bound from here.
+ */
+export const AMOUNT_WHOLE_DIGITS = 14;
+export const AMOUNT_SQL_TYPE = `numeric(${AMOUNT_WHOLE_DIGITS + 2},2)`;
+/** An amount's shape as a regular expression, for SQL (staging.ts). */
+export const AMOUNT_PATTERN = `^-?[0-9]{1,${AMOUNT_WHOLE_DIGITS}}(\\.[0-9]{1,2})?$`;
+/**
+ * A time's shape, Beijing wall time `YYYY-MM-DD HH:mm:ss` (or `T` between), with month 01-12,
+ * day 01-31 and a valid clock time, as a regular expression for SQL (staging.ts). The reader
+ * (parseShanghaiTime) and the framer's time automaton check the same shape byte by byte.
+ */
+export const TIME_PATTERN = '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$';
+
+/**
+ * What a column holds: free text (ids, names, accounts), an amount (yuan text, read as fen),
+ * a time (Beijing wall time), or a code (a text from the column's code table, loaded as its
+ * code). Each kind has one reader converter (file-reader.ts), one framer automaton
+ * (field-check.ts) and one SQL check (staging.ts).
+ */
+export type ValueKind = 'text' | 'amount' | 'time' | 'code';
+
+/** One column of a provider file: everything the reader, the framer and the load derive from. */
+export interface ColumnSpec {
+  /** The field's name in code ('orderId'); staging's text column is its snake case. */
+  readonly field: string;
+  /** The header text(s) naming the column; errors name it by the first. */
+  readonly headers: readonly string[];
+  readonly kind: ValueKind;
+  /**
+   * True: an absent value (empty, or NULL_TEXT) is null. False: the column is required: text
+   * and amounts refuse an absent value; a code looks it up like any other text.
+   */
+  readonly nullable: boolean;
+  /** Space and control characters at either end are not part of the value (trimmed). */
+  readonly trim: boolean;
+  /** kind 'code': the file's texts and what each stands for. */
+  readonly codes: Readonly<Record<string, string>> | null;
+  /** What the error says of a value that fails (null: none can, a nullable text). */
+  readonly what: string | null;
+  /** Whether the error may quote the value: not for free text, which may be personal data. */
+  readonly echo: boolean;
+  /** The load table's column (a code's, for a column that keeps its text too). */
+  readonly column: string;
+  /** The property of the reader's row (OrderRow, BillRow). */
+  readonly prop: keyof OrderRow | keyof BillRow;
+  /** A code column whose text is kept too, in a column and property of its own, before the code. */
+  readonly text: { readonly column: string; readonly prop: keyof OrderRow | keyof BillRow } | null;
+  /** Checked before the other columns of its row (the reader has always checked 订单状态 first). */
+  readonly first: boolean;
+}
+
+export type ColumnMap = Readonly<Record<string, string>>;
+
+export interface FileSpec {
+  /** The columns as the documentation lists them: the load table's order. */
+  readonly columns: readonly ColumnSpec[];
+  /** The same columns in the order a row's values are checked: the first failure is the one reported. */
+  readonly checkOrder: readonly ColumnSpec[];
+  /** Header text to field. */
+  readonly byHeader: ColumnMap;
+  /** Field to its column. */
+  readonly byField: ReadonlyMap<string, ColumnSpec>;
+}
+
+/** `orderId` to `order_id`. */
+export const snakeCase = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+interface ColumnOptions {
+  column?: string;
+  prop?: ColumnSpec['prop'];
+  nullable?: boolean;
+  text?: ColumnSpec['text'];
+  first?: boolean;
+}
+
+const TIME_WHAT = 'invalid date-time (expected YYYY-MM-DD HH:mm:ss)';
+
+function col(field: string, header: string, kind: ValueKind, nullable: boolean, what: string | null, o: ColumnOptions, codes: ColumnSpec['codes'] = null): ColumnSpec {
+  return {
+    field, headers: [header], kind, nullable, trim: true, codes, what, echo: kind !== 'text', column: o.column ?? snakeCase(field),
+    prop: o.prop ?? (field as ColumnSpec['prop']), text: o.text ?? null, first: o.first ?? false,
+  };
+}
+/** Free text, null when absent. */
+const text = (field: string, header: string, o: ColumnOptions = {}) => col(field, header, 'text', true, null, o);
+/** An id: free text that must be there. */
+const id = (field: string, header: string) => col(field, header, 'text', false, 'is empty', {});
+const amount = (field: string, header: string, o: ColumnOptions) => col(field, header, 'amount', o.nullable ?? false, 'malformed amount', o);
+const time = (field: string, header: string) => col(field, header, 'time', true, TIME_WHAT, {});
+const code = (field: string, header: string, codes: Readonly<Record<string, string>>, what: string, o: ColumnOptions = {}) =>
+  col(field, header, 'code', o.nullable ?? false, what, o, codes);
+const channel = () => code('channel', '支付渠道', CHANNEL_TEXT, 'unknown channel', { nullable: true });
+
+function fileSpec(columns: ColumnSpec[]): FileSpec {
+  const byHeader: Record<string, string> = {};
+  for (const c of columns) for (const h of c.headers) byHeader[h] = c.field;
+  return {
+    columns,
+    checkOrder: [...columns.filter((c) => c.first), ...columns.filter((c) => !c.first)],
+    byHeader: table(byHeader),
+    byField: new Map(columns.map((c) => [c.field, c])),
+  };
+}
+
+/**
+ * The order file (订单文件) and the bill file (流水文件), column by column. A column is found by
+ * its header text, wherever the file puts it. Adding a column, a code or an amount shape here
+ * is all the reader, the framer, staging and the load tables' column lists need.
+ */
+export const FILE_SPECS: Readonly<Record<FileKind, FileSpec>> = {
+  order: fileSpec([
+    id('orderId', '商户订单号'),
+    id('providerRef', '订单流水号'),
+    text('batchId', '商户批次号'),
+    text('name', '姓名', { column: 'name_masked' }),
+    text('brokerId', '经纪公司ID'),
+    // The text as read ('' for an empty cell) in status_text, its code in status.
+    code('statusText', '订单状态', ORDER_STATUS_TEXT, 'unknown order status', {
+      column: 'status', prop: 'status', text: { column: 'status_text', prop: 'statusText' }, first: true,
+    }),
+    text('account', '收款账号', { column: 'account_masked' }),
+    channel(),
+    amount('amount', '金额', { prop: 'amountFen' }),
+    amount('fee', '服务费', { prop: 'feeFen', nullable: true }),
+    text('channelRef', '渠道流水号'),
+    text('creditBillNo', '短周期授信账单号'),
+    text('feeBillNo', '服务费账单号'),
+    text('balanceBillNo', '余额账单号'),
+    time('createdAt', '创建时间'),
+    time('finishedAt', '完成时间'),
+  ]),
+  bill: fileSpec([
+    id('orderId', '商户订单号'),
+    id('providerRef', '订单流水号'),
+    id('billRef', '流水号'),
+    code('billType', '流水类型', BILL_TYPE_TEXT, 'unknown 流水类型'),
+    code('billStatus', '流水状态', BILL_STATUS_TEXT, 'unknown 流水状态'),
+    channel(),
+    text('name', '姓名', { column: 'name_masked' }),
+    text('brokerId', '经纪公司ID'),
+    amount('amount', '金额', { prop: 'amountFen' }),
+    text('channelRef', '渠道流水号'),
+    time('createdAt', '创建时间'),
+    time('finishedAt', '完成时间'),
+  ]),
 };
+
+/** Order file columns by header text (订单文件). */
+export const ORDER_COLUMNS: ColumnMap = FILE_SPECS.order.byHeader;
+/** Bill file columns by header text (流水文件). */
+export const BILL_COLUMNS: ColumnMap = FILE_SPECS.bill.byHeader;
 
 export interface OrderRow {
   line: number;
@@ -135,8 +268,8 @@ export function parseFen(text: string): bigint | null {
     whole = whole * 10 + c;
     wholeDigits++;
   }
-  // At most 14 whole digits: numeric(16,2). Beyond 13, fen would pass 2^53 as a double.
-  if (wholeDigits === 0 || wholeDigits > 14) return null;
+  // Beyond 13 whole digits, fen would pass 2^53 as a double (the BigInt path below).
+  if (wholeDigits === 0 || wholeDigits > AMOUNT_WHOLE_DIGITS) return null;
   let cents = 0;
   if (i < n) {
     if (text.charCodeAt(i) !== 46 || n - i - 1 < 1 || n - i - 1 > 2) return null; // '.', then 1 or 2 digits

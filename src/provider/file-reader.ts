@@ -7,12 +7,8 @@ import { parse } from 'csv-parse';
 import { ReconError } from '../errors.js';
 import type { FileKind } from './protocol.js';
 import {
-  BILL_COLUMNS, BILL_STATUS_TEXT, BILL_TYPE_TEXT, CHANNEL_TEXT, ORDER_COLUMNS, ORDER_STATUS_TEXT,
-  parseFen, parseShanghaiTime, type BillRow, type OrderRow,
+  FILE_SPECS, NULL_TEXT, parseFen, parseShanghaiTime, type BillRow, type ColumnMap, type ColumnSpec, type OrderRow,
 } from './file-format.js';
-
-/** Columns whose values may be echoed in an error; the others may hold personal data. */
-export const ECHOABLE: ReadonlySet<string> = new Set(['amount', 'fee', 'createdAt', 'finishedAt', 'statusText', 'billType', 'billStatus', 'channel']);
 
 export function formatError(label: string, line: number, column: string | null, what: string): ReconError {
   const where = column === null ? `${label} line ${line}` : `${label} line ${line}, column ${column}`;
@@ -256,8 +252,6 @@ export function textStage(label: string, columns: ColumnMap, facts: TextFacts): 
   });
 }
 
-export type ColumnMap = Readonly<Record<string, string>>;
-
 /** Reads the header: every expected column exactly once, nothing else. Returns field → index. */
 export function readHeader(cells: string[], columns: ColumnMap, label: string): Record<string, number> {
   const index: Record<string, number> = {};
@@ -268,7 +262,14 @@ export function readHeader(cells: string[], columns: ColumnMap, label: string): 
     if (index[field] !== undefined) throw formatError(label, 1, name, `column "${name}" appears twice in the header`);
     index[field] = i;
   });
-  const missing = Object.entries(columns).filter(([, field]) => index[field] === undefined).map(([name]) => name);
+  // A column with several header texts is named by its first.
+  const missing: string[] = [];
+  const named = new Set<string>();
+  for (const [name, field] of Object.entries(columns)) {
+    if (index[field] !== undefined || named.has(field)) continue;
+    named.add(field);
+    missing.push(name);
+  }
   if (missing.length > 0) throw formatError(label, 1, null, `missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} in the header`);
   return index;
 }
@@ -281,92 +282,63 @@ function cellText(cells: string[], i: number): string {
   return v.length > 0 && (v.charCodeAt(0) <= 32 || v.charCodeAt(v.length - 1) <= 32) ? v.trim() : v;
 }
 
-/** Builds the row converter for one header: column indices are resolved once, not per row. */
-function makeConverter(kind: FileKind, index: Record<string, number>, label: string): Converter {
-  const names = Object.fromEntries(Object.entries(kind === 'order' ? ORDER_COLUMNS : BILL_COLUMNS).map(([n, f]) => [f, n]));
-  const fail = (line: number, field: string, what: string, value: string): never => {
-    throw formatError(label, line, names[field]!, ECHOABLE.has(field) ? `${what} "${value}"` : what);
-  };
-  const at = (field: string) => index[field]!;
-  const optional = (cells: string[], i: number): string | null => {
-    const v = cellText(cells, i);
-    return v === '' || v === '-/-' ? null : v;
-  };
-  const required = (cells: string[], i: number, field: string, line: number): string => {
-    const v = optional(cells, i);
-    return v === null ? fail(line, field, 'is empty', '') : v;
-  };
-  const amount = (cells: string[], i: number, field: string, line: number): bigint => {
-    const v = cellText(cells, i);
-    const fen = parseFen(v);
-    return fen === null ? fail(line, field, 'malformed amount', v) : fen;
-  };
-  const optionalAmount = (cells: string[], i: number, field: string, line: number): bigint | null => {
-    const v = cellText(cells, i);
-    return v === '' || v === '-/-' ? null : amount(cells, i, field, line);
-  };
-  const time = (cells: string[], i: number, field: string, line: number): number | null => {
-    const v = cellText(cells, i);
-    if (v === '' || v === '-/-') return null;
-    const ms = parseShanghaiTime(v);
-    return ms === null ? fail(line, field, 'invalid date-time (expected YYYY-MM-DD HH:mm:ss)', v) : ms;
-  };
-  const iChannel = at('channel');
-  const channel = (cells: string[], line: number) => {
-    const v = cellText(cells, iChannel);
-    if (v === '' || v === '-/-') return null;
-    return CHANNEL_TEXT[v] ?? fail(line, 'channel', 'unknown channel', v);
-  };
-  const [iOrder, iRef, iName, iBroker, iAmount, iChannelRef, iCreated, iFinished] =
-    ['orderId', 'providerRef', 'name', 'brokerId', 'amount', 'channelRef', 'createdAt', 'finishedAt'].map<number>(at);
+/** One column's value of a record, converted and checked, set on the row. */
+type Step = (cells: string[], line: number, row: Record<string, unknown>) => void;
 
-  if (kind === 'order') {
-    const [iBatch, iStatus, iAccount, iFee, iCredit, iFeeBill, iBalance] =
-      ['batchId', 'statusText', 'account', 'fee', 'creditBillNo', 'feeBillNo', 'balanceBillNo'].map<number>(at);
-    return (cells, line): OrderRow => {
-      const statusText = cellText(cells, iStatus!);
-      const status = ORDER_STATUS_TEXT[statusText] ?? fail(line, 'statusText', 'unknown order status', statusText);
-      return {
-        line,
-        orderId: required(cells, iOrder!, 'orderId', line),
-        providerRef: required(cells, iRef!, 'providerRef', line),
-        batchId: optional(cells, iBatch!),
-        name: optional(cells, iName!),
-        brokerId: optional(cells, iBroker!),
-        statusText,
-        status,
-        account: optional(cells, iAccount!),
-        channel: channel(cells, line),
-        amountFen: amount(cells, iAmount!, 'amount', line),
-        feeFen: optionalAmount(cells, iFee!, 'fee', line),
-        channelRef: optional(cells, iChannelRef!),
-        creditBillNo: optional(cells, iCredit!),
-        feeBillNo: optional(cells, iFeeBill!),
-        balanceBillNo: optional(cells, iBalance!),
-        createdAt: time(cells, iCreated!, 'createdAt', line),
-        finishedAt: time(cells, iFinished!, 'finishedAt', line),
+const absent = (v: string) => v === '' || v === NULL_TEXT;
+
+/** The converter of one column (at index `i` of the file's records), from its spec. */
+function columnStep(c: ColumnSpec, i: number, label: string): Step {
+  const fail = (line: number, value: string): never => {
+    throw formatError(label, line, c.headers[0]!, c.echo ? `${c.what} "${value}"` : c.what!);
+  };
+  const read = c.trim ? cellText : (cells: string[], j: number) => cells[j] ?? '';
+  const { prop, nullable } = c;
+  switch (c.kind) {
+    case 'text':
+      return nullable
+        ? (cells, _line, row) => {
+          const v = read(cells, i);
+          row[prop] = absent(v) ? null : v;
+        }
+        : (cells, line, row) => {
+          const v = read(cells, i);
+          row[prop] = absent(v) ? fail(line, '') : v;
+        };
+    case 'amount':
+      return (cells, line, row) => {
+        const v = read(cells, i);
+        row[prop] = nullable && absent(v) ? null : parseFen(v) ?? fail(line, v);
       };
-    };
+    case 'time':
+      return (cells, line, row) => {
+        const v = read(cells, i);
+        row[prop] = nullable && absent(v) ? null : parseShanghaiTime(v) ?? fail(line, v);
+      };
+    case 'code': {
+      const codes = c.codes!;
+      const textProp = c.text?.prop;
+      return (cells, line, row) => {
+        const v = read(cells, i);
+        if (textProp !== undefined) row[textProp] = v;
+        row[prop] = nullable && absent(v) ? null : codes[v] ?? fail(line, v);
+      };
+    }
   }
-  const [iBillRef, iType, iBillStatus] = ['billRef', 'billType', 'billStatus'].map<number>(at);
-  return (cells, line): BillRow => {
-    const typeText = cellText(cells, iType!);
-    const statusText = cellText(cells, iBillStatus!);
-    return {
-      line,
-      orderId: required(cells, iOrder!, 'orderId', line),
-      providerRef: required(cells, iRef!, 'providerRef', line),
-      billRef: required(cells, iBillRef!, 'billRef', line),
-      billType: BILL_TYPE_TEXT[typeText] ?? fail(line, 'billType', 'unknown 流水类型', typeText),
-      billStatus: BILL_STATUS_TEXT[statusText] ?? fail(line, 'billStatus', 'unknown 流水状态', statusText),
-      channel: channel(cells, line),
-      name: optional(cells, iName!),
-      brokerId: optional(cells, iBroker!),
-      amountFen: amount(cells, iAmount!, 'amount', line),
-      channelRef: optional(cells, iChannelRef!),
-      createdAt: time(cells, iCreated!, 'createdAt', line),
-      finishedAt: time(cells, iFinished!, 'finishedAt', line),
-    };
+}
+
+/**
+ * Builds the row converter for one header, from the file's column spec (file-format.ts):
+ * column indices are resolved once, not per row, and the columns are checked in the spec's
+ * check order, so that the first failure on a line is the one reported.
+ */
+function makeConverter(kind: FileKind, index: Record<string, number>, label: string): Converter {
+  const steps = FILE_SPECS[kind].checkOrder.map((c) => columnStep(c, index[c.field]!, label));
+  const n = steps.length;
+  return (cells, line) => {
+    const row: Record<string, unknown> = { line };
+    for (let s = 0; s < n; s++) steps[s]!(cells, line, row);
+    return row as unknown as OrderRow | BillRow;
   };
 }
 
@@ -381,7 +353,7 @@ function makeConverter(kind: FileKind, index: Record<string, number>, label: str
  * after the parser added a quarter to the parse time).
  */
 function convertOnPush(parser: Transform, kind: FileKind, label: string, facts: TextFacts): void {
-  const columns: ColumnMap = kind === 'order' ? ORDER_COLUMNS : BILL_COLUMNS;
+  const columns: ColumnMap = FILE_SPECS[kind].byHeader;
   const push = parser.push.bind(parser);
   let convert: Converter | null = null;
   let header: string[] = [];
@@ -420,7 +392,7 @@ function convertOnPush(parser: Transform, kind: FileKind, label: string, facts: 
   };
 }
 
-/** Quoting faults, worded the same by every reader (this one and copy-csv.ts's framer). */
+/** Quoting faults, worded the same by every reader (this one and the load's framer, copy-framer.ts). */
 export const CSV_FAULTS = {
   openingQuote: (line: number, start: number) => `malformed CSV (a quote inside a field that does not start with one${onLine(line, start)})`,
   closingQuote: (line: number, start: number) => `malformed CSV (a quoted field's closing quote is followed by more text${onLine(line, start)})`,
@@ -486,6 +458,6 @@ export function readProviderFile(source: Readable, kind: FileKind, label: string
   // csv-parse's error does not say whether it stopped inside a quoted field; its state does.
   const quoting = () => (rows as unknown as { state?: { quoting?: boolean } }).state?.quoting === true;
   rows.destroy = (err?: Error) => destroy(err === undefined || err === null ? err : wrapStreamError(err, label, facts, quoting()));
-  pipeline(source, createGunzip(), textStage(label, kind === 'order' ? ORDER_COLUMNS : BILL_COLUMNS, facts), rows, () => {});
+  pipeline(source, createGunzip(), textStage(label, FILE_SPECS[kind].byHeader, facts), rows, () => {});
   return rows;
 }

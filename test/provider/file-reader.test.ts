@@ -81,6 +81,18 @@ describe('file reader', () => {
     expect((await failure(gzipSync(lines.join('\n')))).message).toBe('orders.csv.gz line 1: missing column "完成时间" in the header');
   });
 
+  it('a column, a status or a channel named like a property every object has is unknown, as any other name', async () => {
+    const lines = ordersCsv.trimEnd().split('\n');
+    expect((await failure(gzipSync([`${lines[0]},toString`, ...lines.slice(1).map((l) => `${l},x`)].join('\n')))).message)
+      .toBe('orders.csv.gz line 1, column toString: unknown column "toString" in the header');
+    const status = [...lines];
+    status[2] = status[2]!.replace('失败', 'constructor');
+    expect((await failure(gzipSync(status.join('\n')))).message).toBe('orders.csv.gz line 3, column 订单状态: unknown order status "constructor"');
+    const channel = [...lines];
+    channel[2] = channel[2]!.replace('微信', 'toString');
+    expect((await failure(gzipSync(channel.join('\n')))).message).toBe('orders.csv.gz line 3, column 支付渠道: unknown channel "toString"');
+  });
+
   it.each(['12.3.4', '1,000', '1.234', 'abc', ''])('a malformed amount %j names the line and column', async (amount) => {
     const lines = ordersCsv.trimEnd().split('\n');
     const cells = lines[5]!.split(',');

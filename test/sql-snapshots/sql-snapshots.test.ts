@@ -47,7 +47,7 @@ describe('the SQL of a run, as committed snapshots', () => {
   it('the load: the typed COPY, and staging with its conversion for the files it takes', async () => {
     const fields = (kind: FileKind) => Object.values(kind === 'order' ? ORDER_COLUMNS : BILL_COLUMNS);
     await expect(script((['order', 'bill'] as const).map((kind): [string, string[]] => [`The ${kind} file`, [
-      typedCopySql(`provider_${kind}s_load`, fields(kind)),
+      typedCopySql(kind, `provider_${kind}s_load`, fields(kind)),
       stagingCopySql(kind, fields(kind)),
       convertSql(kind, `provider_${kind}s_load`, 'DEALER', '2024-01-01'),
     ]]))).toMatchFileSnapshot(file('load'));

@@ -1,17 +1,16 @@
-import { formatFen, type BillRow, type OrderRow } from '../../provider/file-format.js';
+import { FILE_SPECS, formatFen, type BillRow, type ColumnSpec, type OrderRow } from '../../provider/file-format.js';
 import type { FileKind } from '../../provider/protocol.js';
 
-/** Columns of recon.provider_orders / provider_bills in the order rows are written. */
+/** The table columns a file column fills: its text's column first where it keeps its text. */
+const tableColumns = (c: ColumnSpec): string[] => (c.text === null ? [c.column] : [c.text.column, c.column]);
+
+/**
+ * Columns of recon.provider_orders / provider_bills in the order rows are written: the dealer,
+ * the day and the line, then the file's columns as the spec lists them (file-format.ts).
+ */
 export const ROW_COLUMNS: Record<FileKind, readonly string[]> = {
-  order: [
-    'dealer_id', 'business_date', 'line', 'order_id', 'provider_ref', 'batch_id', 'name_masked', 'broker_id',
-    'status_text', 'status', 'account_masked', 'channel', 'amount', 'fee', 'channel_ref', 'credit_bill_no',
-    'fee_bill_no', 'balance_bill_no', 'created_at', 'finished_at',
-  ],
-  bill: [
-    'dealer_id', 'business_date', 'line', 'order_id', 'provider_ref', 'bill_ref', 'bill_type', 'bill_status',
-    'channel', 'name_masked', 'broker_id', 'amount', 'channel_ref', 'created_at', 'finished_at',
-  ],
+  order: ['dealer_id', 'business_date', 'line', ...FILE_SPECS.order.columns.flatMap(tableColumns)],
+  bill: ['dealer_id', 'business_date', 'line', ...FILE_SPECS.bill.columns.flatMap(tableColumns)],
 };
 
 export const ROW_TABLES: Record<FileKind, string> = { order: 'recon.provider_orders', bill: 'recon.provider_bills' };
@@ -49,16 +48,46 @@ const fen = (v: bigint | null): string => (v === null ? '\\N' : formatFen(v));
 /** Values that can never need escaping: enums, numbers, dates. */
 const plain = (v: string | null): string => (v === null ? '\\N' : v);
 
+type Row = Readonly<Record<string, unknown>>;
+
+/** How one column's value is written: free text escaped, the others never need it. */
+function formatter(c: ColumnSpec): (r: Row) => string {
+  const prop = c.prop;
+  switch (c.kind) {
+    case 'text': return (r) => text(r[prop] as string | null);
+    case 'amount': return (r) => fen(r[prop] as bigint | null);
+    case 'time': return (r) => instant(r[prop] as number | null);
+    case 'code': {
+      if (c.text === null) return (r) => plain(r[prop] as string | null);
+      const textProp = c.text.prop;
+      return (r) => `${text(r[textProp] as string)}\t${plain(r[prop] as string | null)}`;
+    }
+  }
+}
+
 /**
  * One row as a COPY text line, in ROW_COLUMNS order, built directly from the row: only the
  * free-text fields from the file are checked for characters COPY must escape.
  */
+function copyLine(kind: FileKind): (prefix: string, r: Row) => string {
+  const parts = FILE_SPECS[kind].columns.map(formatter);
+  const n = parts.length;
+  return (prefix, r) => {
+    let line = `${prefix}\t${r.line as number}`;
+    for (let i = 0; i < n; i++) line += `\t${parts[i]!(r)}`;
+    return `${line}\n`;
+  };
+}
+
+const orderLine = copyLine('order');
+const billLine = copyLine('bill');
+
 export function orderCopyLine(prefix: string, r: OrderRow): string {
-  return `${prefix}\t${r.line}\t${text(r.orderId)}\t${text(r.providerRef)}\t${text(r.batchId)}\t${text(r.name)}\t${text(r.brokerId)}\t${text(r.statusText)}\t${r.status}\t${text(r.account)}\t${plain(r.channel)}\t${formatFen(r.amountFen)}\t${fen(r.feeFen)}\t${text(r.channelRef)}\t${text(r.creditBillNo)}\t${text(r.feeBillNo)}\t${text(r.balanceBillNo)}\t${instant(r.createdAt)}\t${instant(r.finishedAt)}\n`;
+  return orderLine(prefix, r as unknown as Row);
 }
 
 export function billCopyLine(prefix: string, r: BillRow): string {
-  return `${prefix}\t${r.line}\t${text(r.orderId)}\t${text(r.providerRef)}\t${text(r.billRef)}\t${r.billType}\t${r.billStatus}\t${plain(r.channel)}\t${text(r.name)}\t${text(r.brokerId)}\t${formatFen(r.amountFen)}\t${text(r.channelRef)}\t${instant(r.createdAt)}\t${instant(r.finishedAt)}\n`;
+  return billLine(prefix, r as unknown as Row);
 }
 
 /** The columns every row of one file shares: dealer and business day, escaped once. */

@@ -3,14 +3,14 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Session } from '../../db/connection.js';
 import { sqlState } from '../../errors.js';
-import { providerFileAsCopyCsv, type CopyCsv } from '../../provider/copy-csv.js';
+import { providerFileAsCopyCsv, type CopyCsv } from './copy-framer.js';
 import type { FileLoader, LoadJob } from './loader.js';
 import {
   convertSql, createStagingTable, dropStagingTable, firstBadValue, inProviderZone, stagingCopySql, typedCopySql,
 } from './staging.js';
 
 /**
- * The Postgres server's loader: Node frames the file's records (copy-csv.ts) and streams them
+ * The Postgres server's loader: Node frames the file's records (copy-framer.ts) and streams them
  * into Postgres' own CSV parser; no record becomes a JavaScript value.
  *
  * Nearly every file goes straight into the load table, typed (`COPY … (FORMAT csv, NULL '-/-')`
@@ -47,7 +47,7 @@ async function loadTyped(session: Session, job: LoadJob, onRows: (rows: number) 
     await session.exec('savepoint recon_typed');
     try {
       await inProviderZone(session, () => pipeline(
-        csv.stream, counting(csv, onRows), session.copyFrom(typedCopySql(job.table, fields))!, signal ? { signal } : {}));
+        csv.stream, counting(csv, onRows), session.copyFrom(typedCopySql(job.kind, job.table, fields))!, signal ? { signal } : {}));
     } catch (err) {
       if (!refused(err)) throw err;
       await session.exec('rollback to savepoint recon_typed').catch(() => { throw err; });

@@ -1,23 +1,21 @@
 import type { Session } from '../../db/connection.js';
 import { ReconError } from '../../errors.js';
 import {
-  BILL_COLUMNS, BILL_STATUS_TEXT, BILL_TYPE_TEXT, CHANNEL_TEXT, ORDER_COLUMNS, ORDER_STATUS_TEXT, PROVIDER_ZONE,
+  AMOUNT_PATTERN, AMOUNT_SQL_TYPE, FILE_SPECS, NULL_TEXT, PROVIDER_ZONE, TIME_PATTERN, snakeCase as snake, type ColumnSpec,
 } from '../../provider/file-format.js';
-import { ECHOABLE, formatError } from '../../provider/file-reader.js';
+import { formatError } from '../../provider/file-reader.js';
 import type { FileKind } from '../../provider/protocol.js';
 import { literal, qualified } from './day-tables.js';
 import { ROW_COLUMNS } from './provider-rows.js';
 
 /**
  * The server-side load's SQL: a provider file's records COPYed as text into a temporary
- * staging table (copy-csv.ts frames them), then converted into the day's load table by one
+ * staging table (copy-framer.ts frames them), then converted into the day's load table by one
  * INSERT … SELECT, and, when that fails, one validating query that finds the first bad line
- * and column. The checks are the reader's (file-reader.ts makeConverter), one for one, so
- * that both engines accept and reject the same files with the same words.
+ * and column. Both come from the column spec (file-format.ts FILE_SPECS), as the reader's
+ * converters do, so that both engines accept and reject the same files with the same words.
+ * A staging column per file field: the field's name in snake case.
  */
-
-/** A staging column per file field: the field's name in snake case. */
-const snake = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 export const stagingTable = (kind: FileKind) => `recon_stage_${kind}`;
 
@@ -26,25 +24,18 @@ export function stagingCopySql(kind: FileKind, fields: readonly string[]): strin
   return `copy ${stagingTable(kind)} (line, ${fields.map(snake).join(', ')}) from stdin with (format csv)`;
 }
 
-/** Load table columns by file field (the others are the table's own names). */
-const COLUMN_OF: Record<string, string> = { name: 'name_masked', account: 'account_masked' };
-/** Columns that hold null for an absent value; the others are required (or, 订单状态, keep the text). */
-const NULLABLE = new Set([
-  'batch_id', 'name_masked', 'broker_id', 'account_masked', 'channel', 'fee', 'channel_ref', 'credit_bill_no', 'fee_bill_no',
-  'balance_bill_no', 'created_at', 'finished_at',
-]);
-
 /**
- * The typed COPY straight into the load table (copy-csv.ts typed framing): the line first,
- * then the file's fields in its order, 订单状态 as its text and its code; the dealer and the
- * day are the table's column defaults (migration 0007). `-/-` is the null string, quoted or
- * not (FORCE_NULL), in the columns that may be null.
+ * The typed COPY straight into the load table (copy-framer.ts typed framing): the line first,
+ * then the file's fields in its order, a code that keeps its text (订单状态) as its text and its
+ * code; the dealer and the day are the table's column defaults (migration 0007). NULL_TEXT
+ * (`-/-`) is the null string, quoted or not (FORCE_NULL), in the columns that may be null.
  */
-export function typedCopySql(table: string, fields: readonly string[]): string {
-  const columns = fields.flatMap((f) => (f === 'statusText' ? ['status_text', 'status'] : [COLUMN_OF[f] ?? snake(f)]));
-  const nullable = columns.filter((c) => NULLABLE.has(c));
+export function typedCopySql(kind: FileKind, table: string, fields: readonly string[]): string {
+  const specs = fields.map((f) => FILE_SPECS[kind].byField.get(f)!);
+  const columns = specs.flatMap((c) => (c.text === null ? [c.column] : [c.text.column, c.column]));
+  const nullable = specs.filter((c) => c.nullable).map((c) => c.column);
   return `copy ${qualified(table)} (line, ${columns.join(', ')}) from stdin
-    with (format csv, null '-/-'${nullable.length > 0 ? `, force_null (${nullable.join(', ')})` : ''})`;
+    with (format csv, null ${literal(NULL_TEXT)}${nullable.length > 0 ? `, force_null (${nullable.join(', ')})` : ''})`;
 }
 
 /**
@@ -52,7 +43,7 @@ export function typedCopySql(table: string, fields: readonly string[]): string {
  * in it is WAL-logged, and its rows never outlive the load.
  */
 export async function createStagingTable(session: Session, kind: FileKind): Promise<void> {
-  const fields = Object.values(kind === 'order' ? ORDER_COLUMNS : BILL_COLUMNS);
+  const fields = FILE_SPECS[kind].columns.map((c) => c.field);
   await session.exec(`drop table if exists ${stagingTable(kind)};
     create temp table ${stagingTable(kind)} (line integer not null, ${fields.map((f) => `${snake(f)} text`).join(', ')}) on commit drop`);
 }
@@ -63,15 +54,14 @@ export async function dropStagingTable(session: Session, kind: FileKind): Promis
 
 /**
  * Bytes the reader trims from either end of a field (cellText): space and the control
- * characters below it. NUL never reaches here (copy-csv.ts rejects it).
+ * characters below it. NUL never reaches here (copy-framer.ts rejects it).
  */
 const TRIMMED = `E'${Array.from({ length: 32 }, (_, i) => `\\x${(i + 1).toString(16).padStart(2, '0')}`).join('')}'`;
 
-const AMOUNT_RE = `'^-?[0-9]{1,14}(\\.[0-9]{1,2})?$'`;
-/** The reader's time shape, with month 01-12, day 01-31 and a valid clock time. */
-const TIME_RE = `'^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$'`;
+const AMOUNT_RE = literal(AMOUNT_PATTERN);
+const TIME_RE = literal(TIME_PATTERN);
 
-const absent = (v: string) => `(${v} is null or ${v} = '' or ${v} = '-/-')`;
+const absent = (v: string) => `(${v} is null or ${v} = '' or ${v} = ${literal(NULL_TEXT)})`;
 
 /**
  * Raises for a value that failed its check, whatever the value: 'x' never starts a number.
@@ -83,101 +73,85 @@ const mapping = (v: string, map: Readonly<Record<string, string>>) =>
   `case ${v} ${Object.entries(map).map(([k, to]) => `when ${literal(k)} then ${literal(to)}`).join(' ')} end`;
 
 interface Check {
-  field: string;
+  column: ColumnSpec;
   /** True when the (trimmed) value is acceptable; never null. */
   ok: (v: string) => string;
   /** The column's value once `ok` holds. */
   value: (v: string) => string;
   type: string;
-  what: string;
 }
 
-const required = (field: string): Check => ({
-  field, ok: (v) => `not ${absent(v)}`, value: (v) => v, type: 'text', what: 'is empty',
-});
-const amount = (field: string): Check => ({
-  field, ok: (v) => `coalesce(${v} ~ ${AMOUNT_RE}, false)`, value: (v) => `${v}::numeric(16,2)`, type: 'numeric', what: 'malformed amount',
-});
-const optionalAmount = (field: string): Check => ({
-  field, ok: (v) => `(${absent(v)} or ${v} ~ ${AMOUNT_RE})`, value: (v) => `case when ${absent(v)} then null else ${v}::numeric(16,2) end`,
-  type: 'numeric', what: 'malformed amount',
-});
+/** A nullable column's check and value: an absent value passes, as null. */
+const orAbsent = (c: ColumnSpec, shape: (v: string) => string, value: (v: string) => string): Pick<Check, 'ok' | 'value'> => (c.nullable
+  ? { ok: (v) => `(${absent(v)} or ${shape(v)})`, value: (v) => `case when ${absent(v)} then null else ${value(v)} end` }
+  : { ok: (v) => `coalesce(${shape(v)}, false)`, value });
+
 /**
- * A Beijing wall time. The conversion's pattern lets through a day past the month's end
- * (2017-11-31), which the cast itself refuses; `strict` adds the day count for the validating
- * query, which must not fail.
+ * A column's check, by its spec's kind, or null for a column nothing can fail (free text that
+ * may be absent). A time's pattern lets through a day past the month's end (2017-11-31), which
+ * the cast itself refuses; `strict` adds the day count for the validating query, which must
+ * not fail.
  */
-const time = (field: string, strict = false): Check => ({
-  field,
-  ok: (v) => (strict
-    // A CASE, because only it fixes the order in which the parts are evaluated.
-    ? `(${absent(v)} or case when ${v} ~ ${TIME_RE} and substr(${v}, 1, 4) <> '0000'
-         then substr(${v}, 9, 2)::int <= extract(day from (substr(${v}, 1, 7) || '-01')::date + interval '1 month - 1 day') else false end)`
-    : `(${absent(v)} or ${v} ~ ${TIME_RE})`),
-  // Read in the session's time zone, which the conversion sets to the provider's (convertSql).
-  value: (v) => `case when ${absent(v)} then null else ${v}::timestamptz end`,
-  type: 'timestamptz',
-  what: 'invalid date-time (expected YYYY-MM-DD HH:mm:ss)',
-});
-const channel: Check = {
-  field: 'channel',
-  ok: (v) => `(${absent(v)} or ${v} in (${Object.keys(CHANNEL_TEXT).map(literal).join(', ')}))`,
-  value: (v) => `case when ${absent(v)} then null else ${mapping(v, CHANNEL_TEXT)} end`,
-  type: 'text',
-  what: 'unknown channel',
-};
-const mapped = (field: string, map: Readonly<Record<string, string>>, what: string): Check => ({
-  field, ok: (v) => `coalesce(${v}, '') in (${Object.keys(map).map(literal).join(', ')})`, value: (v) => mapping(`coalesce(${v}, '')`, map), type: 'text', what,
-});
+function checkOf(c: ColumnSpec, strict: boolean): Check | null {
+  switch (c.kind) {
+    case 'text':
+      if (c.nullable) return null;
+      return { column: c, ok: (v) => `not ${absent(v)}`, value: (v) => v, type: 'text' };
+    case 'amount':
+      return { column: c, ...orAbsent(c, (v) => `${v} ~ ${AMOUNT_RE}`, (v) => `${v}::${AMOUNT_SQL_TYPE}`), type: 'numeric' };
+    case 'time':
+      return {
+        column: c,
+        ...orAbsent(c, (v) => (strict
+          // A CASE, because only it fixes the order in which the parts are evaluated.
+          ? `case when ${v} ~ ${TIME_RE} and substr(${v}, 1, 4) <> '0000'
+         then substr(${v}, 9, 2)::int <= extract(day from (substr(${v}, 1, 7) || '-01')::date + interval '1 month - 1 day') else false end`
+          : `${v} ~ ${TIME_RE}`),
+        // Read in the session's time zone, which the conversion sets to the provider's (convertSql).
+        (v) => `${v}::timestamptz`),
+        type: 'timestamptz',
+      };
+    case 'code': {
+      const codes = c.codes!;
+      const known = Object.keys(codes).map(literal).join(', ');
+      // A required code is looked up as it is: its table may hold '' (an empty 订单状态).
+      return c.nullable
+        ? { column: c, ...orAbsent(c, (v) => `${v} in (${known})`, (v) => mapping(v, codes)), type: 'text' }
+        : { column: c, ok: (v) => `coalesce(${v}, '') in (${known})`, value: (v) => mapping(`coalesce(${v}, '')`, codes), type: 'text' };
+    }
+  }
+}
 
 /** The reader's checks in the reader's order: the first that fails on a line is the one reported. */
-const CHECKS: Record<FileKind, (strict: boolean) => Check[]> = {
-  order: (strict) => [
-    mapped('statusText', ORDER_STATUS_TEXT, 'unknown order status'), required('orderId'), required('providerRef'), channel,
-    amount('amount'), optionalAmount('fee'), time('createdAt', strict), time('finishedAt', strict),
-  ],
-  bill: (strict) => [
-    required('orderId'), required('providerRef'), required('billRef'), mapped('billType', BILL_TYPE_TEXT, 'unknown 流水类型'),
-    mapped('billStatus', BILL_STATUS_TEXT, 'unknown 流水状态'), channel, amount('amount'), time('createdAt', strict), time('finishedAt', strict),
-  ],
-};
+const checks = (kind: FileKind, strict: boolean): Check[] =>
+  FILE_SPECS[kind].checkOrder.map((c) => checkOf(c, strict)).filter((c): c is Check => c !== null);
 
-/** Table columns whose value comes from another field through a check (status from its text). */
-const DERIVED: Record<string, string> = { status: 'statusText', bill_type: 'billType', bill_status: 'billStatus' };
-/** Table columns named differently from their field. */
-const FIELD_OF: Record<string, string> = {
-  order_id: 'orderId', provider_ref: 'providerRef', batch_id: 'batchId', name_masked: 'name', broker_id: 'brokerId',
-  status_text: 'statusText', account_masked: 'account', channel: 'channel', amount: 'amount', fee: 'fee', channel_ref: 'channelRef',
-  credit_bill_no: 'creditBillNo', fee_bill_no: 'feeBillNo', balance_bill_no: 'balanceBillNo', created_at: 'createdAt',
-  finished_at: 'finishedAt', bill_ref: 'billRef',
-};
-
-/** Every field trimmed once, in a subquery the planner keeps apart (offset 0) so that no trim is repeated. */
+/**
+ * Every field trimmed once (the columns the spec trims), in a subquery the planner keeps apart
+ * (offset 0) so that no trim is repeated.
+ */
 function trimmedStaging(kind: FileKind): string {
-  const fields = Object.values(kind === 'order' ? ORDER_COLUMNS : BILL_COLUMNS);
-  return `(select line, ${fields.map((f) => `btrim(${snake(f)}, ${TRIMMED}) as ${snake(f)}`).join(', ')} from ${stagingTable(kind)} offset 0) s`;
+  const fields = FILE_SPECS[kind].columns.map((c) => (c.trim ? `btrim(${snake(c.field)}, ${TRIMMED}) as ${snake(c.field)}` : snake(c.field)));
+  return `(select line, ${fields.join(', ')} from ${stagingTable(kind)} offset 0) s`;
 }
 
 /**
  * The INSERT … SELECT that fills the load table from staging: every value trimmed, checked
  * and converted, or the statement fails. Staging only takes the files the typed COPY gave up
- * on (server-loader.ts), so it never assumes a value is in shape.
+ * on (server-loader.ts), so it never assumes a value is in shape. The values come in
+ * ROW_COLUMNS order, which is the spec's.
  */
 export function convertSql(kind: FileKind, target: string, dealerId: string, date: string): string {
-  const checks = new Map(CHECKS[kind](false).map((c) => [c.field, c]));
-  const select = ROW_COLUMNS[kind].map((column) => {
-    if (column === 'dealer_id') return literal(dealerId);
-    if (column === 'business_date') return `${literal(date)}::date`;
-    if (column === 'line') return 's.line';
-    const derived = DERIVED[column];
-    const field = derived ?? FIELD_OF[column]!;
-    const v = `s.${snake(field)}`;
-    const check = checks.get(field);
-    if (check === undefined) return `case when ${absent(v)} then null else ${v} end`;
-    if (derived === undefined && column === 'status_text') return `coalesce(${v}, '')`;
-    return `case when ${check.ok(v)} then ${check.value(v)} else ${reject(v, check.type)} end`;
+  const values = FILE_SPECS[kind].columns.flatMap((c) => {
+    const v = `s.${snake(c.field)}`;
+    const check = checkOf(c, false);
+    const value = check === null
+      ? `case when ${absent(v)} then null else ${v} end`
+      : `case when ${check.ok(v)} then ${check.value(v)} else ${reject(v, check.type)} end`;
+    // A kept text is the text as read ('' for an empty cell); its check is the code's.
+    return c.text === null ? [value] : [`coalesce(${v}, '')`, value];
   });
-  // status_text keeps the text as read ('' for an empty cell); its check is the status's.
+  const select = [literal(dealerId), `${literal(date)}::date`, 's.line', ...values];
   return `insert into ${qualified(target)} (${ROW_COLUMNS[kind].join(', ')}) select ${select.join(', ')} from ${trimmedStaging(kind)}`;
 }
 
@@ -200,18 +174,16 @@ export async function inProviderZone<T>(session: Session, work: () => Promise<T>
  * (file, line, column, and the value where it may be echoed), or null when every value passes.
  */
 export async function firstBadValue(session: Session, kind: FileKind, label: string): Promise<ReconError | null> {
-  const checks = CHECKS[kind](true);
-  const oks = checks.map((c) => c.ok(`s.${snake(c.field)}`));
+  const all = checks(kind, true);
+  const oks = all.map((c) => c.ok(`s.${snake(c.column.field)}`));
   const r = await session.query<{ line: number; oks: boolean[]; vals: (string | null)[] }>(
-    `select s.line, array[${oks.join(', ')}] as oks, array[${checks.map((c) => `s.${snake(c.field)}`).join(', ')}]::text[] as vals
+    `select s.line, array[${oks.join(', ')}] as oks, array[${all.map((c) => `s.${snake(c.column.field)}`).join(', ')}]::text[] as vals
        from ${trimmedStaging(kind)} where not (${oks.join(' and ')}) order by s.line limit 1`,
   );
   const row = r.rows[0];
   if (row === undefined) return null;
   const at = row.oks.indexOf(false);
-  const check = checks[at]!;
-  const names = Object.fromEntries(Object.entries(kind === 'order' ? ORDER_COLUMNS : BILL_COLUMNS).map(([n, f]) => [f, n]));
+  const { column } = all[at]!;
   const value = row.vals[at] ?? '';
-  const what = check.what === 'is empty' || !ECHOABLE.has(check.field) ? check.what : `${check.what} "${value}"`;
-  return formatError(label, row.line, names[check.field]!, what);
+  return formatError(label, row.line, column.headers[0]!, column.echo ? `${column.what} "${value}"` : column.what!);
 }

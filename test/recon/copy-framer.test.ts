@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { CsvFramer, providerFileAsCopyCsv, type FrameMode } from '../../src/provider/copy-csv.js';
+import { CsvFramer, providerFileAsCopyCsv, type FrameMode } from '../../src/recon/load/copy-framer.js';
 import { BILL_COLUMNS, ORDER_COLUMNS } from '../../src/provider/file-format.js';
 
 const HEADER = Object.keys(BILL_COLUMNS).join(',');
@@ -9,7 +9,7 @@ const ROW = 'A1,R1,B1,经纪公司打款,成功,银行卡,王**,27,1.00,c,2017-1
 
 /** The framer's output for `bytes` written in pieces of `size` bytes, or its error. */
 async function frame(bytes: Buffer, size: number, mode: FrameMode = { typed: false }): Promise<string> {
-  const framer = new CsvFramer(BILL_COLUMNS, 'bill file X', mode);
+  const framer = new CsvFramer('bill', 'bill file X', mode);
   const pieces: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += size) pieces.push(bytes.subarray(i, i + size));
   const out: Buffer[] = [];
@@ -44,7 +44,7 @@ describe('framing a provider file for COPY', () => {
   it('typed: stops before the first record the reader would refuse or trim, and says so', async () => {
     for (const bad of [ROW.replace('经纪公司打款', '返点'), ROW.replace('1.00', '1.005'), ROW.replace('A1', ' A1'), ROW.replace('2017-11-20 00:00:00', '2017-02-29 00:00:00')]) {
       const text = Buffer.from(`${HEADER}\n${ROW}\n${bad}\n${ROW}\n`);
-      const framer = new CsvFramer(BILL_COLUMNS, 'bill file X', { typed: true });
+      const framer = new CsvFramer('bill', 'bill file X', { typed: true });
       let out = '';
       for await (const c of Readable.from([text]).pipe(framer)) out += (c as Buffer).toString();
       expect(out, bad).toBe(`2,A1,R1,B1,payout,succeeded,bankcard,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01\n`);
@@ -58,7 +58,7 @@ describe('framing a provider file for COPY', () => {
     const ids = Array.from({ length: 3000 }, (_, i) => `A${i}`);
     const text = Buffer.from([header, ...ids.map(row), row('A17'), row('"A2999"'), row('A17'), ''].join('\n'));
     for (const size of [1, 7, 4096, text.length]) {
-      const framer = new CsvFramer(ORDER_COLUMNS, 'order file X', { typed: true });
+      const framer = new CsvFramer('order', 'order file X', { typed: true });
       const pieces: Buffer[] = [];
       for (let i = 0; i < text.length; i += size) pieces.push(text.subarray(i, i + size));
       for await (const c of Readable.from(pieces).pipe(framer)) void c;

@@ -1,12 +1,14 @@
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
-import { ReconError } from '../errors.js';
+import type { ReconError } from '../../errors.js';
+import { FILE_SPECS } from '../../provider/file-format.js';
 import {
-  CSV_FAULTS, MAX_RECORD_BYTES, formatError, readHeader, textStage, wrapStreamError, type ColumnMap, type TextFacts,
-} from './file-reader.js';
-import { BILL_COLUMNS, BILL_STATUS_TEXT, BILL_TYPE_TEXT, CHANNEL_TEXT, ORDER_COLUMNS, ORDER_STATUS_TEXT } from './file-format.js';
-import type { FileKind } from './protocol.js';
+  CSV_FAULTS, MAX_RECORD_BYTES, formatError, readHeader, textStage, wrapStreamError, type TextFacts,
+} from '../../provider/file-reader.js';
+import type { FileKind } from '../../provider/protocol.js';
+import { FieldCheck, REQUIRED } from './field-check.js';
+import { RepeatedIds } from './repeated-ids.js';
 
 /** A provider file framed for Postgres' own CSV parser (COPY … (FORMAT csv)). */
 export interface CopyCsv {
@@ -51,79 +53,6 @@ export interface CopyCsv {
  */
 export interface FrameMode { typed: boolean }
 
-/**
- * The ids of one column seen more than once, followed in a table of 53-bit hashes (two 32-bit
- * hashes of the bytes: 16 MB for a million ids). A repeat is certain for equal ids; two ids
- * whose hashes collide (about one chance in 20,000 on a day of a million) both count as seen
- * once and the second as repeated, which only costs the order state an aggregate it did not
- * need. A quoted id is counted as repeated (its bytes as written are not its value). Past
- * MAX_SLOTS / 2 ids it gives up (null), and the order state counts in SQL.
- */
-class RepeatedIds {
-  private static readonly MAX_SLOTS = 1 << 23;
-  private slots = new Float64Array(1 << 21);
-  private count = 0;
-  private found: string[] | null = [];
-
-  repeats(): string[] | null {
-    return this.found;
-  }
-
-  add(out: Buffer, from: number, to: number, quoted: boolean): void {
-    if (this.found === null) return;
-    if (quoted) {
-      this.found.push(parse(out.toString('utf8', from, to), { relax_column_count: true })[0]?.[0] as string);
-      return;
-    }
-    let h1 = 0x811c9dc5;
-    let h2 = 0x9747b28c;
-    for (let i = from; i < to; i++) {
-      const c = out[i]!;
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-      h2 ^= h2 >>> 15;
-    }
-    const key = (h1 >>> 0) * 2097152 + ((h2 >>> 0) & 0x1fffff) + 1;
-    if (this.insert(key)) this.found.push(out.toString('utf8', from, to));
-  }
-
-  /** Where `key` is looked for first: its first hash (the key's high 32 bits), masked. */
-  private static start(key: number, mask: number): number {
-    return Math.floor((key - 1) / 2097152) & mask;
-  }
-
-  /** Adds `key`; true when it was there already. */
-  private insert(key: number): boolean {
-    const mask = this.slots.length - 1;
-    for (let i = RepeatedIds.start(key, mask); ; i = (i + 1) & mask) {
-      const v = this.slots[i]!;
-      if (v === key) return true;
-      if (v === 0) {
-        this.slots[i] = key;
-        if (++this.count * 2 > this.slots.length) this.grow();
-        return false;
-      }
-    }
-  }
-
-  private grow(): void {
-    if (this.slots.length >= RepeatedIds.MAX_SLOTS) {
-      this.found = null;
-      this.slots = new Float64Array(0);
-      return;
-    }
-    const old = this.slots;
-    this.slots = new Float64Array(old.length * 2);
-    const mask = this.slots.length - 1;
-    for (const key of old) {
-      if (key === 0) continue;
-      let i = RepeatedIds.start(key, mask);
-      while (this.slots[i] !== 0) i = (i + 1) & mask;
-      this.slots[i] = key;
-    }
-  }
-}
-
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 const LF = 0x0a;
@@ -137,9 +66,6 @@ const QUOTED = 2;
 const QUOTE_IN_QUOTED = 3;
 /** A CR seen outside quotes: it must be the first half of CRLF. */
 const AFTER_CR = 4;
-
-/** The bytes `-/-`: the null string of typed framing. */
-const NULL_BYTES = [45, 47, 45] as const;
 
 /**
  * Node's part of the server-side load: gunzip, the encoding check (file-reader.ts textStage:
@@ -155,18 +81,20 @@ const NULL_BYTES = [45, 47, 45] as const;
  * - a record whose field count differs from the header's;
  * - a NUL byte (Postgres text cannot hold one), named by line and column.
  *
+ * The fields' values are watched byte by byte (field-check.ts, by the column spec's kind), and
+ * typed framing writes codes for coded fields there.
+ *
  * Line numbers are counted here, as the reader counts them (a quoted field's newlines count),
  * and travel with each record, so that every later error, including the conversion's
  * validating query, names the file's own line.
  */
 export function providerFileAsCopyCsv(source: Readable, kind: FileKind, label: string, mode: FrameMode = { typed: false }): CopyCsv {
-  const columns: ColumnMap = kind === 'order' ? ORDER_COLUMNS : BILL_COLUMNS;
   const facts: TextFacts = { quoted: false, nul: false, lines: 0 };
-  const framer = new CsvFramer(columns, label, mode);
+  const framer = new CsvFramer(kind, label, mode);
   const destroy = framer.destroy.bind(framer);
   // pipeline() destroys every stage with the raw error (zlib's) before its callback runs.
   framer.destroy = (err?: Error) => destroy(err === undefined ? err : wrapStreamError(err, label, facts, false));
-  pipeline(source, createGunzip({ chunkSize: 1 << 16 }), textStage(label, columns, facts), framer, () => {});
+  pipeline(source, createGunzip({ chunkSize: 1 << 16 }), textStage(label, FILE_SPECS[kind].byHeader, facts), framer, () => {});
   return {
     stream: framer, header: framer.header, rows: () => framer.rows, suspect: () => framer.check.suspect, deferred: () => framer.deferred,
     repeats: () => framer.ids?.repeats() ?? null,
@@ -207,7 +135,7 @@ export class CsvFramer extends Transform {
   private carry: Buffer = Buffer.alloc(0);
   private fstart = 0;
 
-  constructor(private readonly columns: ColumnMap, private readonly label: string, private readonly mode: FrameMode) {
+  constructor(private readonly kind: FileKind, private readonly label: string, private readonly mode: FrameMode) {
     super({ readableHighWaterMark: 1 << 18, writableHighWaterMark: 1 << 18 });
     this.check.typed = mode.typed;
     this.header = new Promise((resolve, reject) => {
@@ -300,13 +228,13 @@ export class CsvFramer extends Transform {
     const text = bytes.toString('utf8').replace(/\r$/, '');
     const records: string[][] = text === '' ? [] : parse(text, { relax_column_count: true });
     const cells = records[0] ?? [''];
-    const index = readHeader(cells, this.columns, this.label);
+    const index = readHeader(cells, FILE_SPECS[this.kind].byHeader, this.label);
     this.headerNames = cells.map((c) => c.replace(/^\uFEFF/, '').trim());
     this.width = cells.length;
     const fields: string[] = [];
     for (const [field, i] of Object.entries(index)) fields[i] = field;
-    this.check.setColumns(fields);
-    if (this.mode.typed && this.columns === ORDER_COLUMNS) {
+    this.check.setColumns(this.kind, fields);
+    if (this.mode.typed && this.kind === 'order') {
       this.ids = new RepeatedIds();
       this.idColumn = fields.indexOf('orderId');
     }
@@ -526,173 +454,4 @@ function writeNumber(out: Buffer, o: number, v: number): number {
   let at = o + digits;
   for (let x = v; at > o; x = Math.floor(x / 10)) out[--at] = 48 + (x % 10);
   return o + digits;
-}
-
-/** What a field must hold, by file column. */
-const TEXT = 0;
-const REQUIRED = 1;
-const AMOUNT = 2;
-const OPTIONAL_AMOUNT = 3;
-const TIME = 4;
-/** 订单状态: typed framing writes the text, then its status code. */
-const STATUS = 5;
-/** 流水类型, 流水状态: typed framing writes the code. */
-const CODED = 6;
-/** 支付渠道: typed framing writes the code, or null. */
-const CHANNEL = 7;
-
-const KIND_OF: Record<string, number> = {
-  orderId: REQUIRED, providerRef: REQUIRED, billRef: REQUIRED, amount: AMOUNT, fee: OPTIONAL_AMOUNT, createdAt: TIME,
-  finishedAt: TIME, statusText: STATUS, billType: CODED, billStatus: CODED, channel: CHANNEL,
-};
-const CODES: Record<string, Readonly<Record<string, string>>> = {
-  statusText: ORDER_STATUS_TEXT, billType: BILL_TYPE_TEXT, billStatus: BILL_STATUS_TEXT, channel: CHANNEL_TEXT,
-};
-/** The longest coded text taken (bytes); anything longer is unknown. */
-const CODED_MAX = 64;
-const DAYS_IN_MONTH = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-/**
- * Watches every field's content bytes: space or a control byte at either end (which the
- * reader trims), and a value not of the reader's shape: an empty id or amount, an amount or
- * time malformed (or a day the month does not have), an unknown status, type or channel.
- * Nothing is rejected here: such a file is `suspect`, and is checked in full by the validating
- * query (staging.ts), which names the line and column as the reader would. In typed framing it
- * also writes what a field becomes at its end: codes for coded fields, `-/-` for empty ones.
- */
-class FieldCheck {
-  suspect = false;
-  typed = false;
-  /** The current field's bytes are written as read (false: typed framing writes its code at the end). */
-  raw = true;
-  private kinds: Uint8Array = new Uint8Array(0);
-  private codes: (Map<Buffer, Buffer> | null)[] = [];
-  kind = TEXT;
-  private map: Map<Buffer, Buffer> | null = null;
-  /** Content bytes and the last of them, where a field ends in another chunk than it began (the framer keeps them meanwhile). */
-  length = 0;
-  last = 0;
-  quoted = false;
-  /** Shape state: an amount's automaton, or a time's position check. */
-  private shape = 0;
-  private bad = false;
-  private pair = 0;
-  private year = 0;
-  private month = 0;
-  /** 3 once the content so far is exactly "-/-". */
-  private dash = 0;
-  /** A coded field's bytes. */
-  private readonly coded = Buffer.alloc(CODED_MAX);
-
-  setColumns(fields: readonly string[]): void {
-    this.suspect = false;
-    this.kinds = Uint8Array.from(fields, (f) => KIND_OF[f] ?? TEXT);
-    this.codes = fields.map((f) => {
-      const codes = CODES[f];
-      if (codes === undefined) return null;
-      // 订单状态 keeps its text (quoted: the known texts hold no quote) before its code.
-      return new Map(Object.entries(codes).map(([text, code]) => [Buffer.from(text), Buffer.from(f === 'statusText' ? `"${text}",${code}` : code)]));
-    });
-  }
-
-  /** A new field, the `index`th of its record; returns its kind. */
-  start(index: number): number {
-    this.kind = this.kinds[index] ?? TEXT;
-    this.map = this.codes[index] ?? null;
-    this.raw = !this.typed || this.map === null;
-    this.shape = 0;
-    this.bad = false;
-    this.dash = 0;
-    return this.kind;
-  }
-
-  /** Content byte `at` (from 0) of a field that is not free text. */
-  byte(c: number, at: number): void {
-    const kind = this.kind;
-    if (at < 3) this.dash = (at === 0 ? c === 45 : at === 1 ? this.dash === 1 && c === 47 : this.dash === 2 && c === 45) ? at + 1 : 0;
-    if (kind >= STATUS) {
-      if (at < CODED_MAX) this.coded[at] = c;
-      return;
-    }
-    if (this.bad) return;
-    const d = c - 48;
-    const digit = d >= 0 && d <= 9;
-    if (kind === TIME) {
-      // YYYY-MM-DD HH:mm:ss (or T): a real day (not year 0000), hour 00-23, minute and second 00-59.
-      if (at === 4 || at === 7) this.bad = c !== 45;
-      else if (at === 10) this.bad = c !== 32 && c !== 84;
-      else if (at === 13 || at === 16) this.bad = c !== 58;
-      else if (!digit || at > 18) this.bad = true;
-      else if (at < 4) {
-        this.year = at === 0 ? d : this.year * 10 + d;
-        if (at === 3) this.bad = this.year === 0;
-      } else if (at === 5 || at === 8 || at === 11 || at === 14 || at === 17) this.pair = d;
-      else {
-        const v = this.pair * 10 + d;
-        if (at === 6) {
-          this.month = v;
-          this.bad = v < 1 || v > 12;
-        } else if (at === 9) {
-          const leap = this.year % 4 === 0 && (this.year % 100 !== 0 || this.year % 400 === 0);
-          this.bad = v < 1 || v > (this.month === 2 && !leap ? 28 : DAYS_IN_MONTH[this.month]!);
-        } else this.bad = at === 12 ? v > 23 : v > 59;
-      }
-      return;
-    }
-    // -?digits{1,14}(.digits{1,2})?: shape counts whole digits as 11-24, decimals as 31-32.
-    const shape = this.shape;
-    if (shape === 0 && c === 45) this.shape = 1;
-    else if (shape <= 1 && digit) this.shape = 11;
-    else if (shape >= 11 && shape < 24 && digit) this.shape = shape + 1;
-    else if (shape >= 11 && shape <= 24 && c === 46) this.shape = 30;
-    else if (shape >= 30 && shape < 32 && digit) this.shape = shape + 1;
-    else this.bad = true;
-  }
-
-  /** The field ends: judges it, and in typed framing writes what it becomes at `o`. Returns the new offset. */
-  end(out: Buffer, o: number, length: number, last: number, quoted: boolean): number {
-    if (length > 0 && last <= 0x20) this.suspect = true;
-    const kind = this.kind;
-    if (kind === REQUIRED) {
-      // Written as read, so the record's output (all of it still in `out`) ends with it.
-      const at = o - 3 - (quoted ? 1 : 0);
-      if (length === 0 || (length === 3 && out[at] === 45 && out[at + 1] === 47 && out[at + 2] === 45)) this.suspect = true;
-      return o;
-    }
-    const absent = length === 0 || (this.dash === 3 && length === 3);
-    if (kind >= STATUS) {
-      if (kind === CHANNEL && absent) return this.typed ? writeNull(out, o) : o;
-      const code = this.lookup(length);
-      if (code === null) this.suspect = true;
-      else if (this.typed) o += code.copy(out, o);
-      return o;
-    }
-    if (kind === TEXT) return this.typed && length === 0 ? writeNull(out, o) : o;
-    if (absent) {
-      if (kind === AMOUNT) this.suspect = true;
-      return this.typed && length === 0 ? writeNull(out, o) : o;
-    }
-    const shaped = kind === TIME ? length === 19 : (this.shape >= 11 && this.shape <= 24) || this.shape >= 31;
-    if (this.bad || !shaped) this.suspect = true;
-    return o;
-  }
-
-  /** The code of a coded field's text (the written form for 订单状态), or null when unknown. */
-  private lookup(length: number): Buffer | null {
-    // A byte comparison with each known text (a handful): no string is made per row.
-    for (const [text, code] of this.map!) {
-      if (text.length !== length) continue;
-      let j = 0;
-      while (j < length && text[j] === this.coded[j]) j++;
-      if (j === length) return code;
-    }
-    return null;
-  }
-}
-
-function writeNull(out: Buffer, o: number): number {
-  out[o] = NULL_BYTES[0];
-  out[o + 1] = NULL_BYTES[1];
-  out[o + 2] = NULL_BYTES[2];
-  return o + 3;
 }
