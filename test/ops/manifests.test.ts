@@ -237,6 +237,24 @@ describe('Kubernetes manifests', () => {
   });
 });
 
+describe('the words beside the manifests', () => {
+  // The load today (src/recon/load/): on a server, one file after the other, framed on the main
+  // thread into Postgres' COPY; a parser thread for PGlite alone; downloads the only temp files.
+  const stale = /two threads|both files at once|spool|COPY text while/i;
+
+  it('the k8s/ comments describe the load as it is', () => {
+    const files = [...onDisk.map((f) => join(K8S, f)), ...jobFiles.map((f) => join(JOBS, f))];
+    const found = files.flatMap((f) => readFileSync(f, 'utf8').split('\n').map((line, i) => `${f.slice(K8S.length + 1)}:${i + 1}: ${line.trim()}`)).filter((l) => stale.test(l));
+    expect(found).toEqual([]);
+  });
+
+  it('the README\'s YZH_TMP_DIR row names only the downloads', () => {
+    const row = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n').find((l) => l.startsWith('| `YZH_TMP_DIR` |'));
+    expect(row).toMatch(/downloads/);
+    expect(row).not.toMatch(stale);
+  });
+});
+
 describe('Dockerfile', () => {
   const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   const stages = [...text.matchAll(/^FROM (\S+) AS (\w+)/gm)].map((m) => [m[1], m[2]]);
