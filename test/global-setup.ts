@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -10,9 +10,6 @@ import { join } from 'node:path';
  */
 export default function setup(): () => void {
   const dir = mkdtempSync(join(tmpdir(), 'yzh-test-run-'));
-  // Open to other users: the read-only archive cases run a command as nobody (root writes
-  // through a mode of 0555), which must reach its database below this folder.
-  chmodSync(dir, 0o755);
   process.env.TMPDIR = dir;
   return () => {
     const left = readdirSync(dir);

@@ -1,6 +1,6 @@
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,9 +71,9 @@ const snapshot = async () => known ??= await db.use((h) => h.withSession(async (
   (await s.query('select * from recon.discrepancies order by id')).rows));
 const withoutLastSeen = (rows: Record<string, unknown>[]) => rows.map(({ last_seen_run_id: _, ...rest }) => rest);
 
-async function run(sandbox: Sandbox, args: string[] = ['run', '--date', D], env: Record<string, string> = {}, uid?: number): Promise<CliResult> {
+async function run(sandbox: Sandbox, args: string[] = ['run', '--date', D], env: Record<string, string> = {}, honourModes = false): Promise<CliResult> {
   known = null;
-  return runCli(args, { ...db.env, ...providerEnv(sandbox, { YZH_TIMEOUT_MS: '1500', YZH_RETRIES: '2' }), ...env }, uid === undefined ? {} : { uid, gid: uid });
+  return runCli(args, { ...db.env, ...providerEnv(sandbox, { YZH_TIMEOUT_MS: '1500', YZH_RETRIES: '2' }), ...env }, { honourModes });
 }
 
 /** A failing case: exit code, the one clear line, and the discrepancy table untouched. */
@@ -483,14 +483,8 @@ describe.each(ENGINES)('fault injection on %s: the archive', (engine) => {
     try {
       const files = () => db.use((h) => h.withSession(async (s) => (await s.query('select * from recon.provider_files order by id')).rows));
       const [before, filesBefore] = [await snapshot(), await files()];
-      // Root writes through a mode of 0555: as root, the run goes as nobody, on a database made
-      // its own (after the looks above, which may add files).
-      const asRoot = process.getuid?.() === 0;
-      if (asRoot && db.env.PGLITE_DIR !== undefined) chownTree(dirname(db.env.PGLITE_DIR), 65534);
-      // The run's own temp folder goes where its user may write.
-      const runTmp = folder('yzh-fault-ro-tmp-');
-      if (asRoot) chownTree(runTmp, 65534);
-      const result = await run(sandbox, ['run', '--date', D], { YZH_ARCHIVE_DIR: readOnly, YZH_TMP_DIR: runTmp }, asRoot ? 65534 : undefined);
+      // Root writes through a mode of 0555: as root, the run goes without CAP_DAC_OVERRIDE.
+      const result = await run(sandbox, ['run', '--date', D], { YZH_ARCHIVE_DIR: readOnly }, true);
       expect(result.code, result.stderr).toBe(1);
       expect(lastLine(result.stderr)).toMatch(
         new RegExp(`^yzh-recon: cannot write order file 2017-11-20 to the archive ${readOnly} \\(YZH_ARCHIVE_DIR\\): EACCES: permission denied, mkdir '${readOnly}/sixcn'$`));
@@ -502,14 +496,6 @@ describe.each(ENGINES)('fault injection on %s: the archive', (engine) => {
     }
   });
 });
-
-function chownTree(path: string, id: number): void {
-  chownSync(path, id, id);
-  for (const entry of readdirSync(path, { withFileTypes: true })) {
-    if (entry.isDirectory()) chownTree(join(path, entry.name), id);
-    else chownSync(join(path, entry.name), id, id);
-  }
-}
 
 describe.each(ENGINES)('fault injection on %s: command line', (engine) => {
   onEngine(engine);
