@@ -118,7 +118,11 @@ export async function buildWorkbook(rows: ReportRow[], options: WorkbookOptions)
   book.created = options.now;
   book.modified = options.now;
 
-  const sheet = book.addWorksheet(SHEET_NAMES.findings[lang], { views: [{ state: 'frozen', xSplit: 0, ySplit: 1 }] });
+  const sheet = book.addWorksheet(SHEET_NAMES.findings[lang], {
+    views: [{ state: 'frozen', xSplit: 0, ySplit: 1 }],
+    // Printed: A4 landscape, one page wide, the header on every page.
+    pageSetup: { paperSize: 9, orientation: 'landscape', fitToPage: true, fitToWidth: 1, fitToHeight: 0, printTitlesRow: '1:1' },
+  });
   sheet.columns = XLSX_COLUMNS.map((c) => ({ key: c, header: columnHeader(c, lang) }));
   for (const row of rows) sheet.addRow(Object.fromEntries(XLSX_COLUMNS.map((c) => [c, cellValue(row, c)])));
 
@@ -130,7 +134,7 @@ export async function buildWorkbook(rows: ReportRow[], options: WorkbookOptions)
     const headerWidth = displayWidth(columnHeader(c, lang));
     const longest = Math.max(headerWidth, ...rows.map((r) => {
       const v = cellValue(r, c);
-      return c === 'business_date' ? 10 : typeof v === 'number' ? v.toFixed(2).length + 3 : typeof v === 'string' ? displayWidth(v) : 0;
+      return c === 'business_date' ? 12 : typeof v === 'number' ? v.toFixed(2).length + 3 : typeof v === 'string' ? displayWidth(v) : 0;
     }));
     column.width = Math.min(c === 'details' ? 60 : 40, Math.max(8, longest + 2));
     if (c === 'business_date') column.numFmt = DATE_FORMAT;
@@ -159,9 +163,11 @@ export async function buildWorkbook(rows: ReportRow[], options: WorkbookOptions)
 function addGlanceSheet(book: ExcelJS.Workbook, options: WorkbookOptions): void {
   const l = LABELS[options.lang];
   const zh = options.lang === 'zh';
-  const sheet = book.addWorksheet(SHEET_NAMES.glance[options.lang]);
+  const sheet = book.addWorksheet(SHEET_NAMES.glance[options.lang], {
+    pageSetup: { paperSize: 9, orientation: 'landscape', fitToPage: true, fitToWidth: 1, fitToHeight: 0 },
+  });
   sheet.getColumn(1).width = 24;
-  for (let i = 2; i <= 8; i++) sheet.getColumn(i).width = 16;
+  for (let i = 2; i <= 8; i++) sheet.getColumn(i).width = i === 2 ? 22 : 16;
   const title = sheet.addRow([l.title]);
   title.font = { bold: true, size: 14 };
   const put = (label: string, value: ExcelJS.CellValue, numFmt?: string) => {
