@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os';
 import { ReconError } from './errors.js';
+import { parseNotifyConfig, type NotifyConfig } from './recon/notify/targets.js';
 
 export interface ProviderConfig {
   readonly baseUrl: string;
@@ -55,6 +56,8 @@ export interface Config {
   readonly retainDays: number;
   /** How many days either side of a day a repeated 商户订单号 is searched (YZH_DUPLICATE_WINDOW_DAYS). */
   readonly duplicateWindowDays: number;
+  /** Chat webhooks told after each run (YZH_NOTIFY_URLS, _SECRETS, _ON, YZH_REPORT_URL). */
+  readonly notify: NotifyConfig;
 }
 
 /**
@@ -176,6 +179,7 @@ export function loadConfig(
     archiveRetainDays: get('YZH_ARCHIVE_RETAIN_DAYS') === undefined ? null : positiveInt('YZH_ARCHIVE_RETAIN_DAYS', 1),
     retainDays: positiveInt('YZH_RETAIN_DAYS', DEFAULT_RETAIN_DAYS),
     duplicateWindowDays: positiveInt('YZH_DUPLICATE_WINDOW_DAYS', DEFAULT_DUPLICATE_WINDOW_DAYS),
+    notify: parseNotifyConfig(get, problems),
   };
 
   if (problems.length > 0) {

@@ -2,14 +2,15 @@ import { readFileSync } from 'node:fs';
 import { openDatabase } from '../db/connection.js';
 import { ReconError } from '../errors.js';
 import { applyAcks, decodeCsvFile, parseAckCsv, planAcks, type AckPlan } from '../recon/report/ack.js';
+import { isXlsx, readAckXlsx } from '../recon/report/xlsx-import.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 import { explainUnmigrated } from './report.js';
 
 export const ACK_USAGE = `usage: yzh-recon ack --file FILE [--dry-run] [--partial]
 
-Imports acknowledgements from a report CSV (yzh-recon report --format csv) that finance filled
-in: the ack_by and ack_note of each row, matched by id. Only those columns (and ack_at) change.
+Imports acknowledgements from a report CSV (yzh-recon report --format csv) or workbook
+(--format xlsx, its sheet 差异 / Findings, columns in any order) that finance filled in: the ack_by and ack_note of each row, matched by id. Only those columns (and ack_at) change.
 A blank cell leaves the stored value as it is. A row whose finding changed since the export
 (seen by a newer run, or resolved) is refused and named; so is a row that does not name who
 acknowledges it. On any refusal nothing is written, unless --partial, which writes the other
@@ -57,8 +58,9 @@ export async function ackCommand(ctx: CommandContext, argv: string[]): Promise<n
   } catch (err) {
     throw new ReconError('USAGE', `ack: cannot read ${values.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const decoded = decodeCsvFile(bytes, values.file);
-  const rows = parseAckCsv(decoded, values.file);
+  // A workbook by its content (a zip), whatever its name; anything else is a CSV.
+  const decoded = isXlsx(bytes) ? { encoding: 'XLSX' } : decodeCsvFile(bytes, values.file);
+  const rows = 'text' in decoded ? parseAckCsv(decoded, values.file) : await readAckXlsx(bytes, values.file);
   const dryRun = values['dry-run'] === true;
   const partial = values.partial === true;
   const config = ctx.config();

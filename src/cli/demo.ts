@@ -11,6 +11,8 @@ import type { Session } from '../db/connection.js';
 import { buildReportPage, writeReportPage } from '../recon/report/page.js';
 import { selectDiscrepancies } from '../recon/report/findings.js';
 import { runDay } from '../recon/runs/run-day.js';
+import { messageMarkdown } from '../recon/notify/message.js';
+import { runFacts } from '../recon/notify/notify.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 import { formatTable } from './report.js';
@@ -105,6 +107,9 @@ export async function demoCommand(ctx: CommandContext, argv: string[]): Promise<
     ctx.stdout.write(`${formatRunSummary(result)}\n`);
     const rows = await db.withSession((s) => selectDiscrepancies(s, { dealerId: SANDBOX_KEYS.dealerId, from: DEMO_DATE, to: DEMO_DATE, openOnly: true }));
     ctx.stdout.write(formatTable(rows));
+    // The chat message this run would send to YZH_NOTIFY_URLS (企业微信 / 钉钉 / 飞书 markdown).
+    const facts = await runFacts(db, config.notify, { dealerId: SANDBOX_KEYS.dealerId, date: DEMO_DATE, result, error: undefined, durationSeconds: result.times.totalMs / 1000 }, ctx.log);
+    ctx.stdout.write(`\nchat message after the run (sent to each webhook in YZH_NOTIFY_URLS):\n\n${messageMarkdown(facts).replace(/^/gm, '  ')}\n`);
 
     // The live follow-up: a red packet the files cannot settle.
     const deps = { db, client, config, log: ctx.log };

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'follow-up': async () => (await import('./follow-up.js')).followUpCommand,
   verify: async () => (await import('./verify.js')).verifyCommand,
   prune: async () => (await import('./prune.js')).pruneCommand,
+  notify: async () => (await import('./notify.js')).notifyCommand,
 };
 
 const USAGE = `usage: yzh-recon <command> [options]
@@ -30,14 +31,15 @@ Reconciles 云账户 (Yunzhanghu) daily order and bill files against the merchan
 commands:
   migrate   apply the SQL migrations (safe to run again)
   run       reconcile a business day (default: yesterday in Asia/Shanghai)
-  report    print discrepancies (table, csv with BOM, json, or the html page for finance)
-  ack       import acknowledgements (ack_by, ack_note) from a report CSV edited in Excel
+  report    print discrepancies (table, csv with BOM, json, xlsx, or the html page for finance)
+  ack       import acknowledgements (ack_by, ack_note) from a report CSV or workbook edited in Excel
   sandbox   serve a local double of the provider API
   demo      the whole job on embedded defaults: sandbox + embedded Postgres + the fixture day
   check     preflight after a deploy: configuration, database, provider keys, clock
   follow-up ask the provider now about the orders the files cannot settle (every run does too)
   verify    re-hash the archived files and check the runs' audit chain
   prune     remove what is past its retention (archive objects past YZH_ARCHIVE_RETAIN_DAYS)
+  notify    send a test message to the chat webhooks (YZH_NOTIFY_URLS) and show their answers
 
 yzh-recon <command> --help describes each. Exit status: 0 done, 1 the work failed,
 2 usage error, 143/130 stopped by SIGTERM/SIGINT.`;

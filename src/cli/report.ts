@@ -4,13 +4,14 @@ import { ReconError } from '../errors.js';
 import { yesterdayInShanghai } from '../recon/runs/business-date.js';
 import { formatCsv } from '../recon/report/csv.js';
 import type { Lang } from '../recon/report/labels.js';
-import { buildReportPage, writeReportPage } from '../recon/report/page.js';
-import { latestReconciledDay, soleDealer } from '../recon/report/page-data.js';
+import { buildReportPage, HISTORY_DAYS, OPEN_LIMIT, writeReportPage } from '../recon/report/page.js';
+import { latestReconciledDay, selectPageData, soleDealer } from '../recon/report/page-data.js';
+import { buildWorkbook } from '../recon/report/xlsx.js';
 import { selectDiscrepancies, type ReportRow } from '../recon/report/findings.js';
 import { datePeriod, parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 
-export const REPORT_USAGE = `usage: yzh-recon report [--date YYYY-MM-DD | --from D1 --to D2] [--open] [--format table|csv|json|html]
+export const REPORT_USAGE = `usage: yzh-recon report [--date YYYY-MM-DD | --from D1 --to D2] [--open] [--format table|csv|json|html|xlsx]
                        [--lang zh|en] [--out FILE]
 
 Prints discrepancies for finance, most severe first: all days unless --date or --from/--to,
@@ -22,7 +23,12 @@ ack_by and ack_note columns that \`yzh-recon ack\` reads back, and the row versi
 attachment): the day at a glance, the last 30 days as charts, the open findings by age with
 their live status and acknowledgement, and run health. Default day: the newest one with a
 successful run. --lang en for English (default zh, Chinese). --out FILE writes to FILE instead
-of stdout. Limited to YZH_DEALER_ID when it is set (the html page needs one dealer).`;
+of stdout. Limited to YZH_DEALER_ID when it is set (the html page needs one dealer).
+
+--format xlsx writes one Excel workbook: the sheet 差异 (Findings) holds the open findings with
+the CSV's columns (ack_by and ack_note the only ones to type into; the row version and the
+acknowledgement as exported in hidden columns) and 概览 (Overview) the day at a glance.
+\`yzh-recon ack --file\` reads it back. Without --out it goes to stdout (redirect it to a file).`;
 
 const UNDEFINED_TABLE = '42P01';
 
@@ -82,10 +88,13 @@ export async function reportCommand(ctx: CommandContext, argv: string[]): Promis
     return 0;
   }
   const format = values.format ?? 'table';
-  if (!['table', 'csv', 'json', 'html'].includes(format)) throw new ReconError('USAGE', `--format must be table, csv, json or html\n${REPORT_USAGE}`);
+  if (!['table', 'csv', 'json', 'html', 'xlsx'].includes(format)) throw new ReconError('USAGE', `--format must be table, csv, json, html or xlsx\n${REPORT_USAGE}`);
   const lang = (values.lang ?? 'zh') as Lang;
   if (lang !== 'zh' && lang !== 'en') throw new ReconError('USAGE', `--lang must be zh or en\n${REPORT_USAGE}`);
-  if (values.lang !== undefined && format !== 'html') throw new ReconError('USAGE', `--lang applies to --format html\n${REPORT_USAGE}`);
+  if (values.lang !== undefined && format !== 'html' && format !== 'xlsx') throw new ReconError('USAGE', `--lang applies to --format html and xlsx\n${REPORT_USAGE}`);
+  if (format === 'xlsx' && values.out === undefined && (ctx.stdout as { isTTY?: boolean }).isTTY === true) {
+    throw new ReconError('USAGE', `--format xlsx writes a binary workbook: give --out FILE or redirect stdout to a file\n${REPORT_USAGE}`);
+  }
   const period = datePeriod(values, REPORT_USAGE);
   const config = ctx.config();
   const db = await openDatabase(config);
@@ -96,14 +105,33 @@ export async function reportCommand(ctx: CommandContext, argv: string[]): Promis
         const day = period.to ?? (await latestReconciledDay(s, dealerId)) ?? yesterdayInShanghai();
         return buildReportPage(s, { dealerId, from: period.from ?? day, to: day, lang });
       }
+      if (format === 'xlsx') return xlsxReport(s, config.provider.dealerId, period, lang);
       const rows = await selectDiscrepancies(s, { dealerId: config.provider.dealerId || undefined, ...period, openOnly: values.open === true });
       return format === 'csv' ? formatCsv(rows) : format === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows);
     }).catch(explainUnmigrated);
     if (values.out === undefined) ctx.stdout.write(output);
-    else if (format === 'html') writeReportPage(values.out, output);
+    else if (format === 'html' || format === 'xlsx') writeReportPage(values.out, output);
     else writeFileSync(values.out, output);
     return 0;
   } finally {
     await db.close();
   }
+}
+
+/**
+ * The workbook: every open finding (of the period, when one is given) of the configured dealer,
+ * or of all dealers when none is configured; the overview is the page's day at a glance for
+ * the one dealer (left out, with a line saying so, when there is none).
+ */
+async function xlsxReport(s: Session, configured: string, period: { from?: string; to?: string }, lang: Lang): Promise<Buffer> {
+  const rows = await selectDiscrepancies(s, { dealerId: configured || undefined, ...period, openOnly: true });
+  const dealers = configured !== '' ? [configured] : await soleDealer(s);
+  let glance = null;
+  if (dealers.length === 1) {
+    const dealerId = dealers[0]!;
+    const day = period.to ?? (await latestReconciledDay(s, dealerId)) ?? yesterdayInShanghai();
+    const data = await selectPageData(s, { dealerId, from: period.from ?? day, to: day, historyDays: HISTORY_DAYS, openLimit: OPEN_LIMIT });
+    glance = { dealerId, data };
+  }
+  return buildWorkbook(rows, { lang, glance, now: new Date() });
 }

@@ -5,6 +5,7 @@ import { ReconError } from '../errors.js';
 import { ProviderClient } from '../provider/client.js';
 import { dateRange, parseBusinessDate, yesterdayInShanghai } from '../recon/runs/business-date.js';
 import { openFindings, pushRunMetrics, reconciledDays } from '../recon/runs/metrics.js';
+import { notifyAfterRun } from '../recon/notify/notify.js';
 import { buildReportPage, reportFileName, writeReportPage } from '../recon/report/page.js';
 import { runDay, type RunResult } from '../recon/runs/run-day.js';
 import type { Logger } from '../logger.js';
@@ -27,6 +28,8 @@ the provider (the keys are not needed).
 are done, whether they succeeded or not; with YZH_REPORT_DIR set, each day's page is also
 written there as yzh-recon-<dealer>-<day>.html. A page that cannot be written is logged as an
 error and does not change the exit status.
+With YZH_NOTIFY_URLS set, each day's outcome goes to those chat webhooks (YZH_NOTIFY_ON says
+when); sending takes a few seconds at most and never changes the exit status.
 Exit status: 0 the run completed (whatever it found), 1 it failed, 2 usage error.`;
 
 export function runDates(values: { date?: string; from?: string; to?: string }): string[] {
@@ -71,9 +74,13 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
       attempted.push(date);
       const started = performance.now();
       let result: RunResult | undefined;
+      let failure: unknown;
       try {
         result = await runDay({ db, client, config, log: ctx.log }, { dealerId, date, trigger, source: fromArchive ? 'archive' : 'provider', signal: ctx.signal });
         ctx.stdout.write(formatRunSummary(result));
+      } catch (err) {
+        failure = err;
+        throw err;
       } finally {
         if (config.pushgatewayUrl !== undefined) {
           const facts = await db.withSession(async (s) => ({ open: await openFindings(s, dealerId), days: await reconciledDays(s, dealerId) }))
@@ -83,6 +90,8 @@ export async function runCommand(ctx: CommandContext, argv: string[]): Promise<n
             open: facts?.open, days: facts?.days,
           }, ctx.log);
         }
+        // The chat message (YZH_NOTIFY_URLS): a few seconds at most, never the run's outcome.
+        await notifyAfterRun(db, config.notify, { dealerId, date, result, error: failure, durationSeconds: (performance.now() - started) / 1000 }, ctx.log);
       }
     }
     return 0;

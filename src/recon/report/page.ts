@@ -29,7 +29,7 @@ export async function buildReportPage(session: Session, options: PageOptions): P
  * Writes the page beside its final name and renames it into place, so that a mail step or a
  * reader of a shared folder never sees half a page.
  */
-export function writeReportPage(path: string, html: string): void {
+export function writeReportPage(path: string, html: string | Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
   const partial = join(dirname(path), `.${process.pid}.partial.html`);
   writeFileSync(partial, html);

@@ -13,8 +13,8 @@ export interface RunMetricsInput {
   outcome: 'succeeded' | 'failed';
   durationSeconds: number;
   result?: RunResult;
-  /** Open findings of the dealer after the run, by kind and severity. */
-  open?: { kind: string; severity: string; count: number }[];
+  /** Open findings of the dealer after the run, by kind and severity (amount: numeric text, their money). */
+  open?: { kind: string; severity: string; count: number; amount?: string }[];
   /** The dealer's reconciled days after the run, from recon.runs (see reconciledDays). */
   days?: ReconciledDays;
 }
@@ -88,13 +88,16 @@ export function buildRunMetrics(input: RunMetricsInput): Registry {
   if (input.open !== undefined) {
     const open = gauge('yzh_recon_open_findings', 'Open discrepancies by kind and severity', ['kind', 'severity']);
     for (const o of input.open) open.set({ ...dealer, kind: o.kind, severity: o.severity }, o.count);
+    // Money at risk on the dashboard: a float here as every gauge is; the page and the report have it to the fen.
+    const amount = gauge('yzh_recon_open_findings_amount_yuan', 'Amounts of the open discrepancies (provider amount, else ledger amount), by kind and severity', ['kind', 'severity']);
+    for (const o of input.open) if (o.amount !== undefined) amount.set({ ...dealer, kind: o.kind, severity: o.severity }, Number(o.amount));
   }
   return registry;
 }
 
-export async function openFindings(session: Session, dealerId: string): Promise<{ kind: string; severity: string; count: number }[]> {
-  const r = await session.query<{ kind: string; severity: string; count: number }>(
-    `select kind, severity, count(*)::int as count from recon.discrepancies
+export async function openFindings(session: Session, dealerId: string): Promise<{ kind: string; severity: string; count: number; amount: string }[]> {
+  const r = await session.query<{ kind: string; severity: string; count: number; amount: string }>(
+    `select kind, severity, count(*)::int as count, coalesce(sum(coalesce(provider_amount, ledger_amount)), 0)::text as amount from recon.discrepancies
       where dealer_id = $1 and status = 'open' group by kind, severity order by kind, severity`, [dealerId]);
   return r.rows;
 }
