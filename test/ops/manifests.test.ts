@@ -102,7 +102,7 @@ describe('Kubernetes manifests', () => {
   renders('kustomize renders k8s/ (the deploy command\'s `kubectl apply -k k8s/`): what is applied and kept, no Job', () => {
     const objects = rendered();
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-      'ConfigMap/yzh-recon', 'CronJob/yzh-recon-0350', 'CronJob/yzh-recon-1150', 'CronJob/yzh-recon-1650', 'Namespace/yzh-recon',
+      'ConfigMap/yzh-recon', 'ConfigMap/yzh-recon-dashboard', 'CronJob/yzh-recon-0350', 'CronJob/yzh-recon-1150', 'CronJob/yzh-recon-1650', 'Namespace/yzh-recon',
       'PersistentVolumeClaim/yzh-recon-archive', 'PersistentVolumeClaim/yzh-recon-reports',
     ]);
     for (const o of objects.filter((x) => x.kind !== 'Namespace')) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('yzh-recon');
