@@ -108,7 +108,7 @@ describe('Kubernetes manifests', () => {
     for (const o of objects.filter((x) => x.kind !== 'Namespace')) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('yzh-recon');
     // What it renders is what the files say (the tests below read the files), the image's tag included.
     const [k] = load(K8S, 'kustomization.yaml');
-    expect([...k!.resources].sort()).toEqual(onDisk.filter((f) => f !== 'secret.example.yaml').sort());
+    expect([...k!.resources].sort()).toEqual([...onDisk.filter((f) => f !== 'secret.example.yaml'), 'monitoring/grafana-dashboard.yaml'].sort());
     const images = objects.filter((o) => o.kind === 'CronJob').map((o) => o.spec.jobTemplate.spec.template.spec.containers[0].image);
     expect(new Set(images)).toEqual(new Set([`${k!.images[0].name}:${k!.images[0].newTag}`]));
   });
