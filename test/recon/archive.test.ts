@@ -81,7 +81,7 @@ describe.each(ENGINES)('the raw-file archive and the audit chain on %s', (engine
     expect(await keys()).toEqual(archived);
   });
 
-  it('the same file again is not archived twice, and an existing object is never overwritten', async () => {
+  it('the same file again is not archived twice; an object that is not what its key says is written again by the next run that downloads it', async () => {
     const s = await scenario();
     await dayWithFindings(s);
     await s.run(D);
@@ -91,12 +91,35 @@ describe.each(ENGINES)('the raw-file archive and the audit chain on %s', (engine
     await s.run(D);
     expect(statSync(path).ino).toBe(before.ino);
     expect(statSync(path).mtimeMs).toBe(before.mtimeMs);
-    // Whatever sits at a key stays: put() does not replace it, even if it is not what it should be.
+    // Truncated (a disk that filled up, a copy cut short): the next download of the same file
+    // repairs it, read-only again and with no temporary file left beside it.
+    const whole = readFileSync(path);
+    chmodSync(path, 0o644);
+    writeFileSync(path, whole.subarray(0, whole.length >> 1));
+    await s.run(D);
+    expect(readFileSync(path).equals(whole)).toBe(true);
+    expect(statSync(path).mode & 0o222).toBe(0);
+    expect(readdirSync(join(path, '..')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect((await verify(s)).files).toMatchObject({ ok: true, count: 2 });
+    // The same size but other bytes: put() writes it again too, and says what it found.
+    const damaged = Buffer.from(whole);
+    damaged[damaged.length >> 1] = damaged[damaged.length >> 1]! ^ 0x01;
+    chmodSync(path, 0o644);
+    writeFileSync(path, damaged);
+    const source = join(s.dir, 'order-copy.csv.gz');
+    writeFileSync(source, whole);
+    const again = await new Archive(s.archiveDir).put(source, { dealerId: s.dealerId, businessDate: D, kind: 'order', sha256: object!.sha256, bytes: whole.length });
+    expect(again).toMatchObject({ key: object!.key, created: true });
+    expect(again.replaced).toMatch(new RegExp(`^${whole.length} bytes, sha256 [0-9a-f]{12}$`));
+    expect(readFileSync(path).equals(whole)).toBe(true);
+    // A source that is not what the caller says it is never goes in: what was there stays.
     chmodSync(path, 0o644);
     writeFileSync(path, 'damaged');
-    const again = await new Archive(s.archiveDir).put(path, { dealerId: s.dealerId, businessDate: D, kind: 'order', sha256: object!.sha256, bytes: 1 });
-    expect(again.created).toBe(false);
+    writeFileSync(source, 'not the file');
+    await expect(new Archive(s.archiveDir).put(source, { dealerId: s.dealerId, businessDate: D, kind: 'order', sha256: object!.sha256, bytes: whole.length }))
+      .rejects.toThrow(/is not the file to archive/);
     expect(readFileSync(path, 'utf8')).toBe('damaged');
+    expect(readdirSync(join(path, '..')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(await objects(s)).toHaveLength(2);
   });
 

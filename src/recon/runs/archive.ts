@@ -53,10 +53,15 @@ export async function obtainDayFile(request: DayFileRequest): Promise<DayFile> {
     return file;
   }
   try {
-    const { key, created } = await request.archive.put(download.path, {
+    const { key, created, replaced } = await request.archive.put(download.path, {
       dealerId: request.dealerId, businessDate: date, kind, sha256: download.sha256, bytes: download.bytes,
     });
-    log.info({ kind, archiveKey: key, created }, created ? `${kind} file archived` : `${kind} file already in the archive`);
+    if (replaced !== undefined) {
+      log.warn({ kind, archiveKey: key, found: replaced, bytes: download.bytes },
+        `the archived copy of the ${FILE_LABELS[kind](date)} was not the file its key names (${replaced}, expected ${download.bytes} bytes): written again`);
+    } else {
+      log.info({ kind, archiveKey: key, created }, created ? `${kind} file archived` : `${kind} file already in the archive`);
+    }
     return { kind, download, archiveKey: key, source: 'provider' };
   } catch (err) {
     await discard(download);
