@@ -98,6 +98,36 @@ describe.each(ENGINES)('balance snapshots and balance_low on %s', (engine) => {
     expect(rows[0]!.id).toBe(day!.id);
   });
 
+  it('a balance answer that cannot be used is named (broker, field, value), fails only the balance check, and leaves the findings open', async () => {
+    const s = await scenario();
+    await twoDays(s);
+    await s.run('2024-03-09');
+    s.accounts([account(s, { bank: '199.99', alipay: '0', wxpay: '5000.00' })]);
+    await s.run(D);
+    const [low] = await s.discrepancies("kind = 'balance_low'");
+    const broker = s.broker();
+    const cases: [Record<string, unknown>[], string][] = [
+      [[account(s, { bank: '5000.00', alipay: '0', wxpay: '5000.00' }), account(s, { bank: '1.00', alipay: '0', wxpay: '0' })],
+        `broker ${broker} is listed twice (accounts 1 and 2)`],
+      [[{ ...account(s, { bank: '5000.00', alipay: '12,5', wxpay: '5000.00' }), rebate_fee_balance: null }],
+        `broker ${broker}: alipay_balance "12,5" is not an amount; broker ${broker}: rebate_fee_balance null is not an amount`],
+      [[{ ...account(s, { bank: '5000.00', alipay: '0', wxpay: '5000.00' }), broker_id: '' }], 'account 1 has no broker_id'],
+      [[{ ...account(s, { bank: '5000.00', alipay: '0', wxpay: '5000.00' }), is_wxpay: 'yes' }], `broker ${broker}: is_wxpay "yes" is not true or false`],
+    ];
+    for (const [infos, problem] of cases) {
+      s.accounts(infos);
+      const result = await s.run(D);
+      expect(result.balances).toEqual({ asked: false, channels: [], error: `the balance answer (query-accounts) cannot be used: ${problem}` });
+      const runs = await db().handle.withSession((x) => x.query<{ status: string; summary: { balances: { error: string } } }>(
+        'select status, summary from recon.runs where id = $1', [result.runId]));
+      expect(runs.rows[0]!.status).toBe('succeeded');
+      expect(runs.rows[0]!.summary.balances.error).toContain(problem);
+      expect((await s.discrepancies("kind = 'balance_low'")).map((d) => [d.id, d.status, d.last_seen_run_id])).toEqual([[low!.id, 'open', result.runId]]);
+    }
+    // Nothing of those answers was recorded: the snapshots are those of 03-09 and D.
+    expect(await snapshots(s)).toHaveLength(2);
+  });
+
   it('a closed channel is never low, and a broker without payouts is only recorded', async () => {
     const s = await scenario();
     await twoDays(s);

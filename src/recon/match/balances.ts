@@ -1,5 +1,5 @@
 import type { Session } from '../../db/connection.js';
-import { coerceError } from '../../errors.js';
+import { coerceError, ReconError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { DealerAccount, ProviderClient } from '../../provider/client.js';
 import { formatFen, parseFen } from '../../provider/file-format.js';
@@ -96,21 +96,19 @@ export async function checkBalances(session: Session, deps: BalanceDeps, runId: 
   const { client, log, signal } = deps;
   await session.query('savepoint balances');
   try {
-    const { accounts, requestId } = await client.accounts(signal);
+    const { accounts: answer, requestId } = await client.accounts(signal);
+    const accounts = readAccounts(answer);
     const askedAt = new Date();
     const channels: ChannelBalance[] = [];
     const snapshots = accounts.map((a) => {
-      const amounts = CHANNELS.map((c) => fen(a[c.balance], `${a.broker_id} ${c.balance}`));
-      const rebate = fen(a.rebate_fee_balance, `${a.broker_id} rebate_fee_balance`);
       CHANNELS.forEach((c, i) => channels.push({
-        brokerId: String(a.broker_id), channel: c.channel, balance: formatFen(amounts[i]!), open: a[c.open] === true,
+        brokerId: a.brokerId, channel: c.channel, balance: formatFen(a.balances[i]!), open: a.open[i]!,
         averageDailyPayout: null, low: false,
       }));
       return {
-        run_id: runId, dealer_id: dealerId, asked_at: askedAt, broker_id: String(a.broker_id),
-        bank_card_balance: formatFen(amounts[0]!), alipay_balance: formatFen(amounts[1]!), wxpay_balance: formatFen(amounts[2]!),
-        rebate_fee_balance: formatFen(rebate), is_bank_card: a.is_bank_card === true, is_alipay: a.is_alipay === true,
-        is_wxpay: a.is_wxpay === true, request_id: requestId,
+        run_id: runId, dealer_id: dealerId, asked_at: askedAt, broker_id: a.brokerId,
+        bank_card_balance: formatFen(a.balances[0]!), alipay_balance: formatFen(a.balances[1]!), wxpay_balance: formatFen(a.balances[2]!),
+        rebate_fee_balance: formatFen(a.rebate), is_bank_card: a.open[0]!, is_alipay: a.open[1]!, is_wxpay: a.open[2]!, request_id: requestId,
       };
     });
     if (snapshots.length > 0) await session.db.insertInto('recon.balance_snapshots').values(snapshots).execute();
@@ -147,7 +145,72 @@ export async function checkBalances(session: Session, deps: BalanceDeps, runId: 
 }
 
 function fen(text: unknown, what: string): bigint {
-  const value = typeof text === 'string' ? parseFen(text.trim()) : typeof text === 'number' && Number.isInteger(text) ? BigInt(text) * 100n : null;
+  const value = amount(text);
   if (value === null) throw new Error(`query-accounts: ${what} is not an amount`);
   return value;
+}
+
+/** Yuan as the answer gives it: a decimal string (spaces around it allowed) or a whole number. */
+function amount(value: unknown): bigint | null {
+  return typeof value === 'string' ? parseFen(value.trim()) : typeof value === 'number' && Number.isSafeInteger(value) ? BigInt(value) * 100n : null;
+}
+
+interface Account {
+  brokerId: string;
+  /** Per CHANNELS, in fen. */
+  balances: bigint[];
+  open: boolean[];
+  rebate: bigint;
+}
+
+/** A value as a person reads it in an error: JSON, cut short. */
+function shown(value: unknown): string {
+  const text = value === undefined ? 'missing' : JSON.stringify(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+/**
+ * The balance answer, checked whole before anything of it is used: one entry per broker, a
+ * broker_id, every balance an amount and every channel flag true or false. Every problem is
+ * named (broker, field, value as sent) in one error; the caller treats it as a failed query.
+ */
+export function readAccounts(answer: readonly DealerAccount[]): Account[] {
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  const accounts: Account[] = [];
+  answer.forEach((a, index) => {
+    const raw = (a as unknown as Record<string, unknown>).broker_id;
+    const brokerId = typeof raw === 'string' ? raw.trim() : typeof raw === 'number' ? String(raw) : '';
+    if (brokerId === '') {
+      problems.push(`account ${index + 1} has no broker_id`);
+      return;
+    }
+    const first = seen.get(brokerId);
+    if (first !== undefined) {
+      problems.push(`broker ${brokerId} is listed twice (accounts ${first} and ${index + 1})`);
+      return;
+    }
+    seen.set(brokerId, index + 1);
+    const field = (name: keyof DealerAccount) => (a as unknown as Record<string, unknown>)[name];
+    const money = (name: keyof DealerAccount) => {
+      const value = amount(field(name));
+      if (value === null) problems.push(`broker ${brokerId}: ${name} ${shown(field(name))} is not an amount`);
+      return value ?? 0n;
+    };
+    const flag = (name: keyof DealerAccount) => {
+      const value = field(name);
+      if (typeof value !== 'boolean') problems.push(`broker ${brokerId}: ${name} ${shown(value)} is not true or false`);
+      return value === true;
+    };
+    accounts.push({
+      brokerId,
+      balances: CHANNELS.map((c) => money(c.balance)),
+      open: CHANNELS.map((c) => flag(c.open)),
+      rebate: money('rebate_fee_balance'),
+    });
+  });
+  if (problems.length > 0) {
+    throw new ReconError('PROVIDER', `the balance answer (query-accounts) cannot be used: ${problems.join('; ')}`);
+  }
+  return accounts;
 }
