@@ -44,7 +44,15 @@ const CHANNELS: readonly { channel: Channel; balance: keyof DealerAccount; open:
  * per-day totals written at load, recon.provider_day_payouts), and the
  * number of days in the window that have a bill file (a day without one is not a day without
  * payouts, so it is not averaged in).
+ *
+ * The window ends on the newest day with a bill file, not on the run's day: a snapshot is
+ * today's balance, so a run of an old day (a back-fill) judges it against the payouts of the
+ * newest days, as the day's own run did, rather than against that old week's.
  */
+const WINDOW_END_SQL = `
+  select greatest($2::date, (select max(f.business_date) from recon.provider_files f
+                              where f.dealer_id = $1 and f.kind = 'bill'))::text as day`;
+
 const PAYOUTS_SQL = `
   select b.broker_id, b.channel, sum(b.amount)::text as total,
          (select count(distinct f.business_date)::int from recon.provider_files f
@@ -55,27 +63,28 @@ const PAYOUTS_SQL = `
 
 /**
  * balance_low findings go through recon_findings like every other finding: file-level
- * (order_id null), on the run's day, told apart by provider_ref = '<broker_id>/<channel>'.
+ * (order_id null), told apart by provider_ref = '<broker_id>/<channel>'. Filed under the
+ * window's last day (the run's, but for a back-fill the newest day with a bill file); an open row of the same broker and channel, whatever its day, is the one continued and
+ * keeps its day, the first seen low (lifecycle/discrepancies.ts, ANY_DAY_FILE_LEVEL_KINDS).
  */
 const BALANCE_LOW_SQL = `
   insert into recon_findings (business_date, kind, severity, order_id, provider_ref, ledger_amount, provider_amount, details)
-  select p.day, 'balance_low', 'warning', null, x.broker_id || '/' || x.channel, null, x.balance::numeric,
+  select $5::date, 'balance_low', 'warning', null, x.broker_id || '/' || x.channel, null, x.balance::numeric,
          jsonb_build_object('broker_id', x.broker_id, 'channel', x.channel, 'balance', x.balance,
-                            'average_daily_payout', x.average, 'window_days', ${BALANCE_WINDOW_DAYS},
+                            'average_daily_payout', x.average, 'window_days', ${BALANCE_WINDOW_DAYS}, 'window_end', $5::date,
                             'message', 'the balance would not cover an average day''s payouts: top up, or the next orders go 挂单')
-    from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as x(broker_id, channel, balance, average)
-   cross join recon_params p`;
+    from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as x(broker_id, channel, balance, average)`;
 
 /**
- * The open balance_low rows of the run's day, carried into recon_findings unchanged: when the
- * balances could not be asked (or the step is not part of this run), the lifecycle keeps them
- * open instead of resolving what nobody checked.
+ * The dealer's open balance_low rows, of every day, carried into recon_findings unchanged: when
+ * the balances could not be asked (or the step is not part of this run), the lifecycle keeps
+ * them open instead of resolving what nobody checked. Every run that asks judges them all.
  */
 const CARRY_FORWARD_SQL = `
   insert into recon_findings (business_date, kind, severity, order_id, provider_ref, ledger_amount, provider_amount, details)
   select d.business_date, d.kind, d.severity, d.order_id, d.provider_ref, d.ledger_amount, d.provider_amount, d.details
     from recon.discrepancies d cross join recon_params p
-   where d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = 'balance_low' and d.business_date = p.day`;
+   where d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = 'balance_low'`;
 
 export async function carryForwardBalanceFindings(session: Session): Promise<void> {
   await session.query(CARRY_FORWARD_SQL);
@@ -113,7 +122,8 @@ export async function checkBalances(session: Session, deps: BalanceDeps, runId: 
     });
     if (snapshots.length > 0) await session.db.insertInto('recon.balance_snapshots').values(snapshots).execute();
 
-    const payouts = await session.query<{ broker_id: string; channel: Channel; total: string; days: number }>(PAYOUTS_SQL, [dealerId, date]);
+    const windowEnd = (await session.query<{ day: string }>(WINDOW_END_SQL, [dealerId, date])).rows[0]!.day;
+    const payouts = await session.query<{ broker_id: string; channel: Channel; total: string; days: number }>(PAYOUTS_SQL, [dealerId, windowEnd]);
     for (const row of payouts.rows) {
       const c = channels.find((x) => x.brokerId === row.broker_id && x.channel === row.channel);
       if (c === undefined || row.days === 0) continue;
@@ -127,7 +137,7 @@ export async function checkBalances(session: Session, deps: BalanceDeps, runId: 
     const low = channels.filter((c) => c.low);
     if (low.length > 0) {
       await session.query(BALANCE_LOW_SQL, [
-        low.map((c) => c.brokerId), low.map((c) => c.channel), low.map((c) => c.balance), low.map((c) => c.averageDailyPayout),
+        low.map((c) => c.brokerId), low.map((c) => c.channel), low.map((c) => c.balance), low.map((c) => c.averageDailyPayout), windowEnd,
       ]);
     }
     await session.query('release savepoint balances');
