@@ -26,8 +26,14 @@ grant select on recon.ledger_payouts, recon.broker_fee_rates, recon.migrations t
 
 -- What the engine writes.
 grant select, insert, update, delete
-  on recon.runs, recon.provider_files, recon.provider_orders, recon.provider_bills
+  on recon.runs, recon.provider_orders, recon.provider_bills
   to yzh_recon_job;
+-- A file's record: written once; afterwards only its archive key (once, for a file recorded
+-- before the archive existed) and the prune mark. Its sha256 is what `verify` and
+-- `run --from-archive` check the archive against (sql/0008 refuses other changes from anyone).
+revoke update, delete on recon.provider_files from yzh_recon_job;
+grant select, insert on recon.provider_files to yzh_recon_job;
+grant update (archive_key, archive_pruned_at) on recon.provider_files to yzh_recon_job;
 -- Provider rows are loaded into a table per day and swapped in by these functions, which do
 -- the DDL as the schema owner (sql/0006); the tables they create are granted to the caller.
 grant select on recon.provider_row_tables, recon.provider_days to yzh_recon_job;

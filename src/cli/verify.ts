@@ -1,6 +1,8 @@
+import { DateTime } from 'luxon';
 import { openDatabase } from '../db/connection.js';
 import { ReconError } from '../errors.js';
 import { Archive } from '../provider/archive.js';
+import { PROVIDER_ZONE } from '../provider/file-format.js';
 import { verifyChain, verifyFiles, type VerifyCheck, type VerifyScope } from '../recon/runs/verify.js';
 import { datePeriod, parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
@@ -9,8 +11,9 @@ export const VERIFY_USAGE = `usage: yzh-recon verify [--date YYYY-MM-DD | --from
 
 Checks what the runs kept, for YZH_DEALER_ID (every dealer when it is unset), for the days
 given (every day by default):
-  files  every archived file in YZH_ARCHIVE_DIR re-hashed against the sha256 and size
-         recorded when it was ingested;
+  files  every file record's sha256 against the one its run recorded (in the audit chain),
+         every archived file in YZH_ARCHIVE_DIR re-hashed against it, and every object
+         that is gone marked pruned on a day YZH_ARCHIVE_RETAIN_DAYS no longer keeps;
   chain  every run's audit hash recomputed from its row, its predecessor's hash and the
          findings it recorded, and every finding still as the run that wrote it last left it.
 Prints each check as ok or FAIL, and a summary line. Exit status: 0 everything holds; 1 some
@@ -41,7 +44,8 @@ export async function verifyCommand(ctx: CommandContext, argv: string[]): Promis
       if (exists.rows[0]?.t == null) {
         throw new ReconError('DATABASE', 'the database has no audit tables yet: run `yzh-recon migrate` (or a first `yzh-recon run`)');
       }
-      return [await verifyFiles(s, archive, scope), await verifyChain(s, scope)];
+      const retention = { days: config.archiveRetainDays, now: DateTime.now().setZone(PROVIDER_ZONE) };
+      return [await verifyFiles(s, archive, scope, retention), await verifyChain(s, scope)];
     });
   } finally {
     await db.close();

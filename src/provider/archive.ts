@@ -11,8 +11,10 @@ import type { FileKind } from './protocol.js';
  *
  * An object is written to a temporary name in its folder, fsynced, made read-only and renamed
  * into place, and the folders above it are fsynced, so that after a crash a key either names
- * the whole file or nothing. A key that exists is never written again: same key, same bytes.
- * Runs of one dealer never overlap (the run lock), so no two writers race for one key.
+ * the whole file or nothing. An object already at its key is reused only when its size and
+ * sha256 are the key's; otherwise (a copy cut short, a disk error) it is written again the same
+ * way, replacing it in one rename. Runs of one dealer never overlap (the run lock), so no two
+ * writers race for one key.
  */
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -92,21 +94,34 @@ export class Archive {
 
   /**
    * Keeps the file at `source` (already hashed by the download) under its content address.
-   * Returns the key; `created` is false when the object was already there.
+   * Returns the key; `created` is false when an object with the same size and sha256 was
+   * already there. One that was there but is not what its key says is written again, and
+   * `replaced` says what it was ("<bytes> bytes, sha256 <first 12>"), for the caller to warn.
    */
-  async put(source: string, object: Omit<ArchiveObject, 'key'>): Promise<{ key: string; created: boolean }> {
+  async put(source: string, object: Omit<ArchiveObject, 'key'>): Promise<{ key: string; created: boolean; replaced?: string }> {
     const key = archiveKey(object.dealerId, object.businessDate, object.kind, object.sha256);
     const target = this.path(key);
     const folder = dirname(target);
     const temp = join(folder, `.${object.sha256}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    let replaced: string | undefined;
     try {
       const existing = await stat(target).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return null;
         throw err;
       });
-      if (existing !== null) return { key, created: false };
+      if (existing !== null) {
+        // The size first: a truncated copy is told without reading it.
+        const found = existing.size === object.bytes ? await hashFile(target) : { sha256: null, bytes: existing.size };
+        if (found.sha256 === object.sha256) return { key, created: false };
+        replaced = `${found.bytes} bytes, sha256 ${found.sha256 === null ? 'not read' : found.sha256.slice(0, 12)}`;
+      }
       await mkdir(folder, { recursive: true });
       await copyFile(source, temp);
+      // What goes in must be the file the key names, whatever the caller passed.
+      const copy = await hashFile(temp);
+      if (copy.sha256 !== object.sha256 || copy.bytes !== object.bytes) {
+        throw new Error(`${source} is not the file to archive: sha256 ${copy.sha256.slice(0, 12)} (${copy.bytes} bytes), expected ${object.sha256.slice(0, 12)} (${object.bytes} bytes)`);
+      }
       await fsyncPath(temp);
       await chmod(temp, 0o444);
       await rename(temp, target);
@@ -115,7 +130,7 @@ export class Archive {
         await fsyncPath(dir);
         if (dir === this.root) break;
       }
-      return { key, created: true };
+      return { key, created: true, ...(replaced === undefined ? {} : { replaced }) };
     } catch (err) {
       await rm(temp, { force: true }).catch(() => {});
       throw new ReconError('ARCHIVE', `cannot write ${object.kind} file ${object.businessDate} to the archive ${this.root} (YZH_ARCHIVE_DIR): ${describe(err)}`, {

@@ -33,7 +33,7 @@ describe.skipIf(!HAS_PG)('the least-privilege job role (sql/roles/job-role.sql)'
     rmSync(archiveDir, { recursive: true, force: true });
   });
 
-  it('runs the job, and cannot change the ledger, the fee rates, the ack columns or the schema', async () => {
+  it('runs the job, and cannot change the ledger, the fee rates, the ack columns, a recorded file hash or archive key, or the schema', async () => {
     const url = new URL(db.url!);
     url.username = 'yzh_recon_job';
     const result = await runCli(['run', '--date', FIXTURE_DATE], { DATABASE_URL: url.toString(), YZH_ARCHIVE_DIR: archiveDir, ...providerEnv(sandbox) });
@@ -49,6 +49,13 @@ describe.skipIf(!HAS_PG)('the least-privilege job role (sql/roles/job-role.sql)'
     await denied(`update recon.ledger_payouts set status = 'paid'`);
     await denied(`insert into recon.broker_fee_rates values ('x', 0.1, '2020-01-01')`);
     await denied(`update recon.discrepancies set ack_by = 'job'`);
+    // What a run recorded about its files: by the grants, and by sql/0008's triggers.
+    await denied(`update recon.provider_files set sha256 = repeat('0', 64)`);
+    await denied(`update recon.provider_files set archive_key = 'x'`);
+    await denied('update recon.provider_files set run_id = run_id');
+    await denied('delete from recon.provider_files');
+    await denied(`update recon.runs set order_file_sha256 = repeat('0', 64)`);
+    await denied(`update recon.runs set audit_hash = repeat('0', 64)`);
     await denied('create table recon.extra (id int)');
     await denied('drop table recon.runs');
     await job.end();

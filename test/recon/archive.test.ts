@@ -1,4 +1,5 @@
 import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
@@ -31,8 +32,15 @@ describe.each(ENGINES)('the raw-file archive and the audit chain on %s', (engine
   const findings = async (s: Scenario) => (await s.discrepancies('true')).map(({ last_seen_run_id: _, ...rest }) => rest);
   const query = <R>(sql: string, params: unknown[] = []) => db().handle.withSession(async (x) => (await x.query<R>(sql, params)).rows);
   const objects = async (s: Scenario) => (await new Archive(s.archiveDir).list()).filter((o) => o.dealerId === s.dealerId);
-  const verify = (s: Scenario, scope: { from?: string; to?: string } = {}) => db().handle.withSession(async (x) => ({
-    files: await verifyFiles(x, new Archive(s.archiveDir), { dealerId: s.dealerId, ...scope }),
+  /** What an owner could still do by hand, past the tables' guards (sql/0008): the triggers off for one transaction. */
+  const tamper = (sql: string, params: unknown[] = []) => db().handle.withSession(async (x) => {
+    await x.exec('begin');
+    await x.exec('set local session_replication_role = replica');
+    await x.query(sql, params);
+    await x.exec('commit');
+  });
+  const verify = (s: Scenario, scope: { from?: string; to?: string } = {}, retainDays: number | null = null) => db().handle.withSession(async (x) => ({
+    files: await verifyFiles(x, new Archive(s.archiveDir), { dealerId: s.dealerId, ...scope }, { days: retainDays, now: DateTime.now() }),
     chain: await verifyChain(x, { dealerId: s.dealerId, ...scope }),
   }));
 
@@ -75,13 +83,13 @@ describe.each(ENGINES)('the raw-file archive and the audit chain on %s', (engine
     const archived = await keys();
     expect(archived.every((r) => r.archive_key !== null)).toBe(true);
     // As a record written before migration 0004 reads.
-    await query("update recon.provider_files set archive_key = null where dealer_id = $1 and kind = 'order'", [s.dealerId]);
+    await tamper("update recon.provider_files set archive_key = null where dealer_id = $1 and kind = 'order'", [s.dealerId]);
     const again = await s.run(D);
     expect(again.files.map((f) => f.loaded)).toEqual([false, false]);
     expect(await keys()).toEqual(archived);
   });
 
-  it('the same file again is not archived twice, and an existing object is never overwritten', async () => {
+  it('the same file again is not archived twice; an object that is not what its key says is written again by the next run that downloads it', async () => {
     const s = await scenario();
     await dayWithFindings(s);
     await s.run(D);
@@ -91,12 +99,35 @@ describe.each(ENGINES)('the raw-file archive and the audit chain on %s', (engine
     await s.run(D);
     expect(statSync(path).ino).toBe(before.ino);
     expect(statSync(path).mtimeMs).toBe(before.mtimeMs);
-    // Whatever sits at a key stays: put() does not replace it, even if it is not what it should be.
+    // Truncated (a disk that filled up, a copy cut short): the next download of the same file
+    // repairs it, read-only again and with no temporary file left beside it.
+    const whole = readFileSync(path);
+    chmodSync(path, 0o644);
+    writeFileSync(path, whole.subarray(0, whole.length >> 1));
+    await s.run(D);
+    expect(readFileSync(path).equals(whole)).toBe(true);
+    expect(statSync(path).mode & 0o222).toBe(0);
+    expect(readdirSync(join(path, '..')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect((await verify(s)).files).toMatchObject({ ok: true, count: 2 });
+    // The same size but other bytes: put() writes it again too, and says what it found.
+    const damaged = Buffer.from(whole);
+    damaged[damaged.length >> 1] = damaged[damaged.length >> 1]! ^ 0x01;
+    chmodSync(path, 0o644);
+    writeFileSync(path, damaged);
+    const source = join(s.dir, 'order-copy.csv.gz');
+    writeFileSync(source, whole);
+    const again = await new Archive(s.archiveDir).put(source, { dealerId: s.dealerId, businessDate: D, kind: 'order', sha256: object!.sha256, bytes: whole.length });
+    expect(again).toMatchObject({ key: object!.key, created: true });
+    expect(again.replaced).toMatch(new RegExp(`^${whole.length} bytes, sha256 [0-9a-f]{12}$`));
+    expect(readFileSync(path).equals(whole)).toBe(true);
+    // A source that is not what the caller says it is never goes in: what was there stays.
     chmodSync(path, 0o644);
     writeFileSync(path, 'damaged');
-    const again = await new Archive(s.archiveDir).put(path, { dealerId: s.dealerId, businessDate: D, kind: 'order', sha256: object!.sha256, bytes: 1 });
-    expect(again.created).toBe(false);
+    writeFileSync(source, 'not the file');
+    await expect(new Archive(s.archiveDir).put(source, { dealerId: s.dealerId, businessDate: D, kind: 'order', sha256: object!.sha256, bytes: whole.length }))
+      .rejects.toThrow(/is not the file to archive/);
     expect(readFileSync(path, 'utf8')).toBe('damaged');
+    expect(readdirSync(join(path, '..')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(await objects(s)).toHaveLength(2);
   });
 
@@ -269,9 +300,80 @@ describe.each(ENGINES)('the raw-file archive and the audit chain on %s', (engine
     expect(marked).toEqual([
       { business_date: D, pruned: true }, { business_date: D, pruned: true }, { business_date: D1, pruned: false }, { business_date: D1, pruned: false },
     ]);
-    const { files, chain } = await verify(s);
+    const { files, chain } = await verify(s, {}, 30);
     expect(files).toMatchObject({ ok: true, count: 2 });
     expect(files.detail).toBe('2 archived files re-hashed, all as ingested (2 pruned by retention)');
     expect(chain.ok).toBe(true);
+  });
+
+  it('a file record cannot be repointed: its sha256, size, day, run and archive key are refused, as is an audited run\'s recorded sha256', async () => {
+    const s = await scenario();
+    await dayWithFindings(s);
+    const run = await s.run(D);
+    const refused = /never changed/;
+    await expect(query("update recon.provider_files set sha256 = repeat('0', 64) where dealer_id = $1", [s.dealerId])).rejects.toThrow(refused);
+    await expect(query('update recon.provider_files set bytes = bytes + 1 where dealer_id = $1', [s.dealerId])).rejects.toThrow(refused);
+    await expect(query("update recon.provider_files set archive_key = archive_key || '.x' where dealer_id = $1", [s.dealerId])).rejects.toThrow(refused);
+    await expect(query('update recon.provider_files set archive_key = null where dealer_id = $1', [s.dealerId])).rejects.toThrow(refused);
+    await expect(query("update recon.provider_files set business_date = business_date + 1 where dealer_id = $1", [s.dealerId])).rejects.toThrow(refused);
+    await expect(query("update recon.runs set order_file_sha256 = repeat('0', 64) where id = $1", [run.runId])).rejects.toThrow(refused);
+    await expect(query("update recon.runs set audit_hash = repeat('0', 64) where id = $1", [run.runId])).rejects.toThrow(refused);
+    // What stays open: the prune mark (verify judges it against the retention).
+    await query('update recon.provider_files set archive_pruned_at = null where dealer_id = $1', [s.dealerId]);
+    expect((await verify(s)).files.ok).toBe(true);
+  });
+
+  it('an archived file swapped for a forged one with its record repointed: verify names it against the run\'s recorded sha256, --from-archive refuses it', async () => {
+    const s = await scenario();
+    await dayWithFindings(s);
+    const run = await s.run(D);
+    const archive = new Archive(s.archiveDir);
+    const [original] = (await objects(s)).filter((o) => o.kind === 'order');
+    // The order file with order 1's amount made 99,999.00, archived under its own content address.
+    const text = gunzipSync(readFileSync(archive.path(original!.key))).toString('utf8');
+    const line = text.split('\n').find((l) => l.startsWith(`${s.id('1')},`))!;
+    const forgedText = text.replace(line, line.replace(',银行卡,100,', ',银行卡,99999.00,'));
+    expect(forgedText).toContain('99999.00');
+    const forgedPath = join(s.dir, 'forged.csv.gz');
+    writeFileSync(forgedPath, gzipSync(Buffer.from(forgedText, 'utf8')));
+    const forged = await hashFile(forgedPath);
+    const { key } = await archive.put(forgedPath, { dealerId: s.dealerId, businessDate: D, kind: 'order', sha256: forged.sha256, bytes: forged.bytes });
+    await archive.remove(original!.key);
+    await tamper("update recon.provider_files set sha256 = $2, bytes = $3, archive_key = $4 where dealer_id = $1 and kind = 'order'",
+      [s.dealerId, forged.sha256, forged.bytes, key]);
+
+    const { files, chain } = await verify(s);
+    expect(files.ok).toBe(false);
+    expect(files.detail).toBe(`order file ${D} of dealer ${s.dealerId} (ingested by run ${run.runId}, ${archive.path(key)}): `
+      + `the record's sha256 ${forged.sha256.slice(0, 12)} is not the one run ${run.runId} recorded for it (${original!.sha256.slice(0, 12)})`);
+    expect(files.mismatches).toContain(`run ${run.runId} (dealer ${s.dealerId}, business date ${D}): the order file it recorded `
+      + `(sha256 ${original!.sha256.slice(0, 12)}) has no record in recon.provider_files`);
+    expect(chain.ok).toBe(true);
+    const before = await findings(s);
+    await expect(s.run(D, { source: 'archive' })).rejects.toThrow(
+      `order file ${D}: run ${run.runId} recorded sha256 ${original!.sha256.slice(0, 12)} for it, but recon.provider_files has no record of that file: run yzh-recon verify`);
+    expect(await findings(s)).toEqual(before);
+  });
+
+  it('an object deleted and marked pruned by hand while the archive retention still keeps its day is a mismatch', async () => {
+    const s = await scenario();
+    await dayWithFindings(s);
+    const run = await s.run(D);
+    const archive = new Archive(s.archiveDir);
+    const [bill] = (await objects(s)).filter((o) => o.kind === 'bill');
+    await archive.remove(bill!.key);
+    await query("update recon.provider_files set archive_pruned_at = now() where dealer_id = $1 and kind = 'bill'", [s.dealerId]);
+    const what = `bill file ${D} of dealer ${s.dealerId} (ingested by run ${run.runId}, ${archive.path(bill!.key)})`;
+    // Kept forever (YZH_ARCHIVE_RETAIN_DAYS unset): no object may be pruned.
+    let { files } = await verify(s);
+    expect(files.ok).toBe(false);
+    expect(files.detail).toMatch(new RegExp(`^${what.replace(/[.()]/g, '\\$&')}: the archived file is missing, marked pruned at \\S+ although YZH_ARCHIVE_RETAIN_DAYS is unset \\(archive objects are kept forever\\)$`));
+    // Ten years kept: D (2024) is still within them.
+    ({ files } = await verify(s, {}, 3650));
+    expect(files.detail).toMatch(/: the archived file is missing, marked pruned at \S+ although YZH_ARCHIVE_RETAIN_DAYS=3650 keeps the days from \d{4}-\d{2}-\d{2}$/);
+    // Thirty days kept: D is past them, as a prune would have judged.
+    ({ files } = await verify(s, {}, 30));
+    expect(files).toMatchObject({ ok: true, count: 1 });
+    expect(files.detail).toBe('1 archived file re-hashed, all as ingested (1 pruned by retention)');
   });
 });

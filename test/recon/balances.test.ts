@@ -80,22 +80,101 @@ describe.each(ENGINES)('balance snapshots and balance_low on %s', (engine) => {
     expect(snaps[1]).toMatchObject({ run_id: first.runId, broker_id: s.broker(), bank_card_balance: '199.99', alipay_balance: '0.00', wxpay_balance: '15.00', is_wxpay: true });
   });
 
-  it("a day's balance_low is that day's: the next day's run leaves it open and raises its own", async () => {
+  it('balance_low is one open row per broker and channel: the next day still low keeps it (and its first day), a top-up on any day resolves it', async () => {
+    const s = await scenario();
+    await twoDays(s);
+    await s.run('2024-03-09');
+    s.accounts([account(s, { bank: '199.99', alipay: '0', wxpay: '5000.00' })]);
+    const first = await s.run(D);
+    const [day] = await s.discrepancies("kind = 'balance_low'");
+    expect(day).toMatchObject({ business_date: D, status: 'open', provider_ref: `${s.broker()}/bankcard` });
+    // The next day has no orders: 400.00 over the three days with a bill file, 133.33 a day,
+    // against 100.00: still low, the same row, still filed under the first day seen low.
+    s.writeDay('2024-03-11', [], []);
+    s.accounts([account(s, { bank: '100.00', alipay: '0', wxpay: '5000.00' })]);
+    const next = await s.run('2024-03-11');
+    let rows = await s.discrepancies("kind = 'balance_low'");
+    expect(rows.map((d) => [d.id, d.business_date, d.status, d.provider_amount, d.first_seen_run_id, d.last_seen_run_id]))
+      .toEqual([[day!.id, D, 'open', '100.00', first.runId, next.runId]]);
+
+    // Topped up, seen by the run of the day after: D's row resolves.
+    s.writeDay('2024-03-12', [], []);
+    s.accounts([account(s, { bank: '5000.00', alipay: '0', wxpay: '5000.00' })]);
+    const topUp = await s.run('2024-03-12');
+    rows = await s.discrepancies("kind = 'balance_low'");
+    expect(rows.map((d) => [d.id, d.status, d.resolved_run_id])).toEqual([[day!.id, 'resolved', topUp.runId]]);
+
+    // Low again, then a back-fill of five old days with today's low balance: one open row,
+    // filed under the first day it was seen low, and no row per old day.
+    s.accounts([account(s, { bank: '1.00', alipay: '0', wxpay: '5000.00' })]);
+    const low = await s.run('2024-03-12');
+    for (const old of ['2024-03-05', '2024-03-06', '2024-03-07', '2024-03-08', D]) {
+      s.writeDay(old, [{ id: s.id(`old-${old}`), ref: `7${old.replaceAll('-', '').padStart(17, '0')}`, amount: '100' }], []);
+      await s.run(old);
+    }
+    const open = await s.discrepancies("kind = 'balance_low' and status = 'open'");
+    expect(open.map((d) => [d.business_date, d.provider_ref, d.first_seen_run_id])).toEqual([['2024-03-12', `${s.broker()}/bankcard`, low.runId]]);
+    expect(await s.discrepancies("kind = 'balance_low'")).toHaveLength(2);
+
+    // A run that does not ask (the balance query fails) keeps it open, whatever its day.
+    s.sandbox.faults.accountsHttpErrors = 1000;
+    await s.run('2024-03-11');
+    s.sandbox.resetFaults();
+    expect((await s.discrepancies("kind = 'balance_low' and status = 'open'")).map((d) => d.id)).toEqual([open[0]!.id]);
+    // A back-fill that sees the balance topped up resolves it, though the row is of another day.
+    s.accounts([account(s, { bank: '5000.00', alipay: '0', wxpay: '5000.00' })]);
+    await s.run('2024-03-06');
+    expect(await s.discrepancies("kind = 'balance_low' and status = 'open'")).toEqual([]);
+  });
+
+  it('rows opened one per day by earlier versions: the oldest is continued, the later ones resolve', async () => {
+    const s = await scenario();
+    await twoDays(s);
+    await s.run('2024-03-09');
+    s.accounts([account(s, { bank: '1.00', alipay: '0', wxpay: '5000.00' })]);
+    const first = await s.run(D);
+    const [oldest] = await s.discrepancies("kind = 'balance_low'");
+    // As a version that filed one row per day left it: the same broker and channel on 03-11.
+    await db().handle.withSession((x) => x.query(
+      `insert into recon.discrepancies (dealer_id, business_date, kind, severity, order_id, provider_ref, provider_amount, details, first_seen_run_id, last_seen_run_id)
+       select dealer_id, '2024-03-11', kind, severity, null, provider_ref, provider_amount, details, first_seen_run_id, last_seen_run_id
+         from recon.discrepancies where id = $1`, [oldest!.id]));
+    s.writeDay('2024-03-11', [], []);
+    const next = await s.run('2024-03-11');
+    const rows = await s.discrepancies("kind = 'balance_low'");
+    expect(rows.map((d) => [d.business_date, d.status, d.first_seen_run_id, d.last_seen_run_id, d.resolved_run_id])).toEqual([
+      [D, 'open', first.runId, next.runId, null], ['2024-03-11', 'resolved', first.runId, first.runId, next.runId],
+    ]);
+  });
+
+  it('a balance answer that cannot be used is named (broker, field, value), fails only the balance check, and leaves the findings open', async () => {
     const s = await scenario();
     await twoDays(s);
     await s.run('2024-03-09');
     s.accounts([account(s, { bank: '199.99', alipay: '0', wxpay: '5000.00' })]);
     await s.run(D);
-    const [day] = await s.discrepancies("kind = 'balance_low'");
-    expect(day).toMatchObject({ business_date: D, status: 'open', provider_ref: `${s.broker()}/bankcard` });
-    // The next day has no orders: 400.00 over the three days with a bill file, 133.33 a day,
-    // against 100.00.
-    s.writeDay('2024-03-11', [], []);
-    s.accounts([account(s, { bank: '100.00', alipay: '0', wxpay: '5000.00' })]);
-    await s.run('2024-03-11');
-    const rows = await s.discrepancies("kind = 'balance_low'");
-    expect(rows.map((d) => [d.business_date, d.status])).toEqual([[D, 'open'], ['2024-03-11', 'open']]);
-    expect(rows[0]!.id).toBe(day!.id);
+    const [low] = await s.discrepancies("kind = 'balance_low'");
+    const broker = s.broker();
+    const cases: [Record<string, unknown>[], string][] = [
+      [[account(s, { bank: '5000.00', alipay: '0', wxpay: '5000.00' }), account(s, { bank: '1.00', alipay: '0', wxpay: '0' })],
+        `broker ${broker} is listed twice (accounts 1 and 2)`],
+      [[{ ...account(s, { bank: '5000.00', alipay: '12,5', wxpay: '5000.00' }), rebate_fee_balance: null }],
+        `broker ${broker}: alipay_balance "12,5" is not an amount; broker ${broker}: rebate_fee_balance null is not an amount`],
+      [[{ ...account(s, { bank: '5000.00', alipay: '0', wxpay: '5000.00' }), broker_id: '' }], 'account 1 has no broker_id'],
+      [[{ ...account(s, { bank: '5000.00', alipay: '0', wxpay: '5000.00' }), is_wxpay: 'yes' }], `broker ${broker}: is_wxpay "yes" is not true or false`],
+    ];
+    for (const [infos, problem] of cases) {
+      s.accounts(infos);
+      const result = await s.run(D);
+      expect(result.balances).toEqual({ asked: false, channels: [], error: `the balance answer (query-accounts) cannot be used: ${problem}` });
+      const runs = await db().handle.withSession((x) => x.query<{ status: string; summary: { balances: { error: string } } }>(
+        'select status, summary from recon.runs where id = $1', [result.runId]));
+      expect(runs.rows[0]!.status).toBe('succeeded');
+      expect(runs.rows[0]!.summary.balances.error).toContain(problem);
+      expect((await s.discrepancies("kind = 'balance_low'")).map((d) => [d.id, d.status, d.last_seen_run_id])).toEqual([[low!.id, 'open', result.runId]]);
+    }
+    // Nothing of those answers was recorded: the snapshots are those of 03-09 and D.
+    expect(await snapshots(s)).toHaveLength(2);
   });
 
   it('a closed channel is never low, and a broker without payouts is only recorded', async () => {

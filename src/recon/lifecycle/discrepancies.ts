@@ -20,23 +20,39 @@ export interface LifecycleResult {
 }
 
 /**
+ * File-level kinds whose finding is one open row whatever the day: balance_low of a broker and
+ * channel (provider_ref '<broker_id>/<channel>') is filed under the first day it was seen low
+ * and stays that day's while later runs, of any day, see it again.
+ */
+export const ANY_DAY_FILE_LEVEL_KINDS: readonly string[] = ['balance_low'];
+const ANY_DAY = ANY_DAY_FILE_LEVEL_KINDS.map((k) => `'${k}'`).join(', ');
+
 /**
  * The open row a finding continues. An order's finding is the same finding whatever day it is
  * filed under: when an earlier day's file arrives late, the order's home day moves, and the row
  * (with finance's acknowledgement and its first_seen) moves with it instead of being resolved
- * and opened again. A file-level row (no order) is the day's, told apart by its provider_ref
- * (balance_low of two channels on one day: '<broker_id>/<channel>'; sql/0005 has the index).
+ * and opened again. A file-level row (no order) is told apart by its provider_ref (balance_low
+ * of two channels: '<broker_id>/<channel>'; sql/0005 has the index), and is the day's, but for
+ * ANY_DAY_FILE_LEVEL_KINDS: the oldest open row of the same provider_ref, whatever its day (a
+ * later one, as versions before this rule opened one per day, is not continued and resolves).
  */
 const SAME_KEY = `d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = f.kind
   and (d.order_id = f.order_id
-       or (f.order_id is null and d.order_id is null and d.business_date = f.business_date
-           and coalesce(d.provider_ref, '') = coalesce(f.provider_ref, '')))`;
+       or (f.order_id is null and d.order_id is null and coalesce(d.provider_ref, '') = coalesce(f.provider_ref, '')
+           and case when d.kind in (${ANY_DAY})
+                    then not exists (select 1 from recon.discrepancies e
+                                      where e.dealer_id = d.dealer_id and e.status = 'open' and e.kind = d.kind and e.order_id is null
+                                        and coalesce(e.provider_ref, '') = coalesce(d.provider_ref, '')
+                                        and (e.business_date, e.id) < (d.business_date, d.id))
+                    else d.business_date = f.business_date end))`;
 
 /**
  * File-level kinds whose open rows of every day each run judges again (so a run may resolve
  * them whatever their day); other file-level rows are judged only by a run of their own day.
+ * A run that does not ask for the balances carries the open balance_low rows forward
+ * (carryForwardBalanceFindings), so that only a snapshot resolves them.
  */
-export const REJUDGED_FILE_LEVEL_KINDS: readonly string[] = ['systemic_mismatch'];
+export const REJUDGED_FILE_LEVEL_KINDS: readonly string[] = ['systemic_mismatch', ...ANY_DAY_FILE_LEVEL_KINDS];
 
 /** The systemic_mismatch row of a day, from `n` (critical, day_orders) and its day. */
 function systemicRow(day: string): string {
@@ -124,7 +140,8 @@ export async function applyFindings(session: Session, runId: number): Promise<Li
   await session.query(OTHER_DAYS_SYSTEMIC_SQL);
   const refreshed = await session.query(
     `update recon.discrepancies d
-        set last_seen_run_id = $1, business_date = f.business_date, severity = f.severity, provider_ref = f.provider_ref,
+        set last_seen_run_id = $1, business_date = case when d.kind in (${ANY_DAY}) then d.business_date else f.business_date end,
+            severity = f.severity, provider_ref = f.provider_ref,
             ledger_amount = f.ledger_amount, provider_amount = f.provider_amount, details = f.details
        from recon_findings f, recon_params p
       where ${SAME_KEY}`,

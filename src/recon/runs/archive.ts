@@ -53,10 +53,15 @@ export async function obtainDayFile(request: DayFileRequest): Promise<DayFile> {
     return file;
   }
   try {
-    const { key, created } = await request.archive.put(download.path, {
+    const { key, created, replaced } = await request.archive.put(download.path, {
       dealerId: request.dealerId, businessDate: date, kind, sha256: download.sha256, bytes: download.bytes,
     });
-    log.info({ kind, archiveKey: key, created }, created ? `${kind} file archived` : `${kind} file already in the archive`);
+    if (replaced !== undefined) {
+      log.warn({ kind, archiveKey: key, found: replaced, bytes: download.bytes },
+        `the archived copy of the ${FILE_LABELS[kind](date)} was not the file its key names (${replaced}, expected ${download.bytes} bytes): written again`);
+    } else {
+      log.info({ kind, archiveKey: key, created }, created ? `${kind} file archived` : `${kind} file already in the archive`);
+    }
     return { kind, download, archiveKey: key, source: 'provider' };
   } catch (err) {
     await discard(download);
@@ -72,23 +77,42 @@ interface IngestedFile {
   run_id: number;
 }
 
+/**
+ * The file last ingested for the day, as its run recorded it: the sha256 comes from the newest
+ * succeeded run of the day that recorded one for this kind (recon.runs, in the audit chain),
+ * and recon.provider_files must hold a record of that very file, whose archive key names it.
+ * A record the job could have repointed is never what decides which bytes are loaded.
+ */
 async function fromArchive(request: DayFileRequest, providerAnswer: string | null): Promise<DayFile> {
   const { session, archive, dealerId, date, kind } = request;
   const label = FILE_LABELS[kind](date);
   const both = (what: string) => providerAnswer === null ? `${label}: ${what}` : `${providerAnswer}; and ${what}`;
-  const last = await session.query<IngestedFile>(
-    `select sha256, bytes, generated_at, archive_key, run_id from recon.provider_files
-      where dealer_id = $1 and business_date = $2 and kind = $3 order by id desc limit 1`,
+  const recorded = await session.query<{ run_id: number; sha256: string }>(
+    `select id as run_id, case $3 when 'order' then order_file_sha256 else bill_file_sha256 end as sha256 from recon.runs
+      where dealer_id = $1 and business_date = $2 and status = 'succeeded'
+        and (case $3 when 'order' then order_file_sha256 else bill_file_sha256 end) is not null
+      order by audit_seq desc nulls last, id desc limit 1`,
     [dealerId, date, kind],
   );
-  const file = last.rows[0];
-  if (file === undefined) {
+  const run = recorded.rows[0];
+  if (run === undefined) {
     throw new ReconError('ARCHIVE', both(`the archive has no ${label}: no run of dealer ${dealerId} ever ingested it`), {
       facts: { kind, date, archiveDir: archive.root },
     });
   }
+  const last = await session.query<IngestedFile>(
+    `select sha256, bytes, generated_at, archive_key, run_id from recon.provider_files
+      where dealer_id = $1 and business_date = $2 and kind = $3 and sha256 = $4 order by id desc limit 1`,
+    [dealerId, date, kind, run.sha256],
+  );
+  const file = last.rows[0];
+  const refuse = (what: string) => new ReconError('ARCHIVE', both(`run ${run.run_id} recorded sha256 ${run.sha256.slice(0, 12)} for it, but ${what}: run yzh-recon verify`), {
+    facts: { kind, date, archiveDir: archive.root },
+  });
+  if (file === undefined) throw refuse('recon.provider_files has no record of that file');
   // A file ingested before the archive existed has no key recorded, but may be there all the same.
-  const key = file.archive_key ?? archiveKey(dealerId, date, kind, file.sha256);
+  const key = archiveKey(dealerId, date, kind, run.sha256);
+  if (file.archive_key !== null && file.archive_key !== key) throw refuse(`its record names the archive key ${file.archive_key}, not ${key}`);
   if (await archive.size(key) === null) {
     throw new ReconError('ARCHIVE', both(`the archive has no copy of the ${label} last ingested (run ${file.run_id}, sha256 ${file.sha256.slice(0, 12)}): ${archive.path(key)} is missing`), {
       facts: { kind, date, key },

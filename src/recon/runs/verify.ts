@@ -1,5 +1,7 @@
+import type { DateTime } from 'luxon';
 import type { Session } from '../../db/connection.js';
 import { Archive, hashFile, parseArchiveKey } from '../../provider/archive.js';
+import { PROVIDER_ZONE } from '../../provider/file-format.js';
 import { FILE_LABELS } from '../load/ingest.js';
 import { findingsDigest, linkHash, RUN_COLUMNS, runFindings, type AuditedRun, type FindingRecord } from './audit.js';
 
@@ -48,49 +50,103 @@ interface FileRecord {
   run_id: number;
   archive_key: string | null;
   archive_pruned_at: Date | null;
+  /** The sha256 the ingesting run recorded for this kind (its audit link covers it); null when none did. */
+  run_sha256: string | null;
+}
+
+interface RecordedFile {
+  run_id: number;
+  dealer_id: string;
+  business_date: string;
+  kind: 'order' | 'bill';
+  sha256: string;
+}
+
+/** The archive retention verify judges prune marks by: YZH_ARCHIVE_RETAIN_DAYS (null: kept forever) at `now`. */
+export interface ArchiveRetention {
+  days: number | null;
+  now: DateTime;
 }
 
 /**
- * Re-hashes every archived file in scope against the sha256 and size recorded when it was
- * ingested. Files ingested before the archive existed, and objects pruned by retention, are
- * counted, not failed.
+ * Checks that the runs' recorded file hashes, recon.provider_files and the archive objects
+ * agree, in scope:
+ *
+ * - each file record's sha256 is the one the run that ingested it recorded (recon.runs, in the
+ *   audit chain), and each file a succeeded run recorded has a record: a record repointed at
+ *   another file is named, whatever the archive holds;
+ * - each record's archive key names that file, and the object there hashes to its sha256 and
+ *   size;
+ * - an object that is gone is accounted for only by a prune mark on a day the archive retention
+ *   no longer keeps (the job can write a mark, so the mark alone proves nothing).
+ *
+ * Files ingested before the archive existed are counted, not failed.
  */
-export async function verifyFiles(session: Session, archive: Archive, scope: VerifyScope): Promise<VerifyCheck> {
+export async function verifyFiles(session: Session, archive: Archive, scope: VerifyScope, retention: ArchiveRetention): Promise<VerifyCheck> {
   const params: unknown[] = [];
   const files = await session.query<FileRecord>(
-    `select id, dealer_id, business_date::text as business_date, kind, sha256, bytes, run_id, archive_key, archive_pruned_at
+    `select f.id, f.dealer_id, f.business_date::text as business_date, f.kind, f.sha256, f.bytes, f.run_id, f.archive_key, f.archive_pruned_at,
+            (select case f.kind when 'order' then r.order_file_sha256 else r.bill_file_sha256 end
+               from recon.runs r
+              where r.id = f.run_id and r.status = 'succeeded' and r.dealer_id = f.dealer_id and r.business_date = f.business_date) as run_sha256
        from recon.provider_files f where ${scopeSql(scope, params, 'f')}
-      order by business_date, dealer_id, kind, id`,
+      order by f.business_date, f.dealer_id, f.kind, f.id`,
     params,
   );
+  const runParams: unknown[] = [];
+  const unrecorded = await session.query<RecordedFile>(
+    `select r.id as run_id, r.dealer_id, r.business_date::text as business_date, k.kind, k.sha256
+       from recon.runs r
+      cross join lateral (values ('order', r.order_file_sha256), ('bill', r.bill_file_sha256)) as k(kind, sha256)
+      where ${scopeSql(scope, runParams, 'r')} and r.status = 'succeeded' and k.sha256 is not null
+        and not exists (select 1 from recon.provider_files f
+                         where f.dealer_id = r.dealer_id and f.business_date = r.business_date and f.kind = k.kind and f.sha256 = k.sha256)
+      order by r.business_date, r.dealer_id, r.id, k.kind desc`,
+    runParams,
+  );
+  const keptFrom = retention.days === null ? null : retention.now.setZone(PROVIDER_ZONE).minus({ days: retention.days }).toISODate()!;
   const mismatches: string[] = [];
   let checked = 0;
   let unarchived = 0;
   let pruned = 0;
   for (const f of files.rows) {
+    const where = f.archive_key === null ? 'not archived' : archive.path(f.archive_key);
+    const what = `${FILE_LABELS[f.kind](f.business_date)} of dealer ${f.dealer_id} (ingested by run ${f.run_id}, ${where})`;
+    if (f.run_sha256 !== f.sha256) {
+      mismatches.push(`${what}: the record's sha256 ${f.sha256.slice(0, 12)} is not the one run ${f.run_id} recorded for it (${f.run_sha256 === null ? 'none' : f.run_sha256.slice(0, 12)})`);
+      continue;
+    }
     if (f.archive_key === null) {
       unarchived++;
       continue;
     }
-    if (f.archive_pruned_at !== null) {
-      pruned++;
-      continue;
-    }
-    checked++;
-    const what = `${FILE_LABELS[f.kind](f.business_date)} of dealer ${f.dealer_id} (ingested by run ${f.run_id}, ${archive.path(f.archive_key)})`;
     const named = parseArchiveKey(f.archive_key);
     if (named === null || named.sha256 !== f.sha256 || named.kind !== f.kind || named.businessDate !== f.business_date || named.dealerId !== f.dealer_id) {
       mismatches.push(`${what}: the archive key recorded does not name this file (sha256 ${f.sha256.slice(0, 12)})`);
       continue;
     }
     if (await archive.size(f.archive_key) === null) {
-      mismatches.push(`${what}: the archived file is missing`);
+      if (f.archive_pruned_at === null) {
+        mismatches.push(`${what}: the archived file is missing`);
+      } else if (keptFrom === null || f.business_date >= keptFrom) {
+        const mark = `marked pruned at ${f.archive_pruned_at.toISOString()}`;
+        mismatches.push(`${what}: the archived file is missing, ${mark} although ${keptFrom === null
+          ? 'YZH_ARCHIVE_RETAIN_DAYS is unset (archive objects are kept forever)'
+          : `YZH_ARCHIVE_RETAIN_DAYS=${retention.days} keeps the days from ${keptFrom}`}`);
+      } else {
+        pruned++;
+      }
       continue;
     }
+    // Marked pruned but there (archived again since): checked like any other.
+    checked++;
     const now = await hashFile(archive.path(f.archive_key));
     if (now.sha256 !== f.sha256 || now.bytes !== Number(f.bytes)) {
       mismatches.push(`${what}: sha256 is now ${now.sha256.slice(0, 12)} (${now.bytes} bytes), recorded ${f.sha256.slice(0, 12)} (${f.bytes} bytes)`);
     }
+  }
+  for (const r of unrecorded.rows) {
+    mismatches.push(`run ${r.run_id} (dealer ${r.dealer_id}, business date ${r.business_date}): the ${r.kind} file it recorded (sha256 ${r.sha256.slice(0, 12)}) has no record in recon.provider_files`);
   }
   const notes = [unarchived > 0 ? `${unarchived} ingested before the archive` : '', pruned > 0 ? `${pruned} pruned by retention` : ''].filter((n) => n !== '');
   const detail = mismatches[0]
