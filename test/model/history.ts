@@ -27,8 +27,12 @@ export interface OrderPlan {
   /** A 退汇 some days later: as an order row under the paid ref, or as a 经纪公司退汇 bill row under a new ref. */
   ret: null | { after: 1 | 2; as: 'orderRow' | 'billRow' };
   unresolvedText: '挂单' | '打款中' | '未知';
-  /** 完成时间 of a pending claim: 10:00:05, 23:59:00, or '-/-' (then 创建时间 10:00:00 counts). */
-  finished: 'morning' | 'night' | 'none';
+  /**
+   * 完成时间 of a pending claim: 10:00:05, 23:59:00, or '-/-' (then 创建时间 10:00:00 counts);
+   * or at the 48-hour edge of the clock two days on (16:45 on the day after the newest file):
+   * 16:45:00 (exactly 48 hours, not stale) and 17:00:00 (47 h 45 min).
+   */
+  finished: 'morning' | 'night' | 'none' | 'exact48' | 'under48';
   ledger: null | { status: LedgerStatus; deltaFen: number; time: '09:59:00' | '23:49:59' | '23:50:00' | '23:59:59'; dayShift: -1 | 0 | 1 };
 }
 
@@ -61,7 +65,7 @@ const orderPlan = (days: number): fc.Arbitrary<OrderPlan> => fc.record({
   bills: fc.constantFrom<OrderPlan['bills']>('ok', 'ok', 'ok', 'missing', 'wrongAmount', 'wrongFee', 'nextDay'),
   ret: fc.option(fc.record({ after: fc.constantFrom<1 | 2>(1, 2), as: fc.constantFrom<'orderRow' | 'billRow'>('orderRow', 'billRow') }), { freq: 3 }),
   unresolvedText: fc.constantFrom<OrderPlan['unresolvedText']>('挂单', '打款中', '未知'),
-  finished: fc.constantFrom<OrderPlan['finished']>('morning', 'night', 'none'),
+  finished: fc.constantFrom<OrderPlan['finished']>('morning', 'night', 'none', 'exact48', 'under48'),
   ledger: fc.option(fc.record({
     status: fc.constantFrom<LedgerStatus>('paid', 'paid', 'paid', 'submitted', 'failed', 'refunded', 'cancelled'),
     deltaFen: fc.constantFrom(0, 0, 0, 0, 1, -1, 10_000),
@@ -80,6 +84,8 @@ export const history: fc.Arbitrary<History> = fc.integer({ min: 1, max: 4 }).cha
 export const dayDate = (i: number): string => addDays(FIRST_DAY, i);
 export const ref = (order: number, k: number): string => `7${String(order * 10 + k).padStart(17, '0')}`;
 const billRef = (order: number, k: number): string => `8${String(order * 100 + k).padStart(17, '0')}`;
+
+const FINISHED = { morning: '10:00:05', night: '23:59:00', exact48: '16:45:00', under48: '17:00:00' } as const;
 
 /** One order row or bill row of the history, on a day, in the day's first or regenerated files. */
 interface Event { day: number; late: boolean; order?: OrderFileRow; bill?: BillFileRow }
@@ -118,7 +124,7 @@ function events(h: History, i: number): Event[] {
   switch (p.shape) {
     case 'paid': row(p.day, 0, '成功'); paidBills(p.day, 0); break;
     case 'pending': {
-      const finished = p.finished === 'none' ? '-/-' : `${d} ${p.finished === 'morning' ? '10:00:05' : '23:59:00'}`;
+      const finished = p.finished === 'none' ? '-/-' : `${d} ${FINISHED[p.finished]}`;
       row(p.day, 0, '成功(待领取)', { channel: '微信', finished });
       paidBills(p.day, 0);
       break;

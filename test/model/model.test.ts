@@ -13,6 +13,8 @@ import { history, script, type History, type OrderPlan } from './history.js';
 const LONG = process.env.YZH_MODEL_LONG === '1';
 const SEED = Number(process.env.FC_SEED ?? (LONG ? Date.now() % 1e9 : 20261203));
 const RUNS = Number(process.env.FC_RUNS ?? (LONG ? 200 : 3));
+/** FC_SHRINK=0 reports the first failing history as found, unshrunk (quicker, e.g. to try a mutation). */
+const SHRINK = process.env.FC_SHRINK !== '0';
 
 describe.each(ENGINES)('the engine against the reference model on %s', (engine) => {
   let db: TestDatabase;
@@ -30,7 +32,7 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
       const m = await playHistory(db.handle, h);
       last = m === null ? null : describeMismatch(m);
       return m === null;
-    }), { numRuns: RUNS, seed: SEED });
+    }), { numRuns: RUNS, seed: SEED, endOnFailure: !SHRINK });
     if (result.failed) {
       const h = result.counterexample![0];
       // The shrunk history is played once more, so the diff printed is its own.
