@@ -1,6 +1,6 @@
 import type { DatabaseHandle } from '../../src/db/connection.js';
 import { Scenario, type ProviderBill, type ProviderOrder } from '../helpers/scenario.js';
-import { filesOf, ledgerOf, rateText, ratesOf, runsOf, dayDate, type History } from './history.js';
+import { filesOf, ledgerOf, rateText, ratesOf, runsOf, dayDate, type History, type LiveReply } from './history.js';
 import { MODELLED_KINDS, ReferenceModel, yuan, type DayFiles } from './model.js';
 
 /**
@@ -53,9 +53,11 @@ export async function playHistory(db: DatabaseHandle, h: History): Promise<Misma
       const files = filesOf(h, run.day, run.version);
       const { orders, bills } = providerRows(s, files);
       s.writeDay(run.date, orders, bills);
-      // No live follow-up: the double would answer from every day's folder, days not run yet included.
-      await s.run(run.date, { followUp: { concurrency: 1, max: 0 } });
-      model.run(run.date, files);
+      // The double answers live from live.json (every order of the history named, so that it
+      // never reads an answer from a day's folder); every candidate asked at every run.
+      s.live(liveJson(run.live));
+      await s.run(run.date, { followUp: { concurrency: 1, max: 1000, reaskAfterHours: 0 } });
+      model.run(run.date, files, run.live);
 
       const engine = (await s.discrepancies('true'))
         .filter((d) => (MODELLED_KINDS as readonly string[]).includes(d.kind))
@@ -72,6 +74,16 @@ export async function playHistory(db: DatabaseHandle, h: History): Promise<Misma
   } finally {
     await s.stop();
   }
+}
+
+/** The sandbox's live.json: 1/0 (claimed), 9/213 (returned, CONTRACT's 退汇) or 2018. */
+function liveJson(live: Map<string, LiveReply>): Record<string, string | Record<string, unknown>> {
+  return Object.fromEntries([...live].map(([id, l]) => [id, l.answer === 'not_found' ? 'not_found' : {
+    ...(l.answer === 'claimed'
+      ? { status: 1, status_detail: 0, status_message: '已打款', status_detail_message: '成功' }
+      : { status: 9, status_detail: 213, status_message: '打款失败(已退款,退汇或者冲正)', status_detail_message: '系统打款和经纪公司打款都失败' }),
+    pay: yuan(l.amountFen),
+  }]));
 }
 
 function multisetMinus(a: string[], b: string[]): string[] {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { addDays, expectedFeeFen, yuan, type BillFileRow, type DayFiles, type FeeRate, type LedgerEntry, type LedgerStatus, type OrderFileRow } from './model.js';
+export type { LiveAnswer, LiveReply } from './model.js';
+import { addDays, expectedFeeFen, yuan, type BillFileRow, type DayFiles, type FeeRate, type LedgerEntry, type LedgerStatus, type LiveAnswer, type LiveReply, type OrderFileRow } from './model.js';
 
 /**
  * Generated multi-day histories of one dealer: what the provider's files say day by day (each
@@ -36,10 +37,16 @@ export interface OrderPlan {
   ledger: null | { status: LedgerStatus; deltaFen: number; time: '09:59:00' | '23:49:59' | '23:50:00' | '23:59:59'; dayShift: -1 | 0 | 1 };
 }
 
+
 export interface Step {
   day: number;
   /** The day's files are regenerated (version 1, with the late rows) before this run. */
   regenerate: boolean;
+  /**
+   * From this run on, the provider answers so when asked about order `order` (an index, taken
+   * modulo the number of orders); an order never given an answer is not found (2018).
+   */
+  live?: { order: number; answer: LiveAnswer }[];
 }
 
 export interface History {
@@ -78,7 +85,11 @@ export const history: fc.Arbitrary<History> = fc.integer({ min: 1, max: 4 }).cha
   days: fc.constant(days),
   rate: fc.option(fc.record({ rate100k: fc.constantFrom(7000, 6500, 6250, 5555), fromDay: fc.constantFrom<0 | 1>(0, 1) }), { freq: 3 }),
   orders: fc.array(orderPlan(days), { minLength: 1, maxLength: 10 }),
-  steps: fc.array(fc.record({ day: fc.integer({ min: 0, max: days - 1 }), regenerate: fc.boolean() }), { minLength: 1, maxLength: 6 }),
+  steps: fc.array(fc.record({
+    day: fc.integer({ min: 0, max: days - 1 }),
+    regenerate: fc.boolean(),
+    live: fc.array(fc.record({ order: fc.nat({ max: 9 }), answer: fc.constantFrom<LiveAnswer>('claimed', 'claimed', 'returned', 'not_found') }), { maxLength: 2 }),
+  }), { minLength: 1, maxLength: 6 }),
 }));
 
 export const dayDate = (i: number): string => addDays(FIRST_DAY, i);
@@ -170,12 +181,20 @@ export function ratesOf(h: History): FeeRate[] {
   return h.rate ? [{ rate100k: h.rate.rate100k, validFrom: dayDate(h.rate.fromDay) }] : [];
 }
 
-/** The steps as runs: the day and the version of its files served at that moment. */
-export function runsOf(h: History): { date: string; day: number; version: 0 | 1 }[] {
+
+/**
+ * The steps as runs: the day, the version of its files served at that moment, and the live
+ * answers the provider gives during the run (every order of the history; not_found for those
+ * no step has given an answer yet).
+ */
+export function runsOf(h: History): { date: string; day: number; version: 0 | 1; live: Map<string, LiveReply> }[] {
   const version = new Map<number, 0 | 1>();
+  const given = new Map<number, LiveAnswer>();
   return h.steps.map((s) => {
     if (s.regenerate) version.set(s.day, 1);
-    return { date: dayDate(s.day), day: s.day, version: version.get(s.day) ?? 0 };
+    for (const l of s.live ?? []) given.set(l.order % h.orders.length, l.answer);
+    const live = new Map(h.orders.map((p, i) => [`o${i}`, { answer: given.get(i) ?? 'not_found', amountFen: p.amountFen }] as const));
+    return { date: dayDate(s.day), day: s.day, version: version.get(s.day) ?? 0, live };
   });
 }
 
@@ -201,6 +220,12 @@ export function script(h: History): string {
     }
   }
   lines.push('runs:');
-  runsOf(h).forEach((r, n) => lines.push(`  ${n + 1}. run --date ${r.date} (files version ${r.version})`));
+  const told = new Map<string, LiveAnswer>();
+  runsOf(h).forEach((r, n) => {
+    const news = [...r.live].filter(([id, l]) => (told.get(id) ?? 'not_found') !== l.answer);
+    for (const [id, l] of news) told.set(id, l.answer);
+    const live = news.map(([id, l]) => `${id} ${l.answer}${l.answer === 'not_found' ? '' : ` ${yuan(l.amountFen)}`}`).join(', ');
+    lines.push(`  ${n + 1}. run --date ${r.date} (files version ${r.version})${live ? `; asked live, the provider now answers: ${live}` : ''}`);
+  });
   return lines.join('\n');
 }

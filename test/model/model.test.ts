@@ -92,4 +92,22 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
     days: 3, rate: null, orders: [plan({ late: true, ret: { after: 2, as: 'billRow' } }), ...paidOthers(4)],
     steps: [{ day: 0, regenerate: false }, { day: 2, regenerate: false }, { day: 0, regenerate: true }],
   }));
+
+  // Live answers (CONTRACT section 6): the newest evidence when they came after the order's newest file.
+  const day = (d: number, live: NonNullable<History['steps'][number]['live']> = []) => ({ day: d, regenerate: false, live });
+
+  named('a claimed answer settles a stale pending claim, and a re-run of its unchanged day leaves it settled', example({
+    days: 4, rate: null, orders: [plan({ shape: 'pending', finished: 'morning' }), ...paidOthers(4)],
+    steps: [day(0), day(1), day(2, [{ order: 0, answer: 'claimed' }]), day(3), day(0)],
+  }));
+
+  named('an order known only from a live answer is at the provider, without fee, and paid without payouts', example({
+    days: 2, rate: { rate100k: 6500, fromDay: 0 }, orders: [plan({ shape: 'ledgerOnly' }), ...paidOthers(4)],
+    steps: [day(0, [{ order: 0, answer: 'claimed' }]), day(1)],
+  }));
+
+  named('a returned answer (9/213) for an unresolved order is refund_unrecorded; not found changes nothing', example({
+    days: 2, rate: null, orders: [plan({ shape: 'unresolved' }), plan({ shape: 'unresolved', unresolvedText: '打款中' }), ...paidOthers(3)],
+    steps: [day(0, [{ order: 0, answer: 'returned' }]), day(1, [{ order: 1, answer: 'not_found' }])],
+  }));
 });
