@@ -1,6 +1,8 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DatabaseHandle } from '../../src/db/connection.js';
 import { Scenario, type ProviderBill, type ProviderOrder } from '../helpers/scenario.js';
-import { filesOf, ledgerOf, rateText, ratesOf, runsOf, dayDate, type History } from './history.js';
+import { filesOf, ledgerOf, rateText, ratesOf, runsOf, dayDate, type History, type LiveReply } from './history.js';
 import { MODELLED_KINDS, ReferenceModel, yuan, type DayFiles } from './model.js';
 
 /**
@@ -17,6 +19,8 @@ const key = (r: { kind: string; severity: string; business_date: string; order_i
   [r.kind, r.severity, r.business_date, r.order_id ?? '-', r.provider_ref ?? '-', r.ledger_amount ?? '-', r.provider_amount ?? '-', r.status].join(' ');
 
 export interface Mismatch {
+  /** 'A', or 'B' for the second dealer of a two-dealer play. */
+  dealer: 'A' | 'B';
   step: number;
   date: string;
   onlyEngine: RowKey[];
@@ -24,54 +28,91 @@ export interface Mismatch {
 }
 
 export function describeMismatch(m: Mismatch): string {
-  return [`after run ${m.step} (--date ${m.date}):`,
+  return [`after dealer ${m.dealer}'s run ${m.step} (--date ${m.date}):`,
     ...m.onlyEngine.map((r) => `  engine only: ${r}`), ...m.onlyModel.map((r) => `  model only:  ${r}`)].join('\n');
 }
 
-function providerRows(s: Scenario, files: DayFiles): { orders: ProviderOrder[]; bills: ProviderBill[] } {
+function providerRows(id: (local: string) => string, files: DayFiles): { orders: ProviderOrder[]; bills: ProviderBill[] } {
   return {
     orders: files.orders.map((o) => ({
-      id: s.id(o.orderId), ref: o.ref, status: o.statusText, amount: yuan(o.amountFen)!, fee: yuan(o.feeFen) ?? '',
+      id: id(o.orderId), ref: o.ref, status: o.statusText, amount: yuan(o.amountFen)!, fee: yuan(o.feeFen) ?? '',
       channel: o.channel, created: o.created, finished: o.finished,
     })),
-    bills: files.bills.map((b) => ({ id: s.id(b.orderId), ref: b.ref, billRef: b.billRef, type: b.type, status: b.statusText, amount: yuan(b.amountFen)! })),
+    bills: files.bills.map((b) => ({ id: id(b.orderId), ref: b.ref, billRef: b.billRef, type: b.type, status: b.statusText, amount: yuan(b.amountFen)! })),
   };
 }
 
-/** Plays `h`; the first run after which engine and model differ, or null. */
-export async function playHistory(db: DatabaseHandle, h: History): Promise<Mismatch | null> {
-  const s = await Scenario.create(db);
+/**
+ * Plays `h` (dealer A), and `g` (dealer B) when given, on one database, their runs taken in
+ * turn, and after every run compares both dealers' rows: a run of one dealer must leave the
+ * other's findings as its own history says. Each dealer has its own 商户订单号 (the ledger's
+ * order_id is the table's primary key, CONTRACT section 2, so no two dealers share one). The
+ * first run after which a dealer's engine rows and model rows differ, or null.
+ */
+export async function playHistory(db: DatabaseHandle, h: History, g: History | null = null): Promise<Mismatch | null> {
+  const a = await Scenario.create(db);
+  const b = g === null ? null : await Scenario.create(db);
   try {
-    const ledger = ledgerOf(h);
-    const rates = ratesOf(h);
-    const model = new ReferenceModel(ledger, rates);
-    if (h.rate) await s.feeRate(rateText(h.rate.rate100k), dayDate(h.rate.fromDay));
-    await s.ledger(ledger.map((l) => ({ id: s.id(l.orderId), amount: yuan(l.amountFen)!, status: l.status, created: l.created })), dayDate(0));
-    let step = 0;
-    for (const run of runsOf(h)) {
-      step++;
-      const files = filesOf(h, run.day, run.version);
-      const { orders, bills } = providerRows(s, files);
-      s.writeDay(run.date, orders, bills);
-      // No live follow-up: the double would answer from every day's folder, days not run yet included.
-      await s.run(run.date, { followUp: { concurrency: 1, max: 0 } });
-      model.run(run.date, files);
-
-      const engine = (await s.discrepancies('true'))
-        .filter((d) => (MODELLED_KINDS as readonly string[]).includes(d.kind))
-        .map((d) => key({ ...d, order_id: d.order_id === null ? null : d.order_id.slice(s.prefix.length) }));
-      const expected = model.rows.map((r) => key({
-        kind: r.kind, severity: r.severity, business_date: r.businessDate, order_id: r.orderId, provider_ref: r.providerRef,
-        ledger_amount: yuan(r.ledgerFen), provider_amount: yuan(r.providerFen), status: r.status,
-      }));
-      const onlyEngine = multisetMinus(engine, expected);
-      const onlyModel = multisetMinus(expected, engine);
-      if (onlyEngine.length + onlyModel.length > 0) return { step, date: run.date, onlyEngine, onlyModel };
+    const players = [{ dealer: 'A' as const, s: a, h }, ...(b && g ? [{ dealer: 'B' as const, s: b, h: g }] : [])].map((p) => {
+      const ledger = ledgerOf(p.h);
+      return { ...p, ledger, model: new ReferenceModel(ledger, ratesOf(p.h)), runs: runsOf(p.h) };
+    });
+    for (const p of players) {
+      const id = (local: string) => p.s.id(local);
+      if (p.h.rate) await p.s.feeRate(rateText(p.h.rate.rate100k), dayDate(p.h.rate.fromDay));
+      await p.s.ledger(p.ledger.map((l) => ({ id: id(l.orderId), amount: yuan(l.amountFen)!, status: l.status, created: l.created })), dayDate(0));
+    }
+    const steps = Math.max(...players.map((p) => p.runs.length));
+    for (let step = 1; step <= steps; step++) {
+      for (const p of players) {
+        const run = p.runs[step - 1];
+        if (!run) continue;
+        const id = (local: string) => p.s.id(local);
+        const files = filesOf(p.h, run.day, run.version);
+        const { orders, bills } = providerRows(id, files);
+        p.s.writeDay(run.date, orders, bills);
+        // The double answers live from live.json (every order of the history named, so that it
+        // never reads an answer from a day's folder); every candidate asked at every run.
+        writeFileSync(join(p.s.dir, 'live.json'), JSON.stringify(Object.fromEntries(
+          Object.entries(liveJson(run.live)).map(([local, answer]) => [id(local), answer]))));
+        await p.s.run(run.date, { followUp: { concurrency: 1, max: 1000, reaskAfterHours: 0 } });
+        p.model.run(run.date, files, run.live);
+        // Every dealer's rows after every run: a run of one dealer must leave the other's as they were.
+        for (const q of players) {
+          const m = await compare(q.s, q.model);
+          if (m) return { dealer: q.dealer, step, date: run.date, ...m };
+        }
+      }
     }
     return null;
   } finally {
-    await s.stop();
+    await a.stop();
+    await b?.stop();
   }
+}
+
+/** The dealer's recon.discrepancies against the model's rows, open and resolved. */
+async function compare(s: Scenario, model: ReferenceModel): Promise<{ onlyEngine: RowKey[]; onlyModel: RowKey[] } | null> {
+  const engine = (await s.discrepancies('true'))
+    .filter((d) => (MODELLED_KINDS as readonly string[]).includes(d.kind))
+    .map((d) => key({ ...d, order_id: d.order_id === null ? null : d.order_id.slice(s.prefix.length) }));
+  const expected = model.rows.map((r) => key({
+    kind: r.kind, severity: r.severity, business_date: r.businessDate, order_id: r.orderId, provider_ref: r.providerRef,
+    ledger_amount: yuan(r.ledgerFen), provider_amount: yuan(r.providerFen), status: r.status,
+  }));
+  const onlyEngine = multisetMinus(engine, expected);
+  const onlyModel = multisetMinus(expected, engine);
+  return onlyEngine.length + onlyModel.length > 0 ? { onlyEngine, onlyModel } : null;
+}
+
+/** The sandbox's live.json: 1/0 (claimed), 9/213 (returned, CONTRACT's 退汇) or 2018. */
+function liveJson(live: Map<string, LiveReply>): Record<string, string | Record<string, unknown>> {
+  return Object.fromEntries([...live].map(([id, l]) => [id, l.answer === 'not_found' ? 'not_found' : {
+    ...(l.answer === 'claimed'
+      ? { status: 1, status_detail: 0, status_message: '已打款', status_detail_message: '成功' }
+      : { status: 9, status_detail: 213, status_message: '打款失败(已退款,退汇或者冲正)', status_detail_message: '系统打款和经纪公司打款都失败' }),
+    pay: yuan(l.amountFen),
+  }]));
 }
 
 function multisetMinus(a: string[], b: string[]): string[] {

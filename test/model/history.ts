@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { addDays, expectedFeeFen, yuan, type BillFileRow, type DayFiles, type FeeRate, type LedgerEntry, type LedgerStatus, type OrderFileRow } from './model.js';
+export type { LiveAnswer, LiveReply } from './model.js';
+import { addDays, expectedFeeFen, yuan, type BillFileRow, type DayFiles, type FeeRate, type LedgerEntry, type LedgerStatus, type LiveAnswer, type LiveReply, type OrderFileRow } from './model.js';
 
 /**
  * Generated multi-day histories of one dealer: what the provider's files say day by day (each
@@ -27,15 +28,25 @@ export interface OrderPlan {
   /** A 退汇 some days later: as an order row under the paid ref, or as a 经纪公司退汇 bill row under a new ref. */
   ret: null | { after: 1 | 2; as: 'orderRow' | 'billRow' };
   unresolvedText: '挂单' | '打款中' | '未知';
-  /** 完成时间 of a pending claim: 10:00:05, 23:59:00, or '-/-' (then 创建时间 10:00:00 counts). */
-  finished: 'morning' | 'night' | 'none';
+  /**
+   * 完成时间 of a pending claim: 10:00:05, 23:59:00, or '-/-' (then 创建时间 10:00:00 counts);
+   * or at the 48-hour edge of the clock two days on (16:45 on the day after the newest file):
+   * 16:45:00 (exactly 48 hours, not stale) and 17:00:00 (47 h 45 min).
+   */
+  finished: 'morning' | 'night' | 'none' | 'exact48' | 'under48';
   ledger: null | { status: LedgerStatus; deltaFen: number; time: '09:59:00' | '23:49:59' | '23:50:00' | '23:59:59'; dayShift: -1 | 0 | 1 };
 }
+
 
 export interface Step {
   day: number;
   /** The day's files are regenerated (version 1, with the late rows) before this run. */
   regenerate: boolean;
+  /**
+   * From this run on, the provider answers so when asked about order `order` (an index, taken
+   * modulo the number of orders); an order never given an answer is not found (2018).
+   */
+  live?: { order: number; answer: LiveAnswer }[];
 }
 
 export interface History {
@@ -61,7 +72,7 @@ const orderPlan = (days: number): fc.Arbitrary<OrderPlan> => fc.record({
   bills: fc.constantFrom<OrderPlan['bills']>('ok', 'ok', 'ok', 'missing', 'wrongAmount', 'wrongFee', 'nextDay'),
   ret: fc.option(fc.record({ after: fc.constantFrom<1 | 2>(1, 2), as: fc.constantFrom<'orderRow' | 'billRow'>('orderRow', 'billRow') }), { freq: 3 }),
   unresolvedText: fc.constantFrom<OrderPlan['unresolvedText']>('挂单', '打款中', '未知'),
-  finished: fc.constantFrom<OrderPlan['finished']>('morning', 'night', 'none'),
+  finished: fc.constantFrom<OrderPlan['finished']>('morning', 'night', 'none', 'exact48', 'under48'),
   ledger: fc.option(fc.record({
     status: fc.constantFrom<LedgerStatus>('paid', 'paid', 'paid', 'submitted', 'failed', 'refunded', 'cancelled'),
     deltaFen: fc.constantFrom(0, 0, 0, 0, 1, -1, 10_000),
@@ -74,12 +85,18 @@ export const history: fc.Arbitrary<History> = fc.integer({ min: 1, max: 4 }).cha
   days: fc.constant(days),
   rate: fc.option(fc.record({ rate100k: fc.constantFrom(7000, 6500, 6250, 5555), fromDay: fc.constantFrom<0 | 1>(0, 1) }), { freq: 3 }),
   orders: fc.array(orderPlan(days), { minLength: 1, maxLength: 10 }),
-  steps: fc.array(fc.record({ day: fc.integer({ min: 0, max: days - 1 }), regenerate: fc.boolean() }), { minLength: 1, maxLength: 6 }),
+  steps: fc.array(fc.record({
+    day: fc.integer({ min: 0, max: days - 1 }),
+    regenerate: fc.boolean(),
+    live: fc.array(fc.record({ order: fc.nat({ max: 9 }), answer: fc.constantFrom<LiveAnswer>('claimed', 'claimed', 'returned', 'not_found') }), { maxLength: 2 }),
+  }), { minLength: 1, maxLength: 6 }),
 }));
 
 export const dayDate = (i: number): string => addDays(FIRST_DAY, i);
 export const ref = (order: number, k: number): string => `7${String(order * 10 + k).padStart(17, '0')}`;
 const billRef = (order: number, k: number): string => `8${String(order * 100 + k).padStart(17, '0')}`;
+
+const FINISHED = { morning: '10:00:05', night: '23:59:00', exact48: '16:45:00', under48: '17:00:00' } as const;
 
 /** One order row or bill row of the history, on a day, in the day's first or regenerated files. */
 interface Event { day: number; late: boolean; order?: OrderFileRow; bill?: BillFileRow }
@@ -118,7 +135,7 @@ function events(h: History, i: number): Event[] {
   switch (p.shape) {
     case 'paid': row(p.day, 0, '成功'); paidBills(p.day, 0); break;
     case 'pending': {
-      const finished = p.finished === 'none' ? '-/-' : `${d} ${p.finished === 'morning' ? '10:00:05' : '23:59:00'}`;
+      const finished = p.finished === 'none' ? '-/-' : `${d} ${FINISHED[p.finished]}`;
       row(p.day, 0, '成功(待领取)', { channel: '微信', finished });
       paidBills(p.day, 0);
       break;
@@ -164,12 +181,20 @@ export function ratesOf(h: History): FeeRate[] {
   return h.rate ? [{ rate100k: h.rate.rate100k, validFrom: dayDate(h.rate.fromDay) }] : [];
 }
 
-/** The steps as runs: the day and the version of its files served at that moment. */
-export function runsOf(h: History): { date: string; day: number; version: 0 | 1 }[] {
+
+/**
+ * The steps as runs: the day, the version of its files served at that moment, and the live
+ * answers the provider gives during the run (every order of the history; not_found for those
+ * no step has given an answer yet).
+ */
+export function runsOf(h: History): { date: string; day: number; version: 0 | 1; live: Map<string, LiveReply> }[] {
   const version = new Map<number, 0 | 1>();
+  const given = new Map<number, LiveAnswer>();
   return h.steps.map((s) => {
     if (s.regenerate) version.set(s.day, 1);
-    return { date: dayDate(s.day), day: s.day, version: version.get(s.day) ?? 0 };
+    for (const l of s.live ?? []) given.set(l.order % h.orders.length, l.answer);
+    const live = new Map(h.orders.map((p, i) => [`o${i}`, { answer: given.get(i) ?? 'not_found', amountFen: p.amountFen }] as const));
+    return { date: dayDate(s.day), day: s.day, version: version.get(s.day) ?? 0, live };
   });
 }
 
@@ -195,6 +220,12 @@ export function script(h: History): string {
     }
   }
   lines.push('runs:');
-  runsOf(h).forEach((r, n) => lines.push(`  ${n + 1}. run --date ${r.date} (files version ${r.version})`));
+  const told = new Map<string, LiveAnswer>();
+  runsOf(h).forEach((r, n) => {
+    const news = [...r.live].filter(([id, l]) => (told.get(id) ?? 'not_found') !== l.answer);
+    for (const [id, l] of news) told.set(id, l.answer);
+    const live = news.map(([id, l]) => `${id} ${l.answer}${l.answer === 'not_found' ? '' : ` ${yuan(l.amountFen)}`}`).join(', ');
+    lines.push(`  ${n + 1}. run --date ${r.date} (files version ${r.version})${live ? `; asked live, the provider now answers: ${live}` : ''}`);
+  });
   return lines.join('\n');
 }

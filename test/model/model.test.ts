@@ -13,6 +13,8 @@ import { history, script, type History, type OrderPlan } from './history.js';
 const LONG = process.env.YZH_MODEL_LONG === '1';
 const SEED = Number(process.env.FC_SEED ?? (LONG ? Date.now() % 1e9 : 20261203));
 const RUNS = Number(process.env.FC_RUNS ?? (LONG ? 200 : 3));
+/** FC_SHRINK=0 reports the first failing history as found, unshrunk (quicker, e.g. to try a mutation). */
+const SHRINK = process.env.FC_SHRINK !== '0';
 
 describe.each(ENGINES)('the engine against the reference model on %s', (engine) => {
   let db: TestDatabase;
@@ -26,25 +28,27 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
   it('agrees after every run of generated histories', async () => {
     console.log(`model test (${engine}): seed ${SEED}, ${RUNS} histories (replay with FC_SEED=${SEED})`);
     let last: string | null = null;
-    const result = await fc.check(fc.asyncProperty(history, async (h) => {
-      const m = await playHistory(db.handle, h);
+    // Half the plays put a second dealer's history beside the first in the same database.
+    const result = await fc.check(fc.asyncProperty(history, fc.option(history, { freq: 2 }), async (h, g) => {
+      const m = await playHistory(db.handle, h, g);
       last = m === null ? null : describeMismatch(m);
       return m === null;
-    }), { numRuns: RUNS, seed: SEED });
+    }), { numRuns: RUNS, seed: SEED, endOnFailure: !SHRINK });
     if (result.failed) {
-      const h = result.counterexample![0];
+      const [h, g] = result.counterexample!;
       // The shrunk history is played once more, so the diff printed is its own.
-      const m = await playHistory(db.handle, h);
+      const m = await playHistory(db.handle, h, g);
       const report = [`engine and model disagree (seed ${SEED}, found after ${result.numRuns} histories, ${result.numShrinks} shrinks)`,
-        script(h), m ? describeMismatch(m) : last ?? '(no mismatch on replay)', `history: ${JSON.stringify(h)}`].join('\n');
+        g ? `dealer A:\n${script(h)}\ndealer B:\n${script(g)}` : script(h),
+        m ? describeMismatch(m) : last ?? '(no mismatch on replay)', `history: ${JSON.stringify(h)}`, ...(g ? [`dealer B: ${JSON.stringify(g)}`] : [])].join('\n');
       console.log(report);
       expect.fail(report);
     }
   }, LONG ? 3_600_000 : 300_000);
 
   /** A named history, played as the property plays one. */
-  const example = (h: History) => async () => {
-    const m = await playHistory(db.handle, h);
+  const example = (h: History, g: History | null = null) => async () => {
+    const m = await playHistory(db.handle, h, g);
     expect(m === null ? null : `${script(h)}\n${describeMismatch(m)}`).toBeNull();
   };
   const plan = (p: Partial<OrderPlan>): OrderPlan => ({
@@ -89,5 +93,33 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
   named('a late return as a 经纪公司退汇 row opens refund_unrecorded on the order\'s day', example({
     days: 3, rate: null, orders: [plan({ late: true, ret: { after: 2, as: 'billRow' } }), ...paidOthers(4)],
     steps: [{ day: 0, regenerate: false }, { day: 2, regenerate: false }, { day: 0, regenerate: true }],
+  }));
+
+  // Live answers (CONTRACT section 6): the newest evidence when they came after the order's newest file.
+  const day = (d: number, live: NonNullable<History['steps'][number]['live']> = []) => ({ day: d, regenerate: false, live });
+
+  named('a claimed answer settles a stale pending claim, and a re-run of its unchanged day leaves it settled', example({
+    days: 4, rate: null, orders: [plan({ shape: 'pending', finished: 'morning' }), ...paidOthers(4)],
+    steps: [day(0), day(1), day(2, [{ order: 0, answer: 'claimed' }]), day(3), day(0)],
+  }));
+
+  named('an order known only from a live answer is at the provider, without fee, and paid without payouts', example({
+    days: 2, rate: { rate100k: 6500, fromDay: 0 }, orders: [plan({ shape: 'ledgerOnly' }), ...paidOthers(4)],
+    steps: [day(0, [{ order: 0, answer: 'claimed' }]), day(1)],
+  }));
+
+  named('a returned answer (9/213) for an unresolved order is refund_unrecorded; not found changes nothing', example({
+    days: 2, rate: null, orders: [plan({ shape: 'unresolved' }), plan({ shape: 'unresolved', unresolvedText: '打款中' }), ...paidOthers(3)],
+    steps: [day(0, [{ order: 0, answer: 'returned' }]), day(1, [{ order: 1, answer: 'not_found' }])],
+  }));
+
+  // Two dealers in one database, runs in turn: neither's rows touch the other's findings.
+  named('a second dealer\'s runs in the same database never change the first dealer\'s findings', example({
+    days: 2, rate: null, orders: [plan({}), plan({ shape: 'pending', finished: 'morning' }), plan({ shape: 'ledgerOnly' }), ...paidOthers(2)],
+    steps: [day(0), day(1)],
+  }, {
+    days: 2, rate: { rate100k: 6500, fromDay: 0 }, orders: [plan({ shape: 'bothPaid' }), plan({ shape: 'paid', ret: { after: 1, as: 'billRow' } }),
+      plan({ shape: 'billOnly' }), ...paidOthers(2)],
+    steps: [day(1), day(0, [{ order: 2, answer: 'claimed' }]), day(1)],
   }));
 });

@@ -47,6 +47,15 @@ export interface LedgerEntry {
   created: string;
 }
 
+/** What the provider answers when asked about an order live (CONTRACT: 1/0 claimed, 9/213 returned, 2011/2018 not found). */
+export type LiveAnswer = 'claimed' | 'returned' | 'not_found';
+
+/** A live answer and the amount (pay) it gives. */
+export interface LiveReply { answer: LiveAnswer; amountFen: number }
+
+/** An answer recorded by a run (its step, counted from 1). */
+interface LiveCheck extends LiveReply { step: number }
+
 /** recon.broker_fee_rates: one broker (the dealer's), a rate in 1/100000 from a day on. */
 export interface FeeRate {
   rate100k: number;
@@ -98,6 +107,10 @@ interface RefState {
   latest: DatedOrderRow;
   /** paid / paid_pending_claim / failed / deleted / unresolved, or returned once a 退汇 came back for it. */
   status: OrderStatus;
+  /** The newest live answer speaks for it. */
+  live: boolean;
+  /** An order row gives it (false: known from a live answer only, which has no 服务费). */
+  inFile: boolean;
 }
 
 const PAID: readonly OrderStatus[] = ['paid', 'paid_pending_claim'];
@@ -114,6 +127,8 @@ interface OrderView {
   status: OrderStatus | null;
   paidRefs: RefState[];
   home: string;
+  /** The newest live answer, when it is the newest evidence (no file ingested since gives a row of the order) and not "not found". */
+  live: LiveCheck | undefined;
 }
 
 const dayOf = (time: string): string => time.slice(0, 10);
@@ -144,20 +159,73 @@ export class ReferenceModel {
   /** Each day's files as last ingested (a regenerated file replaces its day). */
   private readonly ingested = new Map<string, DayFiles>();
   readonly rows: ModelRow[] = [];
+  private step = 0;
+  /** The run (step) that last ingested each day's order file as it is now (an unchanged file is not ingested again). */
+  private readonly fileStep = new Map<string, number>();
+  /** Each order's newest recorded live answer. */
+  private readonly checks = new Map<string, LiveCheck>();
 
   constructor(private readonly ledger: readonly LedgerEntry[], private readonly rates: readonly FeeRate[]) {}
 
-  /** A `run --date day` that ingests these files: judges its scope and updates the rows. */
-  run(day: string, files: DayFiles): void {
+  /**
+   * A `run --date day` that ingests these files: judges its scope, asks the provider live about
+   * the orders follow-up picks (`live`: what the provider answers for each order; an order it
+   * does not name is not found), judges those again, and updates the rows.
+   */
+  run(day: string, files: DayFiles, live: ReadonlyMap<string, LiveReply> = new Map()): void {
+    this.step++;
+    const before = this.ingested.get(day);
+    if (!before || JSON.stringify(before.orders) !== JSON.stringify(files.orders)) this.fileStep.set(day, this.step);
     this.ingested.set(day, files);
     const scope = this.scope(day);
     const asOf = this.asOf(day);
-    const found = new Map<string, Finding>();
-    for (const orderId of scope) {
-      for (const f of judge(this.view(orderId), asOf, this.rates, (d) => this.ingested.has(d))) found.set(`${f.kind}|${f.orderId}`, f);
-    }
+    const judgeScope = () => {
+      const found = new Map<string, Finding>();
+      for (const orderId of scope) {
+        for (const f of judge(this.view(orderId), asOf, this.rates, (d) => this.ingested.has(d))) found.set(`${f.kind}|${f.orderId}`, f);
+      }
+      return found;
+    };
+    let found = judgeScope();
+    const asked = this.followUp(scope, found);
+    for (const orderId of asked) this.checks.set(orderId, { step: this.step, ...(live.get(orderId) ?? { answer: 'not_found', amountFen: 0 }) });
+    if (asked.size > 0) found = judgeScope();
     for (const f of this.systemic(day, found)) found.set(`${f.kind}|${f.businessDate}`, f);
     this.lifecycle(found);
+  }
+
+  /**
+   * The orders a run asks about (src/recon/lifecycle/followup/checks.ts; every one, every run:
+   * the driver sets no limit and no re-ask pause): those of the run's findings of the kinds the
+   * files cannot settle (FOLLOW_UP_KINDS; missing_at_provider not at the cut-off), and the
+   * orders in scope still 成功(待领取) in their order rows (none paid, failed or deleted, none
+   * a 退汇) that no 经纪公司退汇 settled and whose newest live answer, if any, is not newer.
+   */
+  private followUp(scope: Set<string>, found: Map<string, Finding>): Set<string> {
+    const asked = new Set<string>();
+    for (const f of found.values()) {
+      if (f.orderId === null) continue;
+      if (['stale_pending_claim', 'unresolved_provider_status', 'order_without_bill'].includes(f.kind)
+        || (f.kind === 'missing_at_provider' && f.severity !== 'info')) asked.add(f.orderId);
+    }
+    for (const orderId of scope) {
+      const v = this.view(orderId);
+      const statuses = v.orderRows.map((o) => ORDER_STATUS_TEXT[o.statusText]!).sort();
+      if (statuses[0] !== 'paid_pending_claim' || statuses.includes('returned')) continue;
+      if (v.bills.some((b) => b.type === '经纪公司退汇')) continue;
+      const check = this.checks.get(orderId);
+      if (check && this.newest(orderId, check)) continue;
+      asked.add(orderId);
+    }
+    return asked;
+  }
+
+  /** An answer is the newest evidence when no order file holding a row of the order was ingested by a later run. */
+  private newest(orderId: string, check: LiveCheck): boolean {
+    for (const [day, f] of this.ingested) {
+      if ((this.fileStep.get(day) ?? 0) > check.step && f.orders.some((o) => o.orderId === orderId)) return false;
+    }
+    return true;
   }
 
   /**
@@ -237,11 +305,13 @@ export class ReferenceModel {
       f.bills.forEach((b, line) => { if (b.orderId === orderId && b.statusText === '成功') bills.push({ ...b, day, line }); });
     }
     const ledger = this.ledger.find((l) => l.orderId === orderId);
-    const refs = refStates(orderRows, bills);
+    const check = this.checks.get(orderId);
+    const live = check && check.answer !== 'not_found' && this.newest(orderId, check) ? check : undefined;
+    const refs = refStates(orderRows, bills, live);
     const paidRefs = refs.filter((r) => PAID.includes(r.status));
     // Section 3: the order's first order file, else the ledger's creation day, else its first bill file.
     const home = orderRows[0]?.day ?? (ledger ? dayOf(ledger.created) : undefined) ?? bills[0]!.day;
-    return { orderId, orderRows, bills, ledger, refs, status: orderStatus(refs, bills), paidRefs, home };
+    return { orderId, orderRows, bills, ledger, refs, status: orderStatus(refs, bills), paidRefs, home, live };
   }
 }
 
@@ -252,7 +322,7 @@ export class ReferenceModel {
  * READING (contract silent): a 经纪公司退汇 row under a ref of its own brings back a paid ref
  * of the same amount (the earliest first), else the earliest paid ref left.
  */
-function refStates(orderRows: DatedOrderRow[], bills: DatedBillRow[]): RefState[] {
+function refStates(orderRows: DatedOrderRow[], bills: DatedBillRow[], live: LiveCheck | undefined): RefState[] {
   const byRef = new Map<string, DatedOrderRow[]>();
   for (const o of orderRows) byRef.set(o.ref, [...(byRef.get(o.ref) ?? []), o]);
   const refs: RefState[] = [...byRef].map(([ref, rows]) => {
@@ -260,8 +330,24 @@ function refStates(orderRows: DatedOrderRow[], bills: DatedBillRow[]): RefState[
     const latest = (notReturn.length > 0 ? notReturn : rows).at(-1)!;
     const cameBack = rows.length > notReturn.length
       || bills.some((b) => b.type === '经纪公司退汇' && b.ref === ref);
-    return { ref, firstDay: rows[0]!.day, latest, status: cameBack ? 'returned' : ORDER_STATUS_TEXT[latest.statusText]! };
+    return { ref, firstDay: rows[0]!.day, latest, status: cameBack ? 'returned' : ORDER_STATUS_TEXT[latest.statusText]!, live: false, inFile: true };
   });
+  // CONTRACT section 6: a live answer newer than the files is the newest evidence, read as the
+  // latest file row would be (1/0 paid, 9/213 a 退汇); it speaks for the ref of the order's
+  // latest row (the ref it gives), or is a ref of its own for an order no file has yet.
+  if (live) {
+    const state: OrderStatus = live.answer === 'claimed' ? 'paid' : 'returned';
+    const lastRef = orderRows.at(-1)?.ref ?? '';
+    const r = refs.find((x) => x.ref === lastRef);
+    if (r) {
+      r.latest = { ...r.latest, amountFen: live.amountFen };
+      r.live = true;
+      if (!cameBackRef(r.ref, orderRows, bills)) r.status = state;
+    } else {
+      refs.push({ ref: lastRef, firstDay: '9999-12-31', status: state, live: true, inFile: false, latest: {
+        orderId: '', ref: lastRef, statusText: '', amountFen: live.amountFen, feeFen: null, created: '', finished: '-/-', channel: '银行卡', day: '9999-12-31', line: 0 } });
+    }
+  }
   const byFirst = (a: RefState, b: RefState) => compare(a.firstDay, b.firstDay) || compare(a.ref, b.ref);
   const floating = bills.filter((b) => b.type === '经纪公司退汇' && !byRef.has(b.ref));
   const unmatched: DatedBillRow[] = [];
@@ -275,6 +361,12 @@ function refStates(orderRows: DatedOrderRow[], bills: DatedBillRow[]): RefState[
     if (earliest) earliest.status = 'returned';
   }
   return refs;
+}
+
+/** A 退汇 came back for the ref in the files: a 退汇 order row under it, or a 经纪公司退汇 bill row under it. */
+function cameBackRef(ref: string, orderRows: DatedOrderRow[], bills: DatedBillRow[]): boolean {
+  return orderRows.some((o) => o.ref === ref && ORDER_STATUS_TEXT[o.statusText] === 'returned')
+    || bills.some((b) => b.type === '经纪公司退汇' && b.ref === ref);
 }
 
 /**
@@ -374,7 +466,7 @@ const feeMismatch: Rule = (j, ctx) => {
   if (!j.atProvider || !isPaid(j.v.status)) return null;
   const rate = ctx.rates.filter((r) => r.validFrom <= j.v.home).sort((a, b) => compare(a.validFrom, b.validFrom)).at(-1);
   if (!rate) return null;
-  const bad = j.v.paidRefs.some((r) => r.latest.feeFen !== expectedFeeFen(r.latest.amountFen, rate.rate100k));
+  const bad = j.v.paidRefs.some((r) => r.inFile && r.latest.feeFen !== expectedFeeFen(r.latest.amountFen, rate.rate100k));
   return bad ? finding(j, 'fee_mismatch', 'warning') : null;
 };
 
@@ -406,7 +498,7 @@ const billAmountMismatch: Rule = (j) => {
   const hasPayout = (ref: string) => j.v.bills.some((b) => b.ref === ref && b.type === '经纪公司打款');
   const badRef = j.v.paidRefs.some((r) => hasPayout(r.ref)
     && (sum(r.ref, '经纪公司打款') !== r.latest.amountFen || sum(r.ref, '经纪公司打款服务费') !== (r.latest.feeFen ?? 0)));
-  const known = new Set(j.v.orderRows.map((o) => o.ref));
+  const known = new Set(j.v.refs.map((r) => r.ref));
   const unknown = j.v.bills.some((b) => b.type === '经纪公司打款' && !known.has(b.ref));
   return badRef || unknown ? finding(j, 'bill_amount_mismatch', 'critical') : null;
 };
@@ -436,7 +528,8 @@ const RULES: readonly Rule[] = [
 ];
 
 function judge(v: OrderView, asOf: number, rates: readonly FeeRate[], orderFileIn: (day: string) => boolean): Finding[] {
-  const atProvider = v.orderRows.length > 0;
+  // CONTRACT section 6: an order known only from a live answer is at the provider.
+  const atProvider = v.orderRows.length > 0 || v.live !== undefined;
   let providerRef: string | null = null;
   let providerFen: number | null = null;
   if (v.paidRefs.length >= 2) {
@@ -444,9 +537,9 @@ function judge(v: OrderView, asOf: number, rates: readonly FeeRate[], orderFileI
     providerRef = paid.map((r) => r.ref).join(',');
     providerFen = paid.reduce((s, r) => s + r.latest.amountFen, 0);
   } else if (v.refs.length > 0) {
-    const lastRef = v.orderRows.at(-1)!.ref;
+    const lastRef = v.orderRows.at(-1)?.ref;
     const top = [...v.refs].sort((a, b) => Number(isPaid(b.status)) - Number(isPaid(a.status))
-      || Number(b.ref === lastRef) - Number(a.ref === lastRef) || compare(a.firstDay, b.firstDay) || compare(a.ref, b.ref))[0]!;
+      || Number(b.live) - Number(a.live) || Number(b.ref === lastRef) - Number(a.ref === lastRef) || compare(a.firstDay, b.firstDay) || compare(a.ref, b.ref))[0]!;
     providerRef = top.ref;
     providerFen = top.latest.amountFen;
   }
