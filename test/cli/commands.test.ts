@@ -80,7 +80,7 @@ describe('yzh-recon command line', () => {
     const r = await runCli(['run', '--date', '2024-01-01'], { YZH_DES3_KEY: 'short-secret-value', YZH_TIMEOUT_MS: 'soon' });
     expect(r.code).toBe(1);
     const line = lastLine(r.stderr);
-    expect(line).toBe('yzh-recon: configuration: YZH_DEALER_ID is required; YZH_APP_KEY is required; YZH_DES3_KEY must be exactly 24 bytes, it has 18; YZH_TIMEOUT_MS must be a positive whole number, got "soon"');
+    expect(line).toBe('yzh-recon: configuration: YZH_DEALER_ID is required; YZH_APP_KEY is required; YZH_DES3_KEY must be exactly 24 bytes, it has 18; YZH_TIMEOUT_MS must be a whole number from 100 to 600000, got "soon"');
     expect(r.stderr).not.toContain('short-secret-value');
   });
 
@@ -107,7 +107,7 @@ describe('yzh-recon follow-up', () => {
       const none = await runCli(['follow-up'], env);
       expect([none.code, lastLine(none.stderr)]).toEqual([2, 'yzh-recon: no day has been run yet for dealer sixcn: run `yzh-recon run` first']);
       const bad = await runCli(['follow-up'], { ...env, YZH_FOLLOWUP_CONCURRENCY: '0', YZH_FOLLOWUP_MAX: 'many' });
-      expect(lastLine(bad.stderr)).toBe('yzh-recon: configuration: YZH_FOLLOWUP_CONCURRENCY must be a positive whole number, got "0"; YZH_FOLLOWUP_MAX must be a whole number (0 or more), got "many"');
+      expect(lastLine(bad.stderr)).toBe('yzh-recon: configuration: YZH_FOLLOWUP_CONCURRENCY must be a whole number from 1 to 100, got "0"; YZH_FOLLOWUP_MAX must be a whole number from 1 to 100000, got "many"');
       expect((await runCli(['run', '--date', '2017-11-20'], env)).code).toBe(0);
       const calls = sandbox.calls.length;
       const r = await runCli(['follow-up'], env);
