@@ -28,13 +28,24 @@ export const FILE_LABELS: Record<FileKind, (date: string) => string> = {
   bill: (date) => `bill file ${date}`,
 };
 
+/**
+ * A temporary file's name for one of a dealer's files: one path segment of safe characters,
+ * whatever the dealer id holds. The configuration already refuses an id outside 1-64 of
+ * A-Z a-z 0-9 _ -; this holds for an id that reaches here by another road (a slash or `../`
+ * would otherwise name a folder that does not exist, or one outside the run's).
+ */
+export function tempFileName(dealerId: string, date: string, kind: FileKind, suffix: string): string {
+  const dealer = dealerId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64) || '_';
+  return `yzh-recon-${dealer}-${date}-${kind}-${process.pid}-${Date.now()}${suffix}`;
+}
+
 /** Downloads one day's file to a temporary path (removed by the caller through `discard`). */
 export async function fetchProviderFile(
   client: ProviderClient, kind: FileKind, date: string, dealerId: string, tmpDir: string, log: Logger, signal?: AbortSignal,
 ): Promise<DownloadResult> {
   const label = FILE_LABELS[kind](date);
   const url = await client.fileUrl(kind, date, signal);
-  const path = join(tmpDir, `yzh-recon-${dealerId}-${date}-${kind}-${process.pid}-${Date.now()}.csv.gz`);
+  const path = join(tmpDir, tempFileName(dealerId, date, kind, '.csv.gz'));
   const progress = startProgress(log, `download ${label}`, 'bytes');
   try {
     return await client.download(url, path, label, signal, (bytes) => progress.update(bytes));
