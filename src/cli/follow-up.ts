@@ -18,8 +18,8 @@ this too; this command is for an answer before the next scheduled run. Downloads
 business day D (default: the newest day already run for YZH_DEALER_ID) is judged on what is
 ingested; a day whose provider rows were pruned (YZH_RETAIN_DAYS) is refused with exit 1
 (\`yzh-recon run --date D\` loads its files again). At most YZH_FOLLOWUP_MAX orders (oldest
-findings first), YZH_FOLLOWUP_CONCURRENCY at once. Exit status: 0 done (also when the provider could not be asked: the summary says so),
-1 the work failed, 2 usage error.`;
+findings first), YZH_FOLLOWUP_CONCURRENCY at once. Exit status: 0 done (also when the
+provider could not be asked: the summary says so), 1 the work failed, 2 usage error.`;
 
 export async function followUpCommand(ctx: CommandContext, argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({ name: 'follow-up', usage: FOLLOW_UP_USAGE, options: { date: { type: 'string' } } }, argv);
