@@ -6,7 +6,8 @@ import type { Logger } from '../../logger.js';
 import type { ProviderClient, DownloadResult } from '../../provider/client.js';
 import type { FileKind } from '../../provider/protocol.js';
 import { startProgress } from './progress.js';
-import { createLoadTable, finishLoadTable } from './day-tables.js';
+import { createLoadTable, finishLoadTable, qualified } from './day-tables.js';
+import { recordFileTotals, totalsObjectSql } from './file-totals.js';
 import { loadEmbedded } from './embedded-loader.js';
 import type { FileLoader } from './loader.js';
 import { loadOnServer } from './server-loader.js';
@@ -153,12 +154,15 @@ export async function loadProviderFiles(
   for (const { kind, download, archiveKey } of toLoad) {
     const { rows, loadMs } = loaded.get(kind)!;
     const label = FILE_LABELS[kind](date);
+    // The file's totals are recorded with it, for the day's page once its rows are pruned.
     if (!known.has(kind)) {
       await session.query(
-        `insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, generated_at, run_id, archive_key)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        `insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, generated_at, run_id, archive_key, totals)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, (select ${totalsObjectSql(kind)} from ${qualified(tables[kind]!)}))`,
         [dealerId, date, kind, download.sha256, download.bytes, rows, download.lastModified, runId, archiveKey ?? null],
       );
+    } else {
+      await recordFileTotals(session, kind, dealerId, date, qualified(tables[kind]!));
     }
     log.info({ kind, rows, ms: Math.round(loadMs) }, `${label} loaded`);
     results.set(kind, { kind, label, sha256: download.sha256, bytes: download.bytes, rows, loaded: true, loadMs });

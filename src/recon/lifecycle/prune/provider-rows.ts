@@ -1,4 +1,7 @@
 import type { Session } from '../../../db/connection.js';
+import type { FileKind } from '../../../provider/protocol.js';
+import { qualified } from '../../load/day-tables.js';
+import { recordFileTotals } from '../../load/file-totals.js';
 import type { Pruner } from './pruner.js';
 
 export interface PrunedDays {
@@ -57,6 +60,13 @@ export async function pruneProviderDays(session: Session, dealerId: string, reta
         [day.dealer_id, day.kept_from],
       );
       result.findingsMarked += marked.rowCount;
+      // A file loaded before totals were recorded at load gets them now, from the rows about to go.
+      const dropping = await session.query<{ kind: FileKind; business_date: string; table_name: string }>(
+        `select kind, business_date::text as business_date, table_name from recon.provider_days
+          where dealer_id = $1 and business_date < $2 order by business_date, kind`,
+        [day.dealer_id, day.kept_from],
+      );
+      for (const d of dropping.rows) await recordFileTotals(session, d.kind, day.dealer_id, d.business_date, qualified(d.table_name));
       await session.query('select * from recon.provider_drop_days($1, $2)', [day.dealer_id, day.kept_from]);
       await session.exec('commit');
     } catch (err) {
