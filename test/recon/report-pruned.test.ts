@@ -30,7 +30,7 @@ describe.each(ENGINES)('the finance page of a day whose provider rows were prune
   const prune = (s: Scenario) => db().handle.withSession((x) => pruneProviderDays(x, s.dealerId, 3, false));
   const page = async (s: Scenario, lang: 'zh' | 'en') => {
     const html = await db().handle.withSession((x) => buildReportPage(x, { dealerId: s.dealerId, from: D, to: D, lang }));
-    return parseHTML(html).document as unknown as El;
+    return (parseHTML(html) as unknown as { document: El }).document;
   };
   const cells = (doc: El, id: string) => [...doc.querySelectorAll(`#${id} td`)].map(text);
   const ORDERS = ['5', '50.00', '5', '50.00', '0', '0.00', '2.50'];
