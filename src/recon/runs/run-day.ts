@@ -13,7 +13,7 @@ import { followUp, type FollowUpResult } from '../lifecycle/followup/follow-up.j
 import { discard, loadProviderFiles, type FileIngest } from '../load/ingest.js';
 import { DROP_ROW_VIEWS_SQL, ensureDealerTables, prunedFileKinds, rowViewsSql, swapDay } from '../load/day-tables.js';
 import { computeFindings, prepareFindings } from '../match/matching.js';
-import { pruneProviderDays, unmarkRebuiltDay } from '../lifecycle/prune/provider-rows.js';
+import { pruneProviderDays } from '../lifecycle/prune/provider-rows.js';
 import { createRunDir, type RunDir } from './run-dir.js';
 import { acquireRunLock, insertRun, markFailed, markSucceeded, releaseAlive, releaseRunLock } from './runs.js';
 import { obtainDayFile, type DayFile, type FileSource } from './archive.js';
@@ -136,7 +136,6 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       // rollback below starts within moments rather than after the statement.
       onAbort = () => { cancelling.sent = session.cancel().catch(() => {}); };
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (pruned.size > 0) await unmarkRebuiltDay(session, dealerId, date);
       let prepareMs = 0;
       const prepare = async () => {
         const prepareStarted = performance.now();

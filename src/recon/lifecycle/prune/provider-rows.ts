@@ -77,20 +77,6 @@ export async function pruneProviderDays(session: Session, dealerId: string, reta
   return result;
 }
 
-/**
- * The day's rows are back (a run loaded its files again): its open findings marked pruned are
- * judged again by that run, and resolve if they no longer hold. Inside the run's transaction,
- * before matching.
- */
-export async function unmarkRebuiltDay(session: Session, dealerId: string, date: string): Promise<number> {
-  const r = await session.query(
-    `update recon.discrepancies set details = details - 'provider_rows_pruned'
-      where dealer_id = $1 and business_date = $2 and status = 'open' and details ? 'provider_rows_pruned'`,
-    [dealerId, date],
-  );
-  return r.rowCount;
-}
-
 /** The dealer's provider rows past YZH_RETAIN_DAYS (default in config.ts). */
 export const providerRowsPruner: Pruner = {
   name: 'rows',
