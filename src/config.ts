@@ -68,6 +68,9 @@ export interface Config {
 export const DEFAULT_RETAIN_DAYS = 120;
 export const DEFAULT_DUPLICATE_WINDOW_DAYS = 7;
 
+/** What YZH_DEALER_ID may be (contract section 2). */
+export const DEALER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /**
@@ -102,11 +105,15 @@ export function loadConfig(
     }
     return Number(raw);
   };
-  const boundedInt = (name: string, fallback: number, min: number, max: number, unit: string): number => {
+  /**
+   * A count or size bounded both ways (contract section 2): a huge value would otherwise fail
+   * far from here, in date arithmetic or as a database range error naming no setting.
+   */
+  const bounded = (name: string, fallback: number, min: number, max: number): number => {
     const raw = get(name);
     if (raw === undefined) return fallback;
-    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-      problems.push(`${name} must be a whole number of ${unit} from ${min} to ${max}, got "${raw}"`);
+    if (!/^\d{1,15}$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
       return fallback;
     }
     return Number(raw);
@@ -128,6 +135,10 @@ export function loadConfig(
   }
 
   const dealerId = required('YZH_DEALER_ID');
+  // It names folders, files and locks: nothing that a path or a shell could read otherwise.
+  if (dealerId !== '' && !DEALER_ID.test(dealerId)) {
+    problems.push(`YZH_DEALER_ID must be 1 to 64 of A-Z a-z 0-9 _ -, got "${dealerId}"`);
+  }
   const appKey = required('YZH_APP_KEY');
   const des3Key = required('YZH_DES3_KEY');
   if (des3Key !== '' && Buffer.byteLength(des3Key, 'utf8') !== 24) {
@@ -157,7 +168,8 @@ export function loadConfig(
       dealerId,
       appKey,
       des3Key,
-      timeoutMs: positiveInt('YZH_TIMEOUT_MS', 30_000),
+      // From a tenth of a second (a test's sandbox) to ten minutes (a slow link, one request).
+      timeoutMs: bounded('YZH_TIMEOUT_MS', 30_000, 100, 600_000),
       // 0 is a fair setting: one attempt, no retries (a caller that retries the whole job itself).
       retries: wholeNumber('YZH_RETRIES', 4),
       maxDownloadBytes: positiveInt('YZH_MAX_DOWNLOAD_BYTES', 4 * 1024 ** 3),
@@ -168,17 +180,16 @@ export function loadConfig(
     pushgatewayUrl,
     tmpDir: get('YZH_TMP_DIR') ?? tmpdir(),
     followUp: Object.freeze({
-      concurrency: positiveInt('YZH_FOLLOWUP_CONCURRENCY', DEFAULT_FOLLOW_UP.concurrency),
-      // 0 turns the follow-up off.
-      max: wholeNumber('YZH_FOLLOWUP_MAX', DEFAULT_FOLLOW_UP.max),
+      concurrency: bounded('YZH_FOLLOWUP_CONCURRENCY', DEFAULT_FOLLOW_UP.concurrency, 1, 100),
+      max: bounded('YZH_FOLLOWUP_MAX', DEFAULT_FOLLOW_UP.max, 1, 100_000),
       reaskAfterHours: wholeNumber('YZH_FOLLOWUP_REASK_HOURS', DEFAULT_FOLLOW_UP.reaskAfterHours!),
-      budgetMs: boundedInt('YZH_FOLLOWUP_BUDGET_MS', DEFAULT_FOLLOW_UP.budgetMs!, FOLLOW_UP_BUDGET_MS.min, FOLLOW_UP_BUDGET_MS.max, 'milliseconds'),
+      budgetMs: bounded('YZH_FOLLOWUP_BUDGET_MS', DEFAULT_FOLLOW_UP.budgetMs!, FOLLOW_UP_BUDGET_MS.min, FOLLOW_UP_BUDGET_MS.max),
     }),
     reportDir: get('YZH_REPORT_DIR'),
     archiveDir: get('YZH_ARCHIVE_DIR') ?? '.yzh-recon/archive',
-    archiveRetainDays: get('YZH_ARCHIVE_RETAIN_DAYS') === undefined ? null : positiveInt('YZH_ARCHIVE_RETAIN_DAYS', 1),
-    retainDays: positiveInt('YZH_RETAIN_DAYS', DEFAULT_RETAIN_DAYS),
-    duplicateWindowDays: positiveInt('YZH_DUPLICATE_WINDOW_DAYS', DEFAULT_DUPLICATE_WINDOW_DAYS),
+    archiveRetainDays: get('YZH_ARCHIVE_RETAIN_DAYS') === undefined ? null : bounded('YZH_ARCHIVE_RETAIN_DAYS', 1, 1, 3650),
+    retainDays: bounded('YZH_RETAIN_DAYS', DEFAULT_RETAIN_DAYS, 1, 3650),
+    duplicateWindowDays: bounded('YZH_DUPLICATE_WINDOW_DAYS', DEFAULT_DUPLICATE_WINDOW_DAYS, 0, 90),
     notify: parseNotifyConfig(get, problems),
   };
 

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   LOCKED: 'another run holds the lock',
   ARCHIVE: 'the raw-file archive could not be written or read',
   VERIFY: 'an archived file or the audit chain does not match',
+  RETENTION: 'the day\'s provider rows were pruned',
   INTERRUPTED: 'the run was interrupted',
   INTERNAL: 'unexpected failure',
 } as const;

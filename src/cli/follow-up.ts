@@ -16,9 +16,11 @@ again by the same rules: a claimed red packet resolves its finding, one sent bac
 refund_unrecorded, "no such order" stays on missing_at_provider as evidence. Every run does
 this too; this command is for an answer before the next scheduled run. Downloads no file:
 business day D (default: the newest day already run for YZH_DEALER_ID) is judged on what is
-ingested. At most YZH_FOLLOWUP_MAX orders (least recently asked first), YZH_FOLLOWUP_CONCURRENCY
-at once, within YZH_FOLLOWUP_BUDGET_MS. Exit status: 0 done (also when the provider could not be asked: the summary says so),
-1 the work failed, 2 usage error.`;
+ingested; a day whose provider rows were pruned (YZH_RETAIN_DAYS) is refused with exit 1
+(\`yzh-recon run --date D\` loads its files again). At most YZH_FOLLOWUP_MAX orders (least
+recently asked first), YZH_FOLLOWUP_CONCURRENCY at once, within YZH_FOLLOWUP_BUDGET_MS. Exit
+status: 0 done (also when the provider could not be asked: the summary says so), 1 the work
+failed, 2 usage error.`;
 
 export async function followUpCommand(ctx: CommandContext, argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({ name: 'follow-up', usage: FOLLOW_UP_USAGE, options: { date: { type: 'string' } } }, argv);

@@ -86,6 +86,8 @@ export interface ProviderFileTable {
   /** `<dealer>/<business date>/<kind>/<sha256>.csv.gz` under YZH_ARCHIVE_DIR; null before the archive. */
   archive_key: string | null;
   archive_pruned_at: Timestamp | null;
+  /** The file's totals when it was loaded (src/recon/load/file-totals.ts); null for older files not yet pruned. */
+  totals: Record<string, number | string> | null;
 }
 
 /** One finding as a run wrote it; append-only, the input of the run's findings digest. */

@@ -156,6 +156,14 @@ describe.each(ENGINES)('archive, verify and prune from the command line on %s', 
     expect(kept.code, kept.stderr).toBe(0);
     // The provider rows' line first: nothing of these days is past the default retention.
     expect(kept.stdout).toMatch(/^rows {5}removed 0 \(0\.0 MiB\) from before \d{4}-\d{2}-\d{2} \(YZH_RETAIN_DAYS=120\)\narchive {2}kept forever \(YZH_ARCHIVE_RETAIN_DAYS is unset\)\n$/);
+    // Without YZH_DEALER_ID, prune names it and --all-dealers; with --all-dealers, each dealer headed.
+    const { YZH_DEALER_ID: _, ...noDealer } = env;
+    const refused = await runCli(['prune'], noDealer);
+    expect(refused.code).toBe(1);
+    expect(lastLine(refused.stderr)).toBe('yzh-recon: configuration: YZH_DEALER_ID is required by prune (or --all-dealers to prune every dealer)');
+    const all = await runCli(['prune', '--all-dealers', '--dry-run'], noDealer);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toMatch(/^dealer sixcn\n {2}rows {5}would remove 0 \(0\.0 MiB\) from before \d{4}-\d{2}-\d{2} \(YZH_RETAIN_DAYS=120\)\n {2}archive {2}kept forever \(YZH_ARCHIVE_RETAIN_DAYS is unset\)\n$/);
     const dry = await runCli(['prune', '--dry-run'], { ...env, YZH_ARCHIVE_RETAIN_DAYS: '1000' });
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/^archive {2}would remove 2 \(0\.0 MiB\) from before \d{4}-\d{2}-\d{2} \(YZH_ARCHIVE_RETAIN_DAYS=1000\)\n$/m);

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readMigrations } from '../../src/db/migrator.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import { lastLine, runCli } from '../helpers/cli.js';
 import { FIXTURE_DIR, KEYS } from '../helpers/provider.js';
@@ -80,7 +81,7 @@ describe('yzh-recon command line', () => {
     const r = await runCli(['run', '--date', '2024-01-01'], { YZH_DES3_KEY: 'short-secret-value', YZH_TIMEOUT_MS: 'soon' });
     expect(r.code).toBe(1);
     const line = lastLine(r.stderr);
-    expect(line).toBe('yzh-recon: configuration: YZH_DEALER_ID is required; YZH_APP_KEY is required; YZH_DES3_KEY must be exactly 24 bytes, it has 18; YZH_TIMEOUT_MS must be a positive whole number, got "soon"');
+    expect(line).toBe('yzh-recon: configuration: YZH_DEALER_ID is required; YZH_APP_KEY is required; YZH_DES3_KEY must be exactly 24 bytes, it has 18; YZH_TIMEOUT_MS must be a whole number from 100 to 600000, got "soon"');
     expect(r.stderr).not.toContain('short-secret-value');
   });
 
@@ -88,7 +89,8 @@ describe('yzh-recon command line', () => {
     const env = { PGLITE_DIR: join(folder('yzh-report-'), 'db') };
     const unmigrated = await runCli(['report'], env);
     expect([unmigrated.code, lastLine(unmigrated.stderr)]).toEqual([1, 'yzh-recon: the database has no recon tables yet: run `yzh-recon migrate` (or a first `yzh-recon run`)']);
-    expect((await runCli(['migrate'], env)).stdout).toBe('migrations applied: 0001_schema.sql, 0002_provider_rows_indexes.sql, 0004_archive_audit.sql, 0005_followup_balances.sql, 0006_partitioned_provider_rows.sql, 0007_load_table_defaults.sql, 0008_recorded_files.sql, 0009_live_answer_checks.sql\n');
+    // Every file of sql/ in order (0001_schema.sql, 0002_…, … 0010_provider_file_totals.sql).
+    expect((await runCli(['migrate'], env)).stdout).toBe(`migrations applied: ${readMigrations().map((m) => m.name).join(', ')}\n`);
     expect((await runCli(['migrate'], env)).stdout).toBe('migrations: up to date\n');
     const r = await runCli(['report', '--format', 'csv'], env);
     expect(r.code).toBe(0);
@@ -107,7 +109,7 @@ describe('yzh-recon follow-up', () => {
       const none = await runCli(['follow-up'], env);
       expect([none.code, lastLine(none.stderr)]).toEqual([2, 'yzh-recon: no day has been run yet for dealer sixcn: run `yzh-recon run` first']);
       const bad = await runCli(['follow-up'], { ...env, YZH_FOLLOWUP_CONCURRENCY: '0', YZH_FOLLOWUP_MAX: 'many' });
-      expect(lastLine(bad.stderr)).toBe('yzh-recon: configuration: YZH_FOLLOWUP_CONCURRENCY must be a positive whole number, got "0"; YZH_FOLLOWUP_MAX must be a whole number (0 or more), got "many"');
+      expect(lastLine(bad.stderr)).toBe('yzh-recon: configuration: YZH_FOLLOWUP_CONCURRENCY must be a whole number from 1 to 100, got "0"; YZH_FOLLOWUP_MAX must be a whole number from 1 to 100000, got "many"');
       expect((await runCli(['run', '--date', '2017-11-20'], env)).code).toBe(0);
       const calls = sandbox.calls.length;
       const r = await runCli(['follow-up'], env);

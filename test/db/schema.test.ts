@@ -23,7 +23,7 @@ const COLUMNS = {
   } satisfies Record<keyof DiscrepancyTable, true>,
   'recon.provider_files': {
     id: true, dealer_id: true, business_date: true, kind: true, sha256: true, bytes: true, row_count: true,
-    generated_at: true, ingested_at: true, run_id: true, archive_key: true, archive_pruned_at: true,
+    generated_at: true, ingested_at: true, run_id: true, archive_key: true, archive_pruned_at: true, totals: true,
   } satisfies Record<keyof ProviderFileTable, true>,
   'recon.provider_order_checks': {
     id: true, run_id: true, dealer_id: true, order_id: true, channel: true, asked_at: true, code: true, state: true, status: true,

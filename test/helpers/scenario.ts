@@ -174,6 +174,8 @@ export class Scenario {
   async run(date: string, options: {
     signal?: AbortSignal; lockTimeoutMs?: number; followUp?: FollowUpConfig; mode?: RunMode; clientEnv?: Record<string, string>; source?: FileSource;
     retainDays?: number; duplicateWindowDays?: number;
+    /** Another raw-file archive than the scenario's own (one that several dealers share). */
+    archiveDir?: string;
   } = {}): Promise<RunResult> {
     const client = this.client(options.clientEnv);
     try {
@@ -181,7 +183,7 @@ export class Scenario {
         {
           db: this.db, client, log: silentLog,
           config: {
-            lockTimeoutMs: options.lockTimeoutMs ?? 10_000, tmpDir: tmpdir(), archiveDir: this.archiveDir,
+            lockTimeoutMs: options.lockTimeoutMs ?? 10_000, tmpDir: tmpdir(), archiveDir: options.archiveDir ?? this.archiveDir,
             ...(options.followUp ? { followUp: options.followUp } : {}),
             ...(options.retainDays === undefined ? {} : { retainDays: options.retainDays }),
             ...(options.duplicateWindowDays === undefined ? {} : { duplicateWindowDays: options.duplicateWindowDays }),

@@ -287,11 +287,11 @@ describe.each(ENGINES)('the raw-file archive and the audit chain on %s', (engine
     const config = loadConfig({ YZH_ARCHIVE_DIR: s.archiveDir, YZH_ARCHIVE_RETAIN_DAYS: '30' });
     // "Now" is 30 days after D1: D is past retention, D1 is the first day kept.
     const now = DateTime.fromISO(`${D1}T12:00:00`, { zone: 'Asia/Shanghai' }).plus({ days: 30 });
-    const context = { db: db().handle, config, now, log: silentLog };
-    const dry = await archivePruner.prune({ ...context, dryRun: true }, 30);
+    const context = { dealerId: s.dealerId, config, now, log: silentLog };
+    const dry = await db().handle.withSession((session) => archivePruner.prune({ ...context, session, dryRun: true }, 30));
     expect(dry).toMatchObject({ removed: 2, keptFrom: D1 });
     expect(await objects(s)).toHaveLength(4);
-    const done = await archivePruner.prune({ ...context, dryRun: false }, 30);
+    const done = await db().handle.withSession((session) => archivePruner.prune({ ...context, session, dryRun: false }, 30));
     expect(done.removed).toBe(2);
     expect((await objects(s)).map((o) => o.businessDate)).toEqual([D1, D1]);
     expect(readdirSync(join(s.archiveDir, encodeURIComponent(s.dealerId)))).toEqual([D1]);

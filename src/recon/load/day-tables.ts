@@ -37,6 +37,22 @@ export async function ensureDealerTables(session: Session, dealerId: string): Pr
   }
 }
 
+/**
+ * The kinds of the dealer's day whose file was ingested but whose partition is gone: retention
+ * dropped the day's provider rows (the file records stay). Such a day is loaded again, never
+ * judged as if its files were empty.
+ */
+export async function prunedFileKinds(session: Session, dealerId: string, date: string): Promise<Set<FileKind>> {
+  const r = await session.query<{ kind: FileKind }>(
+    `select distinct f.kind from recon.provider_files f
+      where f.dealer_id = $1 and f.business_date = $2
+        and not exists (select 1 from recon.provider_days d where d.dealer_id = f.dealer_id and d.business_date = f.business_date and d.kind = f.kind)
+      order by f.kind`,
+    [dealerId, date],
+  );
+  return new Set(r.rows.map((x) => x.kind));
+}
+
 /** A fresh, empty table for the day's file of `kind`, named after the run; returns its name. */
 export async function createLoadTable(session: Session, kind: FileKind, dealerId: string, date: string, runId: number): Promise<string> {
   const r = await session.query<{ name: string }>('select recon.provider_load_table($1, $2, $3, $4) as name', [kind, dealerId, date, runId]);

@@ -6,7 +6,8 @@ import type { Logger } from '../../logger.js';
 import type { ProviderClient, DownloadResult } from '../../provider/client.js';
 import type { FileKind } from '../../provider/protocol.js';
 import { startProgress } from './progress.js';
-import { createLoadTable, finishLoadTable } from './day-tables.js';
+import { createLoadTable, finishLoadTable, qualified } from './day-tables.js';
+import { recordFileTotals, totalsObjectSql } from './file-totals.js';
 import { loadEmbedded } from './embedded-loader.js';
 import type { FileLoader } from './loader.js';
 import { loadOnServer } from './server-loader.js';
@@ -28,13 +29,24 @@ export const FILE_LABELS: Record<FileKind, (date: string) => string> = {
   bill: (date) => `bill file ${date}`,
 };
 
+/**
+ * A temporary file's name for one of a dealer's files: one path segment of safe characters,
+ * whatever the dealer id holds. The configuration already refuses an id outside 1-64 of
+ * A-Z a-z 0-9 _ -; this holds for an id that reaches here by another road (a slash or `../`
+ * would otherwise name a folder that does not exist, or one outside the run's).
+ */
+export function tempFileName(dealerId: string, date: string, kind: FileKind, suffix: string): string {
+  const dealer = dealerId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64) || '_';
+  return `yzh-recon-${dealer}-${date}-${kind}-${process.pid}-${Date.now()}${suffix}`;
+}
+
 /** Downloads one day's file to a temporary path (removed by the caller through `discard`). */
 export async function fetchProviderFile(
   client: ProviderClient, kind: FileKind, date: string, dealerId: string, tmpDir: string, log: Logger, signal?: AbortSignal,
 ): Promise<DownloadResult> {
   const label = FILE_LABELS[kind](date);
   const url = await client.fileUrl(kind, date, signal);
-  const path = join(tmpDir, `yzh-recon-${dealerId}-${date}-${kind}-${process.pid}-${Date.now()}.csv.gz`);
+  const path = join(tmpDir, tempFileName(dealerId, date, kind, '.csv.gz'));
   const progress = startProgress(log, `download ${label}`, 'bytes');
   try {
     return await client.download(url, path, label, signal, (bytes) => progress.update(bytes));
@@ -142,12 +154,15 @@ export async function loadProviderFiles(
   for (const { kind, download, archiveKey } of toLoad) {
     const { rows, loadMs } = loaded.get(kind)!;
     const label = FILE_LABELS[kind](date);
+    // The file's totals are recorded with it, for the day's page once its rows are pruned.
     if (!known.has(kind)) {
       await session.query(
-        `insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, generated_at, run_id, archive_key)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        `insert into recon.provider_files (dealer_id, business_date, kind, sha256, bytes, row_count, generated_at, run_id, archive_key, totals)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, (select ${totalsObjectSql(kind)} from ${qualified(tables[kind]!)}))`,
         [dealerId, date, kind, download.sha256, download.bytes, rows, download.lastModified, runId, archiveKey ?? null],
       );
+    } else {
+      await recordFileTotals(session, kind, dealerId, date, qualified(tables[kind]!));
     }
     log.info({ kind, rows, ms: Math.round(loadMs) }, `${label} loaded`);
     results.set(kind, { kind, label, sha256: download.sha256, bytes: download.bytes, rows, loaded: true, loadMs });

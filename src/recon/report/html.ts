@@ -135,20 +135,32 @@ function kpis(l: Labels, data: PageData): string {
   return `<div class="kpis">${cards.map(([id, label, value, cls]) => `<div class="kpi ${cls}" id="${id}"><div class="kpi-label">${esc(label)}</div><div class="kpi-value">${esc(value)}</div></div>`).join('')}</div>`;
 }
 
+/** Days of the period whose provider rows were pruned: said, with where their totals come from. */
+function prunedNote(l: Labels, data: PageData): string {
+  const { days, unrecorded } = data.pruned;
+  if (days.length === 0) return '';
+  const unknown = unrecorded.length === 0 ? '' : ` ${esc(l.prunedUnrecorded(unrecorded.join(', ')))}`;
+  return `<p class="verdict warn" id="glance-pruned"><span aria-hidden="true">▲</span> ${esc(l.prunedNote(days.join(', ')))}${unknown}</p>`;
+}
+
 function glance(l: Labels, data: PageData): string {
   const o = data.orders;
   const b = data.bills;
   const g = data.ledger;
   const row = (id: string, side: string, cells: string) => `<tr id="${id}"><th scope="row">${esc(side)}</th>${cells}</tr>`;
   const empty = '<td class="num muted">—</td>';
+  // A pruned day whose files' amounts were never recorded: only their row counts are known.
+  const known = data.pruned.unrecorded.length === 0;
+  const num2 = (n: number) => (known ? num(n) : empty);
+  const money2 = (a: string) => (known ? money(a) : empty);
   const sides = `<table class="grid glance">
 <thead><tr><th scope="col">${esc(l.side)}</th><th scope="col" class="num">${esc(l.count)}</th><th scope="col" class="num">${esc(l.amount)}</th><th scope="col" class="num">${esc(l.paid)} · ${esc(l.count)}</th><th scope="col" class="num">${esc(l.paid)} · ${esc(l.amount)}</th><th scope="col" class="num">${esc(l.returned)} · ${esc(l.count)}</th><th scope="col" class="num">${esc(l.returned)} · ${esc(l.amount)}</th><th scope="col" class="num">${esc(l.fees)}</th></tr></thead>
 <tbody>
-${row('glance-orders', l.orderFile, `${num(o.rows)}${money(o.amount)}${num(o.paid)}${money(o.paidAmount)}${num(o.returned)}${money(o.returnedAmount)}${money(o.fees)}`)}
-${row('glance-bills', l.billFile, `${num(b.rows)}${empty}${num(b.payouts)}${money(b.payoutAmount)}${num(b.returns)}${money(b.returnAmount)}${money(b.fees)}`)}
+${row('glance-orders', l.orderFile, `${num(o.rows)}${money2(o.amount)}${num2(o.paid)}${money2(o.paidAmount)}${num2(o.returned)}${money2(o.returnedAmount)}${money2(o.fees)}`)}
+${row('glance-bills', l.billFile, `${num(b.rows)}${empty}${num2(b.payouts)}${money2(b.payoutAmount)}${num2(b.returns)}${money2(b.returnAmount)}${money2(b.fees)}`)}
 ${row('glance-ledger', l.ledger, `${num(g.rows)}${money(g.amount)}${num(g.paid)}${money(g.paidAmount)}${empty}${empty}${empty}`)}
 </tbody></table>
-<p class="note">${esc(l.glanceNote)} ${esc(l.failed)}: ${formatCount(o.failed)} · ¥${formatAmount(o.failedAmount)}. ${esc(l.billFile)} ${esc(l.rows)}: ${formatCount(b.rows)}.</p>`;
+<p class="note">${esc(l.glanceNote)} ${esc(l.failed)}: ${known ? `${formatCount(o.failed)} · ¥${formatAmount(o.failedAmount)}` : '—'}. ${esc(l.billFile)} ${esc(l.rows)}: ${formatCount(b.rows)}.</p>${prunedNote(l, data)}`;
   const sev = `<table class="grid severities" id="severities">
 <thead><tr><th scope="col">${esc(l.severity)}</th><th scope="col" class="num">${esc(l.open)}</th><th scope="col" class="num">${esc(l.amount)}</th><th scope="col" class="num">${esc(l.acked)}</th><th scope="col" class="num">${esc(l.resolved)}</th><th scope="col" class="num">${esc(l.newFindings)}</th><th scope="col" class="num">${esc(l.resolvedByRuns)}</th></tr></thead>
 <tbody>${data.severities.map((s) => `<tr data-severity="${esc(s.severity)}"><th scope="row">${severityBadge(l, s.severity)}</th>${num(s.open)}${money(s.openAmount)}${num(s.acked)}${num(s.resolved)}${num(s.opened)}${num(s.resolvedByRuns)}</tr>`).join('')}</tbody></table>

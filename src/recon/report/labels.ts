@@ -44,6 +44,10 @@ export interface Labels {
   kpiBacklog: string;
   glance: string;
   glanceNote: string;
+  /** The period has days whose provider rows retention dropped (their dates, comma-separated). */
+  prunedNote: (days: string) => string;
+  /** Of those, days whose files' amounts were never recorded. */
+  prunedUnrecorded: (days: string) => string;
   side: string;
   orderFile: string;
   billFile: string;
@@ -138,6 +142,8 @@ const zh: Labels = {
   kpiBacklog: '全部待处理（各日）',
   glance: '当日概览',
   glanceNote: '三方数据：云账户订单文件、流水文件与商户账本（按创建日）。',
+  prunedNote: (days) => `${days} 的云账户明细行已按保留期（YZH_RETAIN_DAYS）清理；上表中这些日期的文件合计为文件载入时记录的数值。`,
+  prunedUnrecorded: (days) => `${days} 的文件载入时未记录金额，只有行数：金额与笔数栏不可得（—）。`,
   side: '来源',
   orderFile: '云账户订单文件',
   billFile: '云账户流水文件',
@@ -250,6 +256,8 @@ const en: Labels = {
   kpiBacklog: 'All open (every day)',
   glance: 'The day at a glance',
   glanceNote: 'Three sides: the provider\'s order file, its bill file and the merchant ledger (by creation day).',
+  prunedNote: (days) => `The provider rows of ${days} were pruned (YZH_RETAIN_DAYS); the files' totals above for those days are those recorded when the files were loaded.`,
+  prunedUnrecorded: (days) => `For ${days} only the files' row counts were recorded when they were loaded: the amounts and the other counts are not known (—).`,
   side: 'Source',
   orderFile: 'Provider order file',
   billFile: 'Provider bill file',

@@ -1,4 +1,5 @@
 import type { Session } from '../../db/connection.js';
+import { periodTotalsSql, type BillFileTotals, type OrderFileTotals } from '../load/file-totals.js';
 
 /**
  * Every query of the finance page, read in one session. Amounts stay numeric text (the
@@ -18,25 +19,16 @@ export interface PageRequest {
   openLimit: number;
 }
 
-export interface OrderFileTotals {
-  rows: number;
-  amount: string;
-  paid: number;
-  paidAmount: string;
-  returned: number;
-  returnedAmount: string;
-  failed: number;
-  failedAmount: string;
-  fees: string;
-}
+export type { BillFileTotals, OrderFileTotals } from '../load/file-totals.js';
 
-export interface BillFileTotals {
-  rows: number;
-  payouts: number;
-  payoutAmount: string;
-  fees: string;
-  returns: number;
-  returnAmount: string;
+/**
+ * Days of the period whose provider rows retention dropped: the files' totals on the page are
+ * those recorded when the files were loaded.
+ */
+export interface PrunedProviderDays {
+  days: string[];
+  /** Of those, days with a file loaded before totals were recorded: only its row count is known. */
+  unrecorded: string[];
 }
 
 export interface LedgerTotals {
@@ -128,6 +120,7 @@ export interface PageData {
   today: string;
   orders: OrderFileTotals;
   bills: BillFileTotals;
+  pruned: PrunedProviderDays;
   ledger: LedgerTotals;
   severities: SeverityCounts[];
   /** Open findings of every day up to `to`, and the critical ones' money. */
@@ -160,28 +153,21 @@ export async function selectPageData(session: Session, request: PageRequest): Pr
   );
   const historyFrom = meta!.history_from;
 
-  const [orders] = await q<OrderFileTotals>(
-    `select count(*)::int as rows, coalesce(sum(amount), 0)::text as amount,
-            count(*) filter (where status in ('paid', 'paid_pending_claim'))::int as paid,
-            coalesce(sum(amount) filter (where status in ('paid', 'paid_pending_claim')), 0)::text as "paidAmount",
-            count(*) filter (where status = 'returned')::int as returned,
-            coalesce(sum(amount) filter (where status = 'returned'), 0)::text as "returnedAmount",
-            count(*) filter (where status = 'failed')::int as failed,
-            coalesce(sum(amount) filter (where status = 'failed'), 0)::text as "failedAmount",
-            coalesce(sum(fee) filter (where status in ('paid', 'paid_pending_claim')), 0)::text as fees
-       from recon.provider_orders
-      where business_date between $2 and $3 and dealer_id = $1`,
-    [dealerId, from, to],
-  );
-  const [bills] = await q<BillFileTotals>(
-    `select count(*)::int as rows,
-            count(*) filter (where bill_type = 'payout')::int as payouts,
-            coalesce(sum(amount) filter (where bill_type = 'payout'), 0)::text as "payoutAmount",
-            coalesce(sum(amount) filter (where bill_type = 'payout_fee'), 0)::text as fees,
-            count(*) filter (where bill_type = 'return')::int as returns,
-            coalesce(sum(amount) filter (where bill_type = 'return'), 0)::text as "returnAmount"
-       from recon.provider_bills
-      where business_date between $2 and $3 and dealer_id = $1`,
+  // The files of the period's days whose provider rows retention dropped: their totals as
+  // recorded at load (only the row count for a file loaded before totals were recorded).
+  const prunedFiles = (kind: 'order' | 'bill') => `(
+    select coalesce(f.totals, jsonb_build_object('rows', f.row_count)) as totals, f.totals is null as unrecorded, f.business_date
+      from (select distinct on (business_date) * from recon.provider_files
+             where dealer_id = $1 and kind = '${kind}' and business_date between $2 and $3 order by business_date, id desc) f
+     where not exists (select 1 from recon.provider_days d
+                        where d.dealer_id = f.dealer_id and d.kind = f.kind and d.business_date = f.business_date))`;
+  const periodRows = (table: string) => `(select * from ${table} where business_date between $2 and $3 and dealer_id = $1) x`;
+  const [orders] = await q<OrderFileTotals>(periodTotalsSql('order', periodRows('recon.provider_orders'), prunedFiles('order')), [dealerId, from, to]);
+  const [bills] = await q<BillFileTotals>(periodTotalsSql('bill', periodRows('recon.provider_bills'), prunedFiles('bill')), [dealerId, from, to]);
+  const [pruned] = await q<PrunedProviderDays>(
+    `select coalesce(array_agg(distinct p.business_date::text order by p.business_date::text), '{}') as days,
+            coalesce(array_agg(distinct p.business_date::text order by p.business_date::text) filter (where p.unrecorded), '{}') as unrecorded
+       from (select * from ${prunedFiles('order')} o union all select * from ${prunedFiles('bill')} b) p`,
     [dealerId, from, to],
   );
   const [ledger] = await q<LedgerTotals>(
@@ -292,7 +278,7 @@ export async function selectPageData(session: Session, request: PageRequest): Pr
 
   return {
     request, historyFrom, today: meta!.today,
-    orders: orders!, bills: bills!, ledger: ledger!, severities, backlog: backlog!,
+    orders: orders!, bills: bills!, pruned: pruned!, ledger: ledger!, severities, backlog: backlog!,
     byKind, atRisk, runsByDay, firstRunDay: first?.d ?? null,
     open: open.map((o) => ({
       ...o,

@@ -6,7 +6,7 @@ import type { Logger } from '../../logger.js';
 import { Archive, archiveKey, hashFile } from '../../provider/archive.js';
 import { isExpired, type DownloadResult, type ProviderClient } from '../../provider/client.js';
 import type { FileKind } from '../../provider/protocol.js';
-import { discard, fetchProviderFile, FILE_LABELS } from '../load/ingest.js';
+import { discard, fetchProviderFile, FILE_LABELS, tempFileName } from '../load/ingest.js';
 
 /** Where a run takes its files: the provider (the archive when it has expired them), or the archive alone. */
 export type FileSource = 'provider' | 'archive';
@@ -120,7 +120,7 @@ async function fromArchive(request: DayFileRequest, providerAnswer: string | nul
   }
   // Loaded from a temporary copy, as a download is: the archive is only ever read here, and
   // written by put().
-  const path = join(request.tmpDir, `yzh-recon-${dealerId}-${date}-${kind}-${process.pid}-${Date.now()}-archived.csv.gz`);
+  const path = join(request.tmpDir, tempFileName(dealerId, date, kind, '-archived.csv.gz'));
   try {
     await copyFile(archive.path(key), path);
     const copy = await hashFile(path);

@@ -11,7 +11,7 @@ import { carryForwardBalanceFindings, checkBalances, type BalanceResult } from '
 import { applyFindings, type LifecycleResult } from '../lifecycle/discrepancies.js';
 import { followUp, type FollowUpResult } from '../lifecycle/followup/follow-up.js';
 import { discard, loadProviderFiles, type FileIngest } from '../load/ingest.js';
-import { DROP_ROW_VIEWS_SQL, ensureDealerTables, rowViewsSql, swapDay } from '../load/day-tables.js';
+import { DROP_ROW_VIEWS_SQL, ensureDealerTables, prunedFileKinds, rowViewsSql, swapDay } from '../load/day-tables.js';
 import { computeFindings, prepareFindings } from '../match/matching.js';
 import { pruneProviderDays } from '../lifecycle/prune/provider-rows.js';
 import { createRunDir, type RunDir } from './run-dir.js';
@@ -90,7 +90,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
   const started = performance.now();
   return db.withSession(async (session) => {
     await migrate(session, deps.log);
-    if (mode === 'follow-up') await requireIngestedDay(session, dealerId, date);
+    if (mode === 'follow-up') await requireIngestedDay(session, dealerId, date, config.retainDays ?? DEFAULT_RETAIN_DAYS);
     const runId = await insertRun(session, dealerId, date, request.trigger);
     const log = deps.log.child({ run_id: runId, dealer_id: dealerId, business_date: date });
     const client = deps.client.withLog(log);
@@ -126,6 +126,9 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       const downloadMs = performance.now() - downloadStarted;
       interrupted(signal);
       await ensureDealerTables(session, dealerId);
+      // A day whose provider rows retention dropped is loaded again, even from unchanged files.
+      const pruned = mode === 'run' ? await prunedFileKinds(session, dealerId, date) : new Set<FileKind>();
+      if (pruned.size > 0) log.info({ kinds: [...pruned] }, 'the day\'s provider rows were pruned; its files are loaded again');
 
       await session.exec('begin');
       inTransaction = true;
@@ -150,7 +153,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
           session, dealerId, date,
           FILE_KINDS.map((kind) => {
             const file = byKind.get(kind)!;
-            return { kind, download: file.download, archiveKey: file.archiveKey, reload: file.source === 'archive' };
+            return { kind, download: file.download, archiveKey: file.archiveKey, reload: file.source === 'archive' || pruned.has(kind) };
           }),
           runId, log, signal,
           { tablesCreated: createViews, ordersLoaded: prepare },
@@ -255,13 +258,19 @@ async function pruneAfterRun(session: Session, dealerId: string, retainDays: num
 }
 
 /**
- * The follow-up alone judges a day on what is already ingested; on a day never run, every
- * ledger row of the day would look missing at the provider.
+ * The follow-up alone judges a day on what is already ingested; on a day never run, or one
+ * whose provider rows retention dropped, every ledger row of the day would look missing at the
+ * provider.
  */
-async function requireIngestedDay(session: Session, dealerId: string, date: string): Promise<void> {
+async function requireIngestedDay(session: Session, dealerId: string, date: string, retainDays: number): Promise<void> {
   const r = await session.query('select 1 from recon.provider_files where dealer_id = $1 and business_date = $2 and kind = $3 limit 1', [dealerId, date, 'order']);
   if (r.rows.length === 0) {
     throw new ReconError('USAGE', `no order file of ${date} has been ingested for dealer ${dealerId}: run \`yzh-recon run --date ${date}\` first`);
+  }
+  if ((await prunedFileKinds(session, dealerId, date)).size > 0) {
+    throw new ReconError('RETENTION',
+      `follow-up ${date}: the provider rows of ${date} for dealer ${dealerId} were pruned (YZH_RETAIN_DAYS=${retainDays}); `
+      + `run \`yzh-recon run --date ${date}\` to load the day's files again`);
   }
 }
 

@@ -78,7 +78,11 @@ export async function releaseAlive(session: Session, runId: number): Promise<voi
   await session.query('select pg_advisory_unlock($1, $2::int4)', [RUN_ALIVE_NAMESPACE, runId]);
 }
 
-export async function acquireRunLock(session: Session, dealerId: string, runId: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Takes the dealer's run lock, waiting up to `timeoutMs`. `runId` is the caller's run, or null
+ * for a command that holds the lock without a run of its own (`prune`).
+ */
+export async function acquireRunLock(session: Session, dealerId: string, runId: number | null, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
     const r = await session.query<{ locked: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as locked', [LOCK_NAMESPACE, dealerId]);
@@ -110,7 +114,7 @@ export async function acquireRunLock(session: Session, dealerId: string, runId: 
   await session.query(
     `update recon.runs r set status = 'failed', finished_at = now(),
             error = 'abandoned: the process ended before the run finished'
-      where r.dealer_id = $1 and r.status = 'running' and r.id <> $2 and not ${ALIVE}`,
+      where r.dealer_id = $1 and r.status = 'running' and r.id is distinct from $2::bigint and not ${ALIVE}`,
     [dealerId, runId],
   );
 }

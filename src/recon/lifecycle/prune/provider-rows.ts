@@ -1,4 +1,7 @@
 import type { Session } from '../../../db/connection.js';
+import type { FileKind } from '../../../provider/protocol.js';
+import { qualified } from '../../load/day-tables.js';
+import { recordFileTotals } from '../../load/file-totals.js';
 import type { Pruner } from './pruner.js';
 
 export interface PrunedDays {
@@ -8,13 +11,13 @@ export interface PrunedDays {
   bytes: number;
   /** Open findings newly marked provider_rows_pruned. */
   findingsMarked: number;
-  /** Per dealer with files: the first business day kept. */
-  keptFrom: Record<string, string>;
+  /** The first business day kept; null when the dealer has no file yet. */
+  keptFrom: string | null;
 }
 
 /**
  * Drops the provider rows of business days more than `retainDays` before the dealer's newest
- * day on file, a whole partition at a time (sql/0006), for one dealer or all. Counted from the
+ * day on file, a whole partition at a time (sql/0006), of that dealer only. Counted from the
  * newest day rather than from today, so that a backfill or a re-run of an old day never drops
  * what it has just loaded while newer days are missing, and a dealer whose runs stopped keeps
  * its last days.
@@ -22,13 +25,17 @@ export interface PrunedDays {
  * Findings, runs and file records stay. An open finding of such a day stays open, its details
  * saying that its provider rows are gone (`provider_rows_pruned`: the first day still kept);
  * runs no longer judge it again (nothing is left to judge it by), so it stays open as it is.
- * One short transaction per dealer: dropping a partition locks the dealer's tables, for moments.
+ *
+ * The caller holds the dealer's run lock: no run of the dealer is under way, so nothing this
+ * transaction locks (the dealer's open findings, then its day partitions and, for the DROP, the
+ * dealer's own table of each kind) is held by anyone who would wait for it in turn. Another
+ * dealer's run locks neither: its rows, partitions and table are its own.
  */
-export async function pruneProviderDays(session: Session, dealerId: string | null, retainDays: number, dryRun: boolean): Promise<PrunedDays> {
+export async function pruneProviderDays(session: Session, dealerId: string, retainDays: number, dryRun: boolean): Promise<PrunedDays> {
   const days = await session.query<{ dealer_id: string; kept_from: string; tables: number; bytes: string }>(
     `with newest as (
        select dealer_id, max(business_date) - $1::int as kept_from from recon.provider_files
-        where $2::text is null or dealer_id = $2 group by dealer_id
+        where dealer_id = $2 group by dealer_id
      )
      select n.dealer_id, n.kept_from::text, count(d.table_name)::int as tables,
             coalesce(sum(case when d.table_name is not null
@@ -37,11 +44,11 @@ export async function pruneProviderDays(session: Session, dealerId: string | nul
       group by n.dealer_id, n.kept_from order by n.dealer_id`,
     [retainDays, dealerId],
   );
-  const result: PrunedDays = { tables: 0, bytes: 0, findingsMarked: 0, keptFrom: {} };
+  const result: PrunedDays = { tables: 0, bytes: 0, findingsMarked: 0, keptFrom: null };
   for (const day of days.rows) {
     result.tables += day.tables;
     result.bytes += Number(day.bytes);
-    result.keptFrom[day.dealer_id] = day.kept_from;
+    result.keptFrom = day.kept_from;
     if (dryRun || day.tables === 0) continue;
     await session.exec('begin');
     try {
@@ -53,6 +60,13 @@ export async function pruneProviderDays(session: Session, dealerId: string | nul
         [day.dealer_id, day.kept_from],
       );
       result.findingsMarked += marked.rowCount;
+      // A file loaded before totals were recorded at load gets them now, from the rows about to go.
+      const dropping = await session.query<{ kind: FileKind; business_date: string; table_name: string }>(
+        `select kind, business_date::text as business_date, table_name from recon.provider_days
+          where dealer_id = $1 and business_date < $2 order by business_date, kind`,
+        [day.dealer_id, day.kept_from],
+      );
+      for (const d of dropping.rows) await recordFileTotals(session, d.kind, day.dealer_id, d.business_date, qualified(d.table_name));
       await session.query('select * from recon.provider_drop_days($1, $2)', [day.dealer_id, day.kept_from]);
       await session.exec('commit');
     } catch (err) {
@@ -63,14 +77,13 @@ export async function pruneProviderDays(session: Session, dealerId: string | nul
   return result;
 }
 
-/** Provider rows past YZH_RETAIN_DAYS (default in config.ts), of every dealer. */
+/** The dealer's provider rows past YZH_RETAIN_DAYS (default in config.ts). */
 export const providerRowsPruner: Pruner = {
   name: 'rows',
   variable: 'YZH_RETAIN_DAYS',
   retentionDays: (config) => config.retainDays,
-  async prune({ db, dryRun }, days) {
-    const pruned = await db.withSession((s) => pruneProviderDays(s, null, days, dryRun));
-    const kept = [...new Set(Object.values(pruned.keptFrom))].sort();
-    return { removed: pruned.tables, bytes: pruned.bytes, keptFrom: kept.length === 0 ? '(no provider rows yet)' : kept.join(', ') };
+  async prune({ session, dealerId, dryRun }, days) {
+    const pruned = await pruneProviderDays(session, dealerId, days, dryRun);
+    return { removed: pruned.tables, bytes: pruned.bytes, keptFrom: pruned.keptFrom ?? '(no provider rows yet)' };
   },
 };

@@ -1,6 +1,6 @@
 import type { DateTime } from 'luxon';
 import type { Config } from '../../../config.js';
-import type { DatabaseHandle } from '../../../db/connection.js';
+import type { Session } from '../../../db/connection.js';
 import type { Logger } from '../../../logger.js';
 
 /**
@@ -14,13 +14,16 @@ export interface Pruner {
   /** The environment variable that sets its retention, in days. */
   readonly variable: string;
   /** Its retention from the configuration; null when unset (kept forever). */
-  retentionDays(config: Config): number | null;
+  retentionDays(config: PruneContext['config']): number | null;
   prune(context: PruneContext, days: number): Promise<PruneResult>;
 }
 
+/** One dealer's prune, on the session that holds the dealer's run lock (see index.ts). */
 export interface PruneContext {
-  db: DatabaseHandle;
-  config: Config;
+  session: Session;
+  /** The dealer whose rows and archive objects are pruned; never another's. */
+  dealerId: string;
+  config: Pick<Config, 'archiveDir' | 'archiveRetainDays' | 'retainDays'>;
   /** Report what would be removed, remove nothing. */
   dryRun: boolean;
   /** Now, in Asia/Shanghai: business days older than now minus the retention are pruned. */
