@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
-import { decodeCsvFile, parseAckCsv } from '../../src/recon/report/ack.js';
+import { decodeCsvFile, parseAckCsv, type CsvEncoding } from '../../src/recon/report/ack.js';
 import { CSV_COLUMNS, formatCsv, neutralizeCell, restoreCell } from '../../src/recon/report/csv.js';
 import { formatAmount, formatCount, formatYuan, toFen } from '../../src/recon/report/money.js';
 import type { ReportRow } from '../../src/recon/report/findings.js';
@@ -57,19 +57,50 @@ describe('the report CSV', () => {
     expect(restoreCell('+-1')).toBe('+-1');
   });
 
-  it('decodes what Excel saves: UTF-8 with BOM, UTF-8 without, GB18030, UTF-16 text with tabs; refuses anything else', () => {
+  it('decodes what Excel saves: the BOM decides (UTF-8, UTF-16 LE and BE); without one, UTF-8 unless --encoding says GB18030 or UTF-16', () => {
     const text = 'id,last_seen_run_id,ack_by,ack_note\r\n1,2,李娜,"银行已确认,\r\n退回"\r\n';
-    const rows = (bytes: Buffer) => parseAckCsv(decodeCsvFile(bytes, 'f.csv'), 'f.csv');
+    const rows = (bytes: Buffer, encoding?: CsvEncoding) => parseAckCsv(decodeCsvFile(bytes, 'f.csv', encoding), 'f.csv');
     const expected = [{ row: 2, id: 1, version: 2, status: undefined, ackBy: '李娜', ackNote: '银行已确认,\n退回' }];
     expect(rows(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]))).toEqual(expected);
     expect(rows(Buffer.from(text))).toEqual(expected);
-    expect(decodeCsvFile(encodeGb18030(text), 'f.csv').encoding).toBe('GB18030');
-    expect(rows(encodeGb18030(text))).toEqual(expected);
-    expect(rows(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text.replace(/,/g, '\t').replace('"银行已确认\t', '"银行已确认,'), 'utf16le')]))).toEqual(expected);
-    expect(() => decodeCsvFile(Buffer.from([0x69, 0x64, 0x0a, 0xff, 0xff, 0x0a]), 'bad.csv')).toThrow('bad.csv: neither UTF-8 nor GB18030');
+    expect(decodeCsvFile(encodeGb18030(text), 'f.csv', 'gb18030').encoding).toBe('GB18030');
+    expect(rows(encodeGb18030(text), 'gb18030')).toEqual(expected);
+    const tabs = text.replace(/,/g, '\t').replace('"银行已确认\t', '"银行已确认,');
+    expect(rows(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(tabs, 'utf16le')]))).toEqual(expected);
+    // Saved as "Unicode text" and the BOM lost: only --encoding utf16 reads it (little-endian, as Windows writes it).
+    expect(rows(Buffer.from(tabs, 'utf16le'), 'utf16')).toEqual(expected);
+    expect(rows(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]), 'utf8')).toEqual(expected);
     expect(() => parseAckCsv(decodeCsvFile(Buffer.from('id,ack_by\n1,x\n'), 'f.csv'), 'f.csv')).toThrow('no column last_seen_run_id, ack_note');
   });
+
+  it('never guesses: bytes that are not UTF-8 are refused with a hint, whatever else they might decode as', () => {
+    // "Renée Li" saved in Windows-1252: é is 0xE9, which GB18030 would have read as 閑 with "e".
+    const cp1252 = Buffer.from('id,last_seen_run_id,ack_by,ack_note\r\n1,2,Ren\u00e9e Li,ok\r\n', 'latin1');
+    const refusal = (() => {
+      try {
+        decodeCsvFile(cp1252, 'cp1252.csv');
+      } catch (err) {
+        return err as { code?: string; message: string };
+      }
+      return null;
+    })();
+    expect(refusal?.code).toBe('USAGE');
+    expect(refusal?.message).toBe('cp1252.csv: line 2 is not valid UTF-8 (byte 0xe9); if Excel on Chinese Windows saved it as plain CSV, '
+      + 'import it with --encoding gb18030, or save it from Excel as "CSV UTF-8"');
+    // 谢小英 in GBK is D0BB D0A1 D3A2, which is also valid UTF-8 (лСӢ): only the operator can say which it is.
+    const gbk = Buffer.concat([Buffer.from('id,last_seen_run_id,ack_by,ack_note\r\n1,2,'), Buffer.from([0xd0, 0xbb, 0xd0, 0xa1, 0xd3, 0xa2]), Buffer.from(',ok\r\n')]);
+    expect(parseAckCsv(decodeCsvFile(gbk, 'gbk.csv', 'gb18030'), 'gbk.csv')[0]!.ackBy).toBe('谢小英');
+    expect(decodeCsvFile(gbk, 'gbk.csv').encoding).toBe('UTF-8');
+    // A GB18030 file that is not valid GB18030 either, and a BOM that says otherwise than --encoding.
+    expect(() => decodeCsvFile(Buffer.from([0x69, 0x64, 0x0a, 0x81, 0x0a]), 'bad.csv', 'gb18030')).toThrow('bad.csv: line 2 is not valid GB18030');
+    expect(() => decodeCsvFile(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text1())]), 'f.csv', 'gb18030'))
+      .toThrow('f.csv: starts with a UTF-8 byte-order mark, but --encoding says gb18030');
+    expect(() => decodeCsvFile(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text1(), 'utf16le')]), 'f.csv', 'utf8'))
+      .toThrow('f.csv: starts with a UTF-16 byte-order mark, but --encoding says utf8');
+  });
 });
+
+const text1 = () => 'id,last_seen_run_id,ack_by,ack_note\r\n';
 
 describe('money on the page', () => {
   it('formats numeric text through integer fen, with thousands separators and two decimals', () => {

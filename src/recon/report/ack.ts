@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import { parse } from 'csv-parse/sync';
 import type { Session } from '../../db/connection.js';
 import { ReconError } from '../../errors.js';
@@ -30,25 +29,65 @@ export interface DecodedFile {
   encoding: 'UTF-8' | 'UTF-16' | 'GB18030';
 }
 
+/** What `--encoding` may say of a file without a byte-order mark. */
+export const CSV_ENCODINGS = ['utf8', 'gb18030', 'utf16'] as const;
+export type CsvEncoding = (typeof CSV_ENCODINGS)[number];
+
+const NAMES: Record<CsvEncoding, DecodedFile['encoding']> = { utf8: 'UTF-8', gb18030: 'GB18030', utf16: 'UTF-16' };
+
+/** The 1-based line of the first bytes that do not decode, and the first byte of that line that does not. */
+function firstBadLine(body: Uint8Array, decoder: string): { line: number; byte: number | undefined } {
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i <= body.length; i++) {
+    if (i < body.length && body[i] !== 0x0a) continue;
+    const bytes = body.subarray(start, i);
+    try {
+      new TextDecoder(decoder, { fatal: true }).decode(bytes);
+    } catch {
+      return { line, byte: bytes.find((b) => b >= 0x80) };
+    }
+    line++;
+    start = i + 1;
+  }
+  return { line, byte: undefined };
+}
+
 /**
  * Excel saves "CSV UTF-8" with a BOM, plain "CSV" in the system code page (GB18030/GBK on
- * Chinese Windows), and "Unicode text" as UTF-16 with tabs. Bytes that are valid UTF-8 are
- * UTF-8; anything else must decode as GB18030 without a single invalid sequence.
+ * Chinese Windows), and "Unicode text" as UTF-16 with a BOM. The BOM decides; a file without
+ * one is strict UTF-8 unless `encoding` (the command's --encoding) says otherwise. Nothing is
+ * guessed: GBK bytes can be valid UTF-8 (谢小英 reads as лСӢ) and Windows-1252 bytes valid
+ * GB18030 (Renée as Ren閑), so a guess can only be wrong without a word. Every decoder is
+ * fatal: one invalid sequence refuses the whole file, naming its line.
  */
-export function decodeCsvFile(bytes: Buffer, name: string): DecodedFile {
-  const decode = (encoding: string, body: Uint8Array) => new TextDecoder(encoding, { fatal: true, ignoreBOM: true }).decode(body);
-  try {
-    if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return { text: decode('utf-8', bytes.subarray(3)), encoding: 'UTF-8' };
-    if (bytes[0] === 0xff && bytes[1] === 0xfe) return { text: decode('utf-16le', bytes.subarray(2)), encoding: 'UTF-16' };
-    if (bytes[0] === 0xfe && bytes[1] === 0xff) return { text: decode('utf-16be', bytes.subarray(2)), encoding: 'UTF-16' };
-  } catch {
-    throw new ReconError('USAGE', `${name}: starts with a byte-order mark but does not decode as that encoding`);
+export function decodeCsvFile(bytes: Buffer, name: string, encoding?: CsvEncoding): DecodedFile {
+  const decode = (decoder: string, body: Uint8Array) => new TextDecoder(decoder, { fatal: true, ignoreBOM: true }).decode(body);
+  const bom: [CsvEncoding, string, number] | null = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? ['utf8', 'utf-8', 3]
+    : bytes[0] === 0xff && bytes[1] === 0xfe ? ['utf16', 'utf-16le', 2]
+      : bytes[0] === 0xfe && bytes[1] === 0xff ? ['utf16', 'utf-16be', 2] : null;
+  if (bom !== null) {
+    if (encoding !== undefined && encoding !== bom[0]) {
+      throw new ReconError('USAGE', `${name}: starts with a ${NAMES[bom[0]]} byte-order mark, but --encoding says ${encoding}`);
+    }
+    try {
+      return { text: decode(bom[1], bytes.subarray(bom[2])), encoding: NAMES[bom[0]] };
+    } catch {
+      throw new ReconError('USAGE', `${name}: starts with a byte-order mark but does not decode as that encoding`);
+    }
   }
-  if (isUtf8(bytes)) return { text: bytes.toString('utf8'), encoding: 'UTF-8' };
+  const chosen = encoding ?? 'utf8';
+  const decoder = chosen === 'utf8' ? 'utf-8' : chosen === 'utf16' ? 'utf-16le' : 'gb18030';
   try {
-    return { text: decode('gb18030', bytes), encoding: 'GB18030' };
+    return { text: decode(decoder, bytes), encoding: NAMES[chosen] };
   } catch {
-    throw new ReconError('USAGE', `${name}: neither UTF-8 nor GB18030 (save it from Excel as "CSV UTF-8")`);
+    const bad = chosen === 'utf16' ? null : firstBadLine(bytes, decoder);
+    const where = bad === null ? 'is not valid UTF-16 (little-endian, as Windows writes it without a byte-order mark)'
+      : `line ${bad.line} is not valid ${NAMES[chosen]}${bad.byte === undefined ? '' : ` (byte 0x${bad.byte.toString(16).padStart(2, '0')})`}`;
+    const hint = chosen === 'utf8'
+      ? '; if Excel on Chinese Windows saved it as plain CSV, import it with --encoding gb18030, or save it from Excel as "CSV UTF-8"'
+      : '; save it from Excel as "CSV UTF-8"';
+    throw new ReconError('USAGE', `${name}: ${where}${hint}`);
   }
 }
 
