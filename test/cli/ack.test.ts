@@ -197,6 +197,21 @@ describe.each(ENGINES)('yzh-recon ack (%s)', (engine) => {
     expect(await findings()).toEqual(before);
   });
 
+  it('never overwrites an acknowledgement the file did not show: the later import is refused and named', async () => {
+    const liNa = await exportCsv('li.na.csv');
+    const wangWei = await exportCsv('wang.wei.csv');
+    const done = await ack('li.na-edited.csv', Buffer.from(edit(liNa, { '2017112704': { ack_by: 'li.na', ack_note: '已与银行核对' } })));
+    expect(done.code, done.stdout + done.stderr).toBe(0);
+    expect(done.stdout).toMatch(/^changed 1:$/m);
+    const acked = await byOrder('2017112704');
+
+    // wang.wei's copy was exported before li.na's import; he types his name and leaves the note blank.
+    const late = await ack('wang.wei-edited.csv', Buffer.from(edit(wangWei, { '2017112704': { ack_by: 'wang.wei' } })));
+    expect(late.code).toBe(1);
+    expect(late.stdout).toMatch(new RegExp(`^  row \\d+, id ${acked.id} \\(${FIXTURE_DATE} \\w+ 2017112704\\): acknowledged by li\\.na at \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d since the export; export the report again$`, 'm'));
+    expect(await byOrder('2017112704')).toEqual(acked);
+  });
+
   it('refuses and names a row whose finding changed since the export; writes nothing unless --partial', async () => {
     const old = await exportCsv('old.csv');
     await run(); // every open finding is seen by a newer run

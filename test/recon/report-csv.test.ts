@@ -9,7 +9,7 @@ import { encodeGb18030 } from '../helpers/gb18030.js';
 const row = (over: Partial<ReportRow>): ReportRow => ({
   id: 7, dealer_id: 'd', business_date: '2024-06-30', kind: 'amount_mismatch', severity: 'critical', status: 'open',
   order_id: 'A1', provider_ref: 'R1', ledger_amount: '100.00', provider_amount: '90.00', details: {}, first_seen_run_id: 3,
-  last_seen_run_id: 5, resolved_at: null, ack_by: null, ack_note: null, ...over,
+  last_seen_run_id: 5, resolved_at: null, ack_by: null, ack_note: null, ack_version: '', ...over,
 });
 
 describe('the report CSV', () => {
@@ -46,7 +46,7 @@ describe('the report CSV', () => {
   it('writes a cell as it is unless it must be quoted; a number in a text column is neutralized like any text', () => {
     const csv = formatCsv([row({ order_id: '-5', provider_ref: ' padded', ack_by: 'li.na', ack_note: undefined })]);
     const line = csv.split('\r\n')[1];
-    expect(line).toBe(`2024-06-30,critical,amount_mismatch,'-5," padded",100.00,90.00,open,li.na,,7,5,{}`);
+    expect(line).toBe(`2024-06-30,critical,amount_mismatch,'-5," padded",100.00,90.00,open,li.na,,7,5,,{}`);
     expect(csv.split('\r\n')[0]).toBe(`\uFEFF${CSV_COLUMNS.join(',')}`);
   });
 
@@ -60,7 +60,7 @@ describe('the report CSV', () => {
   it('decodes what Excel saves: the BOM decides (UTF-8, UTF-16 LE and BE); without one, UTF-8 unless --encoding says GB18030 or UTF-16', () => {
     const text = 'id,last_seen_run_id,ack_by,ack_note\r\n1,2,李娜,"银行已确认,\r\n退回"\r\n';
     const rows = (bytes: Buffer, encoding?: CsvEncoding) => parseAckCsv(decodeCsvFile(bytes, 'f.csv', encoding), 'f.csv');
-    const expected = [{ row: 2, id: 1, version: 2, status: undefined, ackBy: '李娜', ackNote: '银行已确认,\n退回' }];
+    const expected = [{ row: 2, id: 1, version: 2, ackVersion: undefined, status: undefined, ackBy: '李娜', ackNote: '银行已确认,\n退回' }];
     expect(rows(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]))).toEqual(expected);
     expect(rows(Buffer.from(text))).toEqual(expected);
     expect(decodeCsvFile(encodeGb18030(text), 'f.csv', 'gb18030').encoding).toBe('GB18030');

@@ -2,11 +2,13 @@ import { parse } from 'csv-parse/sync';
 import type { Session } from '../../db/connection.js';
 import { ReconError } from '../../errors.js';
 import { restoreCell } from './csv.js';
+import { ACK_VERSION_SQL } from './findings.js';
 
 /**
  * Acknowledgements from a report CSV that finance edited in Excel: only ack_by and ack_note
  * change, matched by id, and only where the finding is as it was when exported (same
- * last_seen_run_id, not resolved since). Values are stored as the text they are: a cell
+ * last_seen_run_id, not resolved since) and so is its acknowledgement (same ack_version):
+ * compare-and-set, so that a file exported before someone else's import never overwrites it. Values are stored as the text they are: a cell
  * holding "=HYPERLINK(…)" is a note, never evaluated, and the CSV export neutralizes it again.
  */
 
@@ -18,6 +20,11 @@ export interface AckFileRow {
   row: number;
   id: number;
   version: number;
+  /**
+   * The acknowledgement as exported (ACK_VERSION_SQL): '' when there was none; undefined when
+   * the file has no ack_version column (exported before it existed).
+   */
+  ackVersion: string | undefined;
   /** The finding's status as exported, when the file has the column. */
   status: string | undefined;
   ackBy: string;
@@ -111,6 +118,7 @@ export function parseAckCsv(file: DecodedFile, name: string): AckFileRow[] {
     throw new ReconError('USAGE', `${name}: no column ${missing.join(', ')}; use a file from \`yzh-recon report --format csv\``);
   }
   const statusAt = header.indexOf('status');
+  const ackVersionAt = header.indexOf('ack_version');
   const rows: AckFileRow[] = [];
   for (let i = 1; i < records.length; i++) {
     const record = records[i]!;
@@ -125,6 +133,7 @@ export function parseAckCsv(file: DecodedFile, name: string): AckFileRow[] {
       row: i + 1,
       id: Number(id),
       version: Number(version),
+      ackVersion: ackVersionAt >= 0 ? get(ackVersionAt).trim() : undefined,
       status: statusAt >= 0 ? get(statusAt).trim() || undefined : undefined,
       ackBy: restoreCell(get(index.ack_by).trim()),
       ackNote: restoreCell(get(index.ack_note).replace(/\r\n?/g, '\n').trim()),
@@ -138,6 +147,8 @@ export interface AckChange {
   finding: string;
   ackBy: string;
   ackNote: string | null;
+  /** The acknowledgement the change replaces, as planned: the write checks it again. */
+  ackVersion: string;
 }
 
 export interface AckRefusal {
@@ -163,6 +174,9 @@ interface Current {
   resolved_run_id: number | null;
   ack_by: string | null;
   ack_note: string | null;
+  ack_version: string;
+  /** ack_at in Beijing time, to the minute. */
+  ack_at: string | null;
 }
 
 /**
@@ -173,7 +187,8 @@ interface Current {
 export async function planAcks(session: Session, rows: AckFileRow[], dealerId: string | undefined): Promise<AckPlan> {
   const ids = [...new Set(rows.map((r) => r.id))];
   const found = await session.query<Current>(
-    `select id, dealer_id, business_date::text as business_date, kind, order_id, status, last_seen_run_id, resolved_run_id, ack_by, ack_note
+    `select id, dealer_id, business_date::text as business_date, kind, order_id, status, last_seen_run_id, resolved_run_id, ack_by, ack_note,
+            ${ACK_VERSION_SQL} as ack_version, to_char(ack_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') as ack_at
        from recon.discrepancies where id = any($1::bigint[]) order by id for update`,
     [ids],
   );
@@ -202,22 +217,31 @@ export async function planAcks(session: Session, rows: AckFileRow[], dealerId: s
       refuse(`changed since the export: seen by run ${cur.last_seen_run_id}, the file has run ${row.version}; export the report again`);
       continue;
     }
+    const acked = cur.ack_by === null ? 'its acknowledgement changed' : `acknowledged by ${cur.ack_by}${cur.ack_at === null ? '' : ` at ${cur.ack_at}`}`;
+    if (row.ackVersion === undefined && cur.ack_version !== '') {
+      refuse(`${acked}, and the file has no ack_version column to show whether that was seen: export the report again`);
+      continue;
+    }
+    if (row.ackVersion !== undefined && row.ackVersion !== cur.ack_version) {
+      refuse(`${acked} since the export; export the report again`);
+      continue;
+    }
     if (cur.status !== 'open' && row.status !== cur.status) {
       refuse(`resolved by run ${cur.resolved_run_id} since the export; export the report again`);
       continue;
     }
-    plan.changes.push({ row, finding, ackBy, ackNote });
+    plan.changes.push({ row, finding, ackBy, ackNote, ackVersion: cur.ack_version });
   }
   return plan;
 }
 
-/** Writes the planned changes; each update checks again that the row version still holds. */
+/** Writes the planned changes; each update checks again that the row version and the acknowledgement still hold. */
 export async function applyAcks(session: Session, changes: AckChange[]): Promise<void> {
   for (const c of changes) {
     const r = await session.query(
       `update recon.discrepancies set ack_by = $2, ack_note = $3, ack_at = now()
-        where id = $1 and last_seen_run_id = $4`,
-      [c.row.id, c.ackBy, c.ackNote, c.row.version],
+        where id = $1 and last_seen_run_id = $4 and ${ACK_VERSION_SQL} = $5`,
+      [c.row.id, c.ackBy, c.ackNote, c.row.version, c.ackVersion],
     );
     if (r.rowCount !== 1) throw new ReconError('DATABASE', `${c.finding} changed while it was being acknowledged; nothing was written`);
   }

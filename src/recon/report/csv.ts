@@ -3,12 +3,13 @@ import type { ReportRow } from './findings.js';
 /**
  * The report's CSV, for Excel: a UTF-8 BOM, CRLF, every cell that could be read as a formula
  * neutralized. The columns finance fills in (ack_by, ack_note) sit beside the finding, and the
- * id and row version (last_seen_run_id) that `yzh-recon ack` reads back come after them.
+ * id, row version (last_seen_run_id) and acknowledgement as exported (ack_version) that
+ * `yzh-recon ack` reads back come after them.
  */
 
 export const CSV_COLUMNS = [
   'business_date', 'severity', 'kind', 'order_id', 'provider_ref', 'ledger_amount', 'provider_amount', 'status',
-  'ack_by', 'ack_note', 'id', 'last_seen_run_id', 'details',
+  'ack_by', 'ack_note', 'id', 'last_seen_run_id', 'ack_version', 'details',
 ] as const;
 
 type Column = (typeof CSV_COLUMNS)[number];
