@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { openDatabase } from '../db/connection.js';
 import { ReconError } from '../errors.js';
 import { applyAcks, CSV_ENCODINGS, decodeCsvFile, parseAckCsv, planAcks, type AckPlan, type CsvEncoding } from '../recon/report/ack.js';
+import { showControls } from '../recon/report/visible.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 import { explainUnmigrated } from './report.js';
@@ -39,7 +40,8 @@ export function formatAckPlan(plan: AckPlan, mode: { dryRun: boolean; partial: b
   lines.push(`unchanged ${plan.unchanged}`);
   if (mode.dryRun) lines.push('dry run: nothing written');
   else if (!mode.written && plan.refusals.length > 0) lines.push(`nothing written: ${plan.refusals.length} row${plan.refusals.length === 1 ? '' : 's'} refused (--partial writes the others)`);
-  return `${lines.join('\n')}\n`;
+  // Names, notes and order ids come from outside: their controls are shown, never applied.
+  return `${showControls(lines.join('\n'))}\n`;
 }
 
 export async function ackCommand(ctx: CommandContext, argv: string[]): Promise<number> {

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
 import { decodeCsvFile, parseAckCsv, type CsvEncoding } from '../../src/recon/report/ack.js';
 import { CSV_COLUMNS, formatCsv, neutralizeCell, restoreCell } from '../../src/recon/report/csv.js';
+import { formatAckPlan } from '../../src/cli/ack.js';
+import { formatTable } from '../../src/cli/report.js';
+import { jsonWithoutControls, restoreControls, showControls } from '../../src/recon/report/visible.js';
 import { formatAmount, formatCount, formatYuan, toFen } from '../../src/recon/report/money.js';
 import type { ReportRow } from '../../src/recon/report/findings.js';
 import { encodeGb18030 } from '../helpers/gb18030.js';
@@ -48,6 +51,42 @@ describe('the report CSV', () => {
     const line = csv.split('\r\n')[1];
     expect(line).toBe(`2024-06-30,critical,amount_mismatch,'-5," padded",100.00,90.00,open,li.na,,7,5,,{}`);
     expect(csv.split('\r\n')[0]).toBe(`\uFEFF${CSV_COLUMNS.join(',')}`);
+  });
+
+  it('shows bidirectional and zero-width controls as ⟨U+XXXX⟩ in the CSV and the terminal, reads them back as they were, keeps them exact in JSON', () => {
+    const all = '\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c\u200b\u200c\u200d\u2060\ufeff';
+    expect(showControls(`ORD\u202e1234`)).toBe('ORD⟨U+202E⟩1234');
+    expect(showControls(all)).toBe([...all].map((c) => `⟨U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}⟩`).join(''));
+    expect(restoreControls(showControls(`a${all}b`))).toBe(`a${all}b`);
+    // A look-alike that names no control stays as typed.
+    expect(restoreControls('⟨U+0041⟩ ⟨U+202e⟩')).toBe('⟨U+0041⟩ ⟨U+202e⟩');
+
+    const bidi = row({ order_id: 'ORD\u202e1234', provider_ref: '=R\u200b', ack_by: 'li\u2066na', ack_note: '\u202e=1', details: { status_text: '成功\u200f' } });
+    const csv = formatCsv([bidi]);
+    expect(csv.slice(1)).not.toMatch(/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff]/u);
+    const [, first] = parse(csv.slice(1), { relax_column_count: false });
+    const cell = (c: (typeof CSV_COLUMNS)[number]) => first![CSV_COLUMNS.indexOf(c)]!;
+    expect([cell('order_id'), cell('provider_ref'), cell('ack_by'), cell('ack_note'), cell('details')])
+      .toEqual(['ORD⟨U+202E⟩1234', "'=R⟨U+200B⟩", 'li⟨U+2066⟩na', '⟨U+202E⟩=1', '{"status_text":"成功⟨U+200F⟩"}']);
+    // Read back by `yzh-recon ack`, the cells are the stored values again: nothing looks changed.
+    expect([restoreCell(cell('ack_by')), restoreCell(cell('ack_note')), restoreCell(cell('provider_ref'))]).toEqual(['li\u2066na', '\u202e=1', '=R\u200b']);
+
+    const table = formatTable([bidi]);
+    expect(table).toContain('ORD⟨U+202E⟩1234');
+    expect(table).not.toMatch(/[\u202a-\u202e\u200b]/u);
+    const json = jsonWithoutControls([bidi]);
+    expect(json).toContain('"order_id": "ORD\\u202e1234"');
+    expect(json).not.toMatch(/[\u202a-\u202e\u200b\u200f\u2066]/u);
+    expect((JSON.parse(json) as ReportRow[])[0]!.order_id).toBe('ORD\u202e1234');
+    // And in what `yzh-recon ack` prints of each row.
+    const fileRow = { row: 2, id: 7, version: 5, ackVersion: '', status: undefined, ackBy: 'li\u2066na', ackNote: '' };
+    const said = formatAckPlan({
+      changes: [{ row: fileRow, finding: 'id 7 (2024-06-30 amount_mismatch ORD\u202e1234)', ackBy: 'li\u2066na', ackNote: '\u200b', ackVersion: '' }],
+      refusals: [{ row: fileRow, finding: 'id 8 (2024-06-30 amount_mismatch \u202e9)', reason: 'acknowledged by wang\u200fwei since the export' }],
+      unchanged: 0,
+    }, { dryRun: true, partial: false, written: false });
+    expect(said).toContain('id 7 (2024-06-30 amount_mismatch ORD⟨U+202E⟩1234): ack_by "li⟨U+2066⟩na", ack_note "⟨U+200B⟩"');
+    expect(said).toContain('id 8 (2024-06-30 amount_mismatch ⟨U+202E⟩9): acknowledged by wang⟨U+200F⟩wei since the export');
   });
 
   it('reads back what it wrote: the apostrophe it added is dropped, one a person typed is kept', () => {

@@ -3,6 +3,7 @@ import type { Session } from '../../db/connection.js';
 import { ReconError } from '../../errors.js';
 import { restoreCell } from './csv.js';
 import { ACK_VERSION_SQL } from './findings.js';
+import { showControls } from './visible.js';
 
 /**
  * Acknowledgements from a report CSV that finance edited in Excel: only ack_by and ack_note
@@ -127,7 +128,7 @@ export function parseAckCsv(file: DecodedFile, name: string): AckFileRow[] {
     const id = get(index.id).trim();
     const version = get(index.last_seen_run_id).trim();
     if (!/^\d+$/.test(id) || !/^\d+$/.test(version)) {
-      throw new ReconError('USAGE', `${name}: row ${i + 1}: id and last_seen_run_id must be whole numbers, got "${id}" and "${version}"`);
+      throw new ReconError('USAGE', showControls(`${name}: row ${i + 1}: id and last_seen_run_id must be whole numbers, got "${id}" and "${version}"`));
     }
     rows.push({
       row: i + 1,
@@ -243,6 +244,6 @@ export async function applyAcks(session: Session, changes: AckChange[]): Promise
         where id = $1 and last_seen_run_id = $4 and ${ACK_VERSION_SQL} = $5`,
       [c.row.id, c.ackBy, c.ackNote, c.row.version, c.ackVersion],
     );
-    if (r.rowCount !== 1) throw new ReconError('DATABASE', `${c.finding} changed while it was being acknowledged; nothing was written`);
+    if (r.rowCount !== 1) throw new ReconError('DATABASE', showControls(`${c.finding} changed while it was being acknowledged; nothing was written`));
   }
 }

@@ -1,4 +1,5 @@
 import type { ReportRow } from './findings.js';
+import { restoreControls, showControls } from './visible.js';
 
 /**
  * The report's CSV, for Excel: a UTF-8 BOM, CRLF, every cell that could be read as a formula
@@ -30,16 +31,20 @@ export function neutralizeCell(value: string): string {
   return FORMULA_START.test(value) ? `'${value}` : value;
 }
 
-/** The inverse for cells read back from an exported file: our own apostrophe is dropped. */
+/**
+ * The inverse for cells read back from an exported file: our own apostrophe is dropped, and a
+ * control written as `⟨U+XXXX⟩` on export (see cell) is the character again.
+ */
 export function restoreCell(value: string): string {
-  return value.startsWith("'") && FORMULA_START.test(value.slice(1)) ? value.slice(1) : value;
+  return restoreControls(value.startsWith("'") && FORMULA_START.test(value.slice(1)) ? value.slice(1) : value);
 }
 
 function cell(row: ReportRow, column: Column): string {
   const v = row[column] as string | number | boolean | object | null | undefined;
   const text = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   if (NUMERIC.has(column) && NUMBER.test(text)) return text;
-  return neutralizeCell(text);
+  // Bidirectional and zero-width controls from outside are shown, never applied by the spreadsheet.
+  return neutralizeCell(showControls(text));
 }
 
 const quote = (v: string) => (/[",\r\n\t]/.test(v) || v !== v.trim() ? `"${v.replace(/"/g, '""')}"` : v);
