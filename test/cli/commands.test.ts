@@ -88,7 +88,7 @@ describe('yzh-recon command line', () => {
     const env = { PGLITE_DIR: join(folder('yzh-report-'), 'db') };
     const unmigrated = await runCli(['report'], env);
     expect([unmigrated.code, lastLine(unmigrated.stderr)]).toEqual([1, 'yzh-recon: the database has no recon tables yet: run `yzh-recon migrate` (or a first `yzh-recon run`)']);
-    expect((await runCli(['migrate'], env)).stdout).toBe('migrations applied: 0001_schema.sql, 0002_provider_rows_indexes.sql, 0004_archive_audit.sql, 0005_followup_balances.sql, 0006_partitioned_provider_rows.sql, 0007_load_table_defaults.sql, 0009_live_answer_checks.sql\n');
+    expect((await runCli(['migrate'], env)).stdout).toBe('migrations applied: 0001_schema.sql, 0002_provider_rows_indexes.sql, 0004_archive_audit.sql, 0005_followup_balances.sql, 0006_partitioned_provider_rows.sql, 0007_load_table_defaults.sql, 0009_live_answer_checks.sql, 0011_returning_findings.sql\n');
     expect((await runCli(['migrate'], env)).stdout).toBe('migrations: up to date\n');
     const r = await runCli(['report', '--format', 'csv'], env);
     expect(r.code).toBe(0);
