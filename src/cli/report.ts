@@ -8,6 +8,7 @@ import { buildReportPage, HISTORY_DAYS, OPEN_LIMIT, writeReportPage } from '../r
 import { latestReconciledDay, selectPageData, soleDealer } from '../recon/report/page-data.js';
 import { buildWorkbook } from '../recon/report/xlsx.js';
 import { selectDiscrepancies, type ReportRow } from '../recon/report/findings.js';
+import { jsonWithoutControls, showControls } from '../recon/report/visible.js';
 import { datePeriod, parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 
@@ -15,7 +16,9 @@ export const REPORT_USAGE = `usage: yzh-recon report [--date YYYY-MM-DD | --from
                        [--lang zh|en] [--out FILE]
 
 Prints discrepancies for finance, most severe first: all days unless --date or --from/--to,
-open and resolved unless --open. csv carries a UTF-8 BOM so that Excel opens it as UTF-8, the
+open and resolved unless --open. Bidirectional and zero-width control characters in the text
+are shown as ⟨U+202E⟩ in the table and the csv, and written as \\u202e escapes in json (which
+reads back as the exact value). csv carries a UTF-8 BOM so that Excel opens it as UTF-8, the
 ack_by and ack_note columns that \`yzh-recon ack\` reads back, and the row version
 (last_seen_run_id); cells that a spreadsheet would take for a formula start with an apostrophe.
 
@@ -36,7 +39,7 @@ const TABLE_COLUMNS = ['business_date', 'severity', 'kind', 'order_id', 'provide
 
 function cell(row: ReportRow, column: (typeof TABLE_COLUMNS)[number]): string {
   const v = row[column];
-  return v === null || v === undefined ? '' : String(v);
+  return v === null || v === undefined ? '' : showControls(String(v));
 }
 
 /** Display width: CJK and full-width characters take two columns in a terminal. */
@@ -107,7 +110,7 @@ export async function reportCommand(ctx: CommandContext, argv: string[]): Promis
       }
       if (format === 'xlsx') return xlsxReport(s, config.provider.dealerId, period, lang);
       const rows = await selectDiscrepancies(s, { dealerId: config.provider.dealerId || undefined, ...period, openOnly: values.open === true });
-      return format === 'csv' ? formatCsv(rows) : format === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows);
+      return format === 'csv' ? formatCsv(rows) : format === 'json' ? `${jsonWithoutControls(rows)}\n` : formatTable(rows);
     }).catch(explainUnmigrated);
     if (values.out === undefined) ctx.stdout.write(output);
     else if (format === 'html' || format === 'xlsx') writeReportPage(values.out, output);

@@ -168,14 +168,48 @@ describe.each(ENGINES)('yzh-recon ack (%s)', (engine) => {
     expect(html).not.toMatch(/<a\s/);
   });
 
-  it('imports a CSV saved by an older Excel in GB18030, with CRLF and a note over two lines', async () => {
+  it('imports a CSV saved by an older Excel in GB18030 only when --encoding says so, with CRLF and a note over two lines', async () => {
     const csv = edit(await exportCsv('gb.csv'), { '2017112704': { ack_by: '张三', ack_note: '已核实：云账户已付款，\r\n账本待更新' } });
-    const r = await ack('gb-edited.csv', encodeGb18030(csv));
+    const before = await findings();
+    const guessed = await ack('gb-edited.csv', encodeGb18030(csv));
+    expect(guessed.code).toBe(2);
+    expect(guessed.stderr).toContain('is not valid UTF-8');
+    expect(guessed.stderr).toContain('--encoding gb18030');
+    expect(await findings()).toEqual(before);
+    const r = await ack('gb-edited.csv', encodeGb18030(csv), '--encoding', 'gb18030');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('(GB18030, 6 rows)');
     expect(r.stdout).toMatch(/^changed 1:$/m);
     const f = await byOrder('2017112704');
     expect([f.ack_by, f.ack_note]).toEqual(['张三', '已核实：云账户已付款，\n账本待更新']);
+    const unknown = await ack('gb-edited.csv', encodeGb18030(csv), '--encoding', 'gbk');
+    expect([unknown.code, unknown.stderr.split('\n')[0]]).toEqual([2, 'yzh-recon: ack: --encoding must be utf8, gb18030 or utf16']);
+  });
+
+  it('refuses a file saved in Windows-1252 instead of reading it as GB18030', async () => {
+    // A sheet typed on a Western Windows and saved as plain CSV: é is the single byte 0xE9.
+    const f = await byOrder('2017112709');
+    const csv = `id,last_seen_run_id,ack_by,ack_note\r\n${f.id},${f.last_seen_run_id},Renée Li,checked\r\n`;
+    const before = await findings();
+    const r = await ack('latin-edited.csv', Buffer.from(csv, 'latin1'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('latin-edited.csv: line 2 is not valid UTF-8 (byte 0xe9); if Excel on Chinese Windows saved it as plain CSV, import it with --encoding gb18030');
+    expect(await findings()).toEqual(before);
+  });
+
+  it('never overwrites an acknowledgement the file did not show: the later import is refused and named', async () => {
+    const liNa = await exportCsv('li.na.csv');
+    const wangWei = await exportCsv('wang.wei.csv');
+    const done = await ack('li.na-edited.csv', Buffer.from(edit(liNa, { '2017112704': { ack_by: 'li.na', ack_note: '已与银行核对' } })));
+    expect(done.code, done.stdout + done.stderr).toBe(0);
+    expect(done.stdout).toMatch(/^changed 1:$/m);
+    const acked = await byOrder('2017112704');
+
+    // wang.wei's copy was exported before li.na's import; he types his name and leaves the note blank.
+    const late = await ack('wang.wei-edited.csv', Buffer.from(edit(wangWei, { '2017112704': { ack_by: 'wang.wei' } })));
+    expect(late.code).toBe(1);
+    expect(late.stdout).toMatch(new RegExp(`^  row \\d+, id ${acked.id} \\(${FIXTURE_DATE} \\w+ 2017112704\\): acknowledged by li\\.na at \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d since the export; export the report again$`, 'm'));
+    expect(await byOrder('2017112704')).toEqual(acked);
   });
 
   it('refuses and names a row whose finding changed since the export; writes nothing unless --partial', async () => {

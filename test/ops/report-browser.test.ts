@@ -35,6 +35,11 @@ describe.skipIf(chromium === null)('the finance page in headless Chromium', () =
       await c.close();
       await sandbox.stop();
     }
+    // A finding whose order id carries a right-to-left override: applied, ORD<U+202E>1234 shows as ORD4321.
+    await db.handle.withSession((s) => s.query(
+      `insert into recon.discrepancies (dealer_id, business_date, kind, severity, order_id, ledger_amount, details, first_seen_run_id, last_seen_run_id, ack_by)
+       select dealer_id, business_date, 'missing_at_provider', 'critical', 'ORD\u202e1234', 1, '{}', id, id, 'li\u200bna'
+         from recon.runs where dealer_id = $1 order by id desc limit 1`, [KEYS.dealerId]));
     for (const lang of ['zh', 'en'] as const) {
       const file = join(dir, `report-${lang}.html`);
       writeFileSync(file, await db.handle.withSession((s) => buildReportPage(s, { dealerId: KEYS.dealerId, from: FIXTURE_DATE, to: FIXTURE_DATE, lang })));
@@ -51,6 +56,20 @@ describe.skipIf(chromium === null)('the finance page in headless Chromium', () =
     const bars = [...svg.querySelectorAll('rect.bar')].map((b) => b.getBoundingClientRect().height);
     return { id: svg.id, width: r.width, height: r.height, bars: bars.length, tallest: Math.max(0, ...bars) };
   })`;
+
+  it('shows a bidirectional control in an order id as ⟨U+202E⟩, so that the id reads as it is', async () => {
+    const opened = await openInChromium(pages.zh!);
+    try {
+      const shown = (await opened.page.evaluate(`[...document.querySelectorAll('#open-findings tbody tr')]
+        .map((r) => r.querySelector('td:nth-child(5)').innerText).filter((t) => t.startsWith('ORD'))`)) as string[];
+      expect(shown).toEqual(['ORD⟨U+202E⟩1234']);
+      const ack = String(await opened.page.evaluate(`[...document.querySelectorAll('#open-findings tbody tr td.ack')].map((c) => c.innerText).join('|')`));
+      expect(ack).toContain('li⟨U+200B⟩na');
+      expect(ack).not.toMatch(/[\u202e\u200b]/u);
+    } finally {
+      await opened.close();
+    }
+  });
 
   it.each(['zh', 'en'])('opens from file:// (%s) with no console error, no network request, and charts of non-zero size, on screen and in print', async (lang) => {
     const opened = await openInChromium(pages[lang]!);

@@ -12,23 +12,28 @@ import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
 
 const HEADER = 'id,last_seen_run_id,ack_by,ack_note';
 const read = (text: string) => parseAckCsv(decodeCsvFile(Buffer.from(text), 'f.csv'), 'f.csv');
-const fileRow = (over: Partial<AckFileRow>): AckFileRow => ({ row: 2, id: 0, version: 0, status: undefined, ackBy: '', ackNote: '', ...over });
+const fileRow = (over: Partial<AckFileRow>): AckFileRow => ({ row: 2, id: 0, version: 0, ackVersion: '', status: undefined, ackBy: '', ackNote: '', ...over });
 
 describe('reading an edited report CSV', () => {
   it('trims and restores every cell, keeps a note over lines, skips blank rows and counts rows as Excel does', () => {
     const rows = read(`\uFEFF ID ,Last_Seen_Run_Id,status,ack_by,ack_note\r\n 12 , 3 , resolved ,  li.na ,"  first line\r\nsecond  "\r\n , , , , \r\n13,4,,'=wang,'+1 ok\r\n14,5,open,zhao\r\n`);
     expect(rows).toEqual([
-      { row: 2, id: 12, version: 3, status: 'resolved', ackBy: 'li.na', ackNote: 'first line\nsecond' },
-      { row: 4, id: 13, version: 4, status: undefined, ackBy: '=wang', ackNote: '+1 ok' },
+      { row: 2, id: 12, version: 3, ackVersion: undefined, status: 'resolved', ackBy: 'li.na', ackNote: 'first line\nsecond' },
+      { row: 4, id: 13, version: 4, ackVersion: undefined, status: undefined, ackBy: '=wang', ackNote: '+1 ok' },
       // Excel leaves out the empty cells at the end of a row.
-      { row: 5, id: 14, version: 5, status: 'open', ackBy: 'zhao', ackNote: '' },
+      { row: 5, id: 14, version: 5, ackVersion: undefined, status: 'open', ackBy: 'zhao', ackNote: '' },
     ]);
     expect(read(`${HEADER}\n7,8,a,b`)[0]!.status).toBeUndefined();
     expect(read(HEADER)).toEqual([]);
   });
 
+  it('reads the acknowledgement as exported (ack_version): blank when there was none, absent in a file exported before the column', () => {
+    expect(read(`${HEADER},ack_version\n7,8,li,,\n9,8,li,, ack-0123456789abcdef \n`).map((r) => r.ackVersion)).toEqual(['', 'ack-0123456789abcdef']);
+    expect(read(`${HEADER}\n7,8,li,\n`)[0]!.ackVersion).toBeUndefined();
+  });
+
   it("takes tab- and semicolon-separated files by their header line, whatever the later lines hold", () => {
-    const expected = [{ row: 2, id: 7, version: 8, status: undefined, ackBy: 'li', ackNote: 'a, b; c' }];
+    const expected = [{ row: 2, id: 7, version: 8, ackVersion: undefined, status: undefined, ackBy: 'li', ackNote: 'a, b; c' }];
     expect(read(`${HEADER.replaceAll(',', '\t')}\n7\t8\tli\ta, b; c\n`)).toEqual(expected);
     expect(read(`${HEADER.replaceAll(',', ';')}\n7;8;li;"a, b; c"\n`)).toEqual(expected);
     const be = Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(`${HEADER}\n7,8,li,"a, b; c"\n`, 'utf16le').swap16()]);
@@ -66,6 +71,9 @@ describe.each(ENGINES)('acknowledging findings (%s)', (engine) => {
   let db: TestDatabase;
   const id: Record<string, number> = {};
   let run = 0;
+  /** The acknowledgement of a finding as the report CSV shows it. */
+  const exported = async (s: Session, findingId: number) =>
+    (await selectDiscrepancies(s, { openOnly: false })).find((f) => f.id === findingId)!.ack_version;
   const inTransaction = <T>(work: (s: Session) => Promise<T>) => db.handle.withSession(async (s) => {
     await s.exec('begin');
     try {
@@ -143,9 +151,9 @@ describe.each(ENGINES)('acknowledging findings (%s)', (engine) => {
   });
 
   it('takes a name without a note, keeps the stored name for a new note, and acknowledges a finding exported as resolved', async () => {
-    const plan = await inTransaction((s) => planAcks(s, [
+    const plan = await inTransaction(async (s) => planAcks(s, [
       fileRow({ row: 2, id: id.B!, version: run, ackBy: 'li.na' }),
-      fileRow({ row: 3, id: id.D!, version: run, ackNote: 'bank confirmed' }),
+      fileRow({ row: 3, id: id.D!, version: run, ackVersion: await exported(s, id.D!), ackNote: 'bank confirmed' }),
       fileRow({ row: 4, id: id.C!, version: run, status: 'resolved', ackBy: 'zhao' }),
     ], undefined));
     expect(plan.changes.map((c) => [c.row.row, c.ackBy, c.ackNote])).toEqual([[2, 'li.na', null], [3, 'wang', 'bank confirmed'], [4, 'zhao', null]]);
@@ -166,13 +174,51 @@ describe.each(ENGINES)('acknowledging findings (%s)', (engine) => {
     const after = await db.handle.withSession((s) => selectDiscrepancies(s, { openOnly: false }));
     const b = after.find((f) => f.id === id.B)!;
     expect([b.ack_by, b.ack_note]).toEqual(['li.na', 'ok']);
-    expect(after.map((f) => (f.id === id.B ? { ...f, ack_by: null, ack_note: null } : f))).toEqual(before);
+    expect(after.map((f) => (f.id === id.B ? { ...f, ack_by: null, ack_note: null, ack_version: before.find((x) => x.id === id.B)!.ack_version } : f))).toEqual(before);
     const [at] = (await db.handle.withSession((s) => s.query<{ set: boolean }>('select ack_at is not null as set from recon.discrepancies where id = $1', [id.B]))).rows;
     expect(at!.set).toBe(true);
 
-    const stale = { row: fileRow({ row: 9, id: id.E!, version: run + 1 }), finding: `id ${id.E}`, ackBy: 'li.na', ackNote: null };
+    const stale = { row: fileRow({ row: 9, id: id.E!, version: run + 1 }), finding: `id ${id.E}`, ackBy: 'li.na', ackNote: null, ackVersion: '' };
     await expect(inTransaction((s) => applyAcks(s, [stale]))).rejects.toMatchObject({
       code: 'DATABASE', message: `id ${id.E} changed while it was being acknowledged; nothing was written` });
+  });
+
+  it('compares the acknowledgement as exported: a second import never overwrites the first (compare-and-set)', async () => {
+    await inTransaction(async (s) => {
+      // Both li.na and wang.wei export while E has no acknowledgement; li.na imports first.
+      expect(await exported(s, id.E!)).toBe('');
+      const first = await planAcks(s, [fileRow({ id: id.E!, version: run, ackBy: 'li.na', ackNote: '银行已确认' })], 'da');
+      expect(first.refusals).toEqual([]);
+      await applyAcks(s, first.changes);
+      const [at] = (await s.query<{ at: string }>(
+        `select to_char(ack_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') as at from recon.discrepancies where id = $1`, [id.E])).rows;
+      const now = await exported(s, id.E!);
+      expect(now).toMatch(/^ack-[0-9a-f]{16}$/);
+
+      // wang.wei's file, exported before: a name and a blank note, which would have put li.na's note under his name.
+      const second = await planAcks(s, [fileRow({ row: 7, id: id.E!, version: run, ackBy: 'wang.wei' })], 'da');
+      expect(second.changes).toEqual([]);
+      expect(second.refusals.map((r) => [r.row.row, r.finding, r.reason])).toEqual([[7, `id ${id.E} (2024-06-30 fee_mismatch E1)`,
+        `acknowledged by li.na at ${at!.at} since the export; export the report again`]]);
+
+      // A file exported before the ack_version column: taken where nothing is acknowledged, refused where something is.
+      const old = await planAcks(s, [
+        fileRow({ row: 2, id: id.E!, version: run, ackVersion: undefined, ackBy: 'wang.wei', ackNote: 'ok' }),
+        fileRow({ row: 3, id: id.F!, version: run, ackVersion: undefined, ackBy: 'wang.wei' }),
+      ], 'da');
+      expect(old.changes.map((c) => c.row.row)).toEqual([3]);
+      expect(old.refusals.map((r) => [r.row.row, r.reason])).toEqual([[2,
+        `acknowledged by li.na at ${at!.at}, and the file has no ack_version column to show whether that was seen: export the report again`]]);
+
+      // Exported again, li.na's acknowledgement is what the file shows: wang.wei may replace it.
+      const fresh = await planAcks(s, [fileRow({ id: id.E!, version: run, ackVersion: now, ackBy: 'wang.wei', ackNote: '已补记' })], 'da');
+      expect(fresh.changes.map((c) => [c.ackBy, c.ackNote])).toEqual([['wang.wei', '已补记']]);
+      // ... unless it changed between the plan and the write.
+      await s.query(`update recon.discrepancies set ack_note = 'changed by hand' where id = $1`, [id.E]);
+      await expect(applyAcks(s, fresh.changes)).rejects.toMatchObject({ code: 'DATABASE' });
+      const [e] = (await s.query<{ ack_by: string; ack_note: string }>('select ack_by, ack_note from recon.discrepancies where id = $1', [id.E])).rows;
+      expect([e!.ack_by, e!.ack_note]).toEqual(['li.na', 'changed by hand']);
+    });
   });
 
   it("lists the report's findings by merchant, days and status, newest day first, then critical, warning, info, then kind and order", async () => {

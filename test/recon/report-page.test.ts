@@ -280,6 +280,32 @@ describe.each(ENGINES)('the finance page (%s)', (engine) => {
     }
   });
 
+  it('shows bidirectional and zero-width controls from outside as visible ⟨U+XXXX⟩, never applied', async () => {
+    // An order id that would show as ORD4321, a provider ref with a zero-width space, a status text
+    // with a right-to-left mark, a note with an isolate, a live answer with a zero-width joiner.
+    const dealer = 'bidi-dealer';
+    const [run] = await q<{ id: string }>(
+      `insert into recon.runs (dealer_id, business_date, trigger, status, finished_at) values ($1, '2024-06-30', 'manual', 'succeeded', now())
+       returning id::text as id`, [dealer]);
+    await q(`insert into recon.discrepancies (dealer_id, business_date, kind, severity, order_id, provider_ref, ledger_amount, provider_amount,
+               details, first_seen_run_id, last_seen_run_id, ack_by, ack_note)
+             values ($1, '2024-06-30', 'status_mismatch', 'critical', 'ORD\u202e1234', 'R\u200b1', 10, 10,
+                     jsonb_build_object('provider_status', 'failed', 'status_text', '失败\u200f'), $2, $2, 'li\u2066.na', '已核\u2069实\ufeff')`,
+    [dealer, run!.id]);
+    await q(`insert into recon.provider_order_checks (run_id, dealer_id, order_id, asked_at, code, state, status, status_detail, status_message, request_id)
+             values ($2, $1, 'ORD\u202e1234', '2024-07-01 09:00+08', '0000', 'failed', 4, 0, '失败\u200d', 'bidi-r1')`, [dealer, run!.id]);
+    for (const lang of ['zh', 'en'] as const) {
+      const { html, doc } = await page(dealer, '2024-06-30', lang);
+      expect(html, lang).not.toMatch(/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff]/u);
+      const row = doc.querySelector('#open-findings tbody tr')!;
+      expect(text(row.querySelector('td:nth-child(5)'))).toBe('ORD⟨U+202E⟩1234');
+      expect(text(row.querySelector('td:nth-child(6)'))).toBe('R⟨U+200B⟩1');
+      expect(text(row.querySelector('td:nth-child(10)'))).toContain('失败⟨U+200F⟩');
+      expect(text(row.querySelector('td.live'))).toContain('失败⟨U+200D⟩');
+      expect(text(row.querySelector('td.ack'))).toContain('li⟨U+2066⟩.na已核⟨U+2069⟩实⟨U+FEFF⟩');
+    }
+  });
+
   it("shows the latest live answer of each finding's order, and says where none was asked", async () => {
     // Answers later than those the fixture run's own follow-up recorded, so that they are the latest.
     const [run] = await q<{ id: string }>('select max(id)::text as id from recon.runs where dealer_id = $1', [KEYS.dealerId]);

@@ -47,6 +47,27 @@ const SAME_KEY = `d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = f
                     else d.business_date = f.business_date end))`;
 
 /**
+ * A finding that comes back (resolved, then found again) is a new row; finance must see that
+ * the same finding was acknowledged before. The new row's details get `previous`: the earlier
+ * row's id, its acknowledgement (by whom, when, the note) and when it was resolved, from the
+ * latest resolved row of the same finding (as SAME_KEY tells findings apart) that has one.
+ * Copied once, when the row opens, and carried by every refresh, so that a repeated run leaves
+ * details as they were; the job still never writes the ack_* columns. Times are UTC text, so
+ * that the session's time zone does not change the value.
+ */
+const utc = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
+const PREVIOUS = `coalesce((
+  select jsonb_build_object('previous', jsonb_build_object('id', r.id, 'ack_by', r.ack_by, 'ack_note', r.ack_note,
+           'ack_at', ${utc('r.ack_at')}, 'resolved_at', ${utc('r.resolved_at')}, 'resolved_run_id', r.resolved_run_id))
+    from recon.discrepancies r
+   where r.dealer_id = p.dealer_id and r.status = 'resolved' and (r.ack_by is not null or r.ack_note is not null)
+     and r.kind = f.kind and coalesce(r.order_id, '') = coalesce(f.order_id, '')
+     and (f.order_id is not null
+          or (r.business_date = f.business_date and coalesce(r.provider_ref, '') = coalesce(f.provider_ref, '')))
+   order by r.resolved_at desc, r.id desc
+   limit 1), '{}'::jsonb)`;
+
+/**
  * File-level kinds whose open rows of every day each run judges again (so a run may resolve
  * them whatever their day); other file-level rows are judged only by a run of their own day.
  * A run that does not ask for the balances carries the open balance_low rows forward
@@ -142,7 +163,8 @@ export async function applyFindings(session: Session, runId: number): Promise<Li
     `update recon.discrepancies d
         set last_seen_run_id = $1, business_date = case when d.kind in (${ANY_DAY}) then d.business_date else f.business_date end,
             severity = f.severity, provider_ref = f.provider_ref,
-            ledger_amount = f.ledger_amount, provider_amount = f.provider_amount, details = f.details
+            ledger_amount = f.ledger_amount, provider_amount = f.provider_amount,
+            details = f.details || case when d.details ? 'previous' then jsonb_build_object('previous', d.details -> 'previous') else '{}'::jsonb end
        from recon_findings f, recon_params p
       where ${SAME_KEY}`,
     [runId],
@@ -153,7 +175,7 @@ export async function applyFindings(session: Session, runId: number): Promise<Li
        (dealer_id, business_date, kind, severity, order_id, provider_ref, ledger_amount, provider_amount, details,
         first_seen_run_id, last_seen_run_id)
      select p.dealer_id, f.business_date, f.kind, f.severity, f.order_id, f.provider_ref, f.ledger_amount,
-            f.provider_amount, f.details, $1, $1
+            f.provider_amount, f.details || ${PREVIOUS}, $1, $1
        from recon_findings f cross join recon_params p
       where not exists (select 1 from recon.discrepancies d where ${SAME_KEY})
      returning severity)

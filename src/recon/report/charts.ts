@@ -1,4 +1,5 @@
 import { formatCount, formatYuan } from './money.js';
+import { showControls } from './visible.js';
 
 /**
  * The page's two charts, drawn as inline SVG from the numbers (no charting library, nothing
@@ -35,8 +36,9 @@ const PAD = { left: 64, right: 12, top: 14, bottom: 44 };
 const PLOT_W = W - PAD.left - PAD.right;
 const PLOT_H = H - PAD.top - PAD.bottom;
 
+/** HTML-escaped, with bidirectional and zero-width controls shown (visible.ts): every text on the page goes through it. */
 export const esc = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  showControls(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 
 /** A step of 1, 2 or 5 × 10^k giving at most `ticks` steps up to `max`. */
 function niceStep(max: bigint, ticks: number): bigint {

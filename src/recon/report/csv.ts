@@ -1,14 +1,16 @@
 import type { ReportRow } from './findings.js';
+import { restoreControls, showControls } from './visible.js';
 
 /**
  * The report's CSV, for Excel: a UTF-8 BOM, CRLF, every cell that could be read as a formula
  * neutralized. The columns finance fills in (ack_by, ack_note) sit beside the finding, and the
- * id and row version (last_seen_run_id) that `yzh-recon ack` reads back come after them.
+ * id, row version (last_seen_run_id) and acknowledgement as exported (ack_version) that
+ * `yzh-recon ack` reads back come after them.
  */
 
 export const CSV_COLUMNS = [
   'business_date', 'severity', 'kind', 'order_id', 'provider_ref', 'ledger_amount', 'provider_amount', 'status',
-  'ack_by', 'ack_note', 'id', 'last_seen_run_id', 'details',
+  'ack_by', 'ack_note', 'id', 'last_seen_run_id', 'ack_version', 'details',
 ] as const;
 
 type Column = (typeof CSV_COLUMNS)[number];
@@ -29,16 +31,20 @@ export function neutralizeCell(value: string): string {
   return FORMULA_START.test(value) ? `'${value}` : value;
 }
 
-/** The inverse for cells read back from an exported file: our own apostrophe is dropped. */
+/**
+ * The inverse for cells read back from an exported file: our own apostrophe is dropped, and a
+ * control written as `⟨U+XXXX⟩` on export (see cell) is the character again.
+ */
 export function restoreCell(value: string): string {
-  return value.startsWith("'") && FORMULA_START.test(value.slice(1)) ? value.slice(1) : value;
+  return restoreControls(value.startsWith("'") && FORMULA_START.test(value.slice(1)) ? value.slice(1) : value);
 }
 
 function cell(row: ReportRow, column: Column): string {
   const v = row[column] as string | number | boolean | object | null | undefined;
   const text = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   if (NUMERIC.has(column) && NUMBER.test(text)) return text;
-  return neutralizeCell(text);
+  // Bidirectional and zero-width controls from outside are shown, never applied by the spreadsheet.
+  return neutralizeCell(showControls(text));
 }
 
 const quote = (v: string) => (/[",\r\n\t]/.test(v) || v !== v.trim() ? `"${v.replace(/"/g, '""')}"` : v);

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Session } from '../../db/connection.js';
 
 export interface ReportFilter {
@@ -25,7 +26,19 @@ export interface ReportRow {
   resolved_at: Date | null;
   ack_by: string | null;
   ack_note: string | null;
+  /** The acknowledgement as this row shows it (ACK_VERSION_SQL): `yzh-recon ack` compares it. */
+  ack_version: string;
 }
+
+/**
+ * A finding's acknowledgement as one token, for the export to carry and the import to compare:
+ * blank when there is none, else a hash of who, what and when (ack_at to the microsecond, in
+ * UTC, so that the session's time zone does not change it). It starts with letters so that a
+ * spreadsheet keeps it as text. Columns unqualified: used on recon.discrepancies alone.
+ */
+export const ACK_VERSION_SQL = `case when ack_by is null and ack_note is null and ack_at is null then ''
+  else 'ack-' || left(md5(jsonb_build_array(ack_by, ack_note,
+    to_char(ack_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'))::text), 16) end`;
 
 /** Discrepancies for finance, most severe first. */
 export async function selectDiscrepancies(session: Session, filter: ReportFilter): Promise<ReportRow[]> {
@@ -34,6 +47,7 @@ export async function selectDiscrepancies(session: Session, filter: ReportFilter
     .select([
       'id', 'dealer_id', 'business_date', 'kind', 'severity', 'status', 'order_id', 'provider_ref', 'ledger_amount',
       'provider_amount', 'details', 'first_seen_run_id', 'last_seen_run_id', 'resolved_at', 'ack_by', 'ack_note',
+      sql<string>`${sql.raw(ACK_VERSION_SQL)}`.as('ack_version'),
     ]);
   if (filter.dealerId !== undefined) q = q.where('dealer_id', '=', filter.dealerId);
   if (filter.from !== undefined) q = q.where('business_date', '>=', filter.from);

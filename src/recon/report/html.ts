@@ -99,9 +99,19 @@ function liveCell(l: Labels, f: OpenFinding): string {
   return `<td class="live">${esc(what)}${code}<br><span class="small muted">${esc(time(a.asked_at).slice(5, 16))}</span></td>`;
 }
 
+/** The earlier row's acknowledgement of a finding that came back (lifecycle/discrepancies.ts, PREVIOUS). */
+function previousAck(l: Labels, f: OpenFinding): string {
+  const p = f.details.previous as { id?: unknown; ack_by?: unknown; ack_note?: unknown; ack_at?: unknown } | undefined;
+  if (typeof p !== 'object' || p === null) return '';
+  const str = (v: unknown) => (typeof v === 'string' ? v : '');
+  const at = str(p.ack_at) === '' ? '' : time(new Date(str(p.ack_at))).slice(0, 16);
+  return `<div class="previous small"><span class="muted">${esc(l.previousAck(String(p.id)))}</span><br>${str(p.ack_by) ? `<b>${esc(str(p.ack_by))}</b>` : ''}${str(p.ack_note) ? `<br>${esc(str(p.ack_note))}` : ''}${at ? `<br><span class="muted">${esc(at)}</span>` : ''}</div>`;
+}
+
 function ackCell(l: Labels, f: OpenFinding): string {
-  if (f.ack_by === null) return `<td class="ack muted">${esc(l.notAcked)}</td>`;
-  return `<td class="ack"><b>${esc(f.ack_by)}</b>${f.ack_note ? `<br>${esc(f.ack_note)}` : ''}${f.ack_at ? `<br><span class="small muted">${esc(time(f.ack_at).slice(0, 16))}</span>` : ''}</td>`;
+  const previous = previousAck(l, f);
+  if (f.ack_by === null) return `<td class="ack${previous ? '' : ' muted'}"><span class="muted">${esc(l.notAcked)}</span>${previous}</td>`;
+  return `<td class="ack"><b>${esc(f.ack_by)}</b>${f.ack_note ? `<br>${esc(f.ack_note)}` : ''}${f.ack_at ? `<br><span class="small muted">${esc(time(f.ack_at).slice(0, 16))}</span>` : ''}${previous}</td>`;
 }
 
 function verdict(l: Labels, data: PageData, periodHasRun: boolean): string {
@@ -266,6 +276,7 @@ table.grid{border-collapse:collapse;width:100%}
 .sev-info{background:#fff;color:#374151;border:1px solid #9ca3af}
 tr.sev-row-critical td:first-child{box-shadow:inset 3px 0 0 #a4161a}
 .ack b{color:#14532d}td.ack.muted,td.live.muted{color:var(--muted)}
+.ack .previous{margin-top:4px;padding-left:6px;border-left:3px solid #f5b83d}
 figure{margin:12px 0 18px}figcaption{font-weight:600;margin-bottom:4px}
 svg.chart{width:100%;height:auto;display:block}
 svg.chart .grid{stroke:#e5e7eb;stroke-width:1}svg.chart .axis{stroke:#9ca3af;stroke-width:1}

@@ -95,6 +95,8 @@ export interface Labels {
   liveUnavailable: string;
   ack: string;
   notAcked: string;
+  /** Over the earlier row's acknowledgement, on a finding that came back (its details' previous). */
+  previousAck: (id: string) => string;
   noOpenFindings: string;
   runHealth: string;
   lastSuccess: string;
@@ -191,6 +193,7 @@ const zh: Labels = {
   liveUnavailable: '实时状态：实时查询尚未启用，暂不显示。',
   ack: '确认',
   notAcked: '未确认',
+  previousAck: (id) => `此前已确认（#${id}，已解决后再次出现）`,
   noOpenFindings: '没有待处理的差异。',
   runHealth: '运行状况',
   lastSuccess: '最近一次成功运行',
@@ -305,6 +308,7 @@ const en: Labels = {
   liveUnavailable: 'Live status: the live follow-up is not set up yet, so none is shown.',
   ack: 'Acknowledgement',
   notAcked: 'not acknowledged',
+  previousAck: (id) => `Acknowledged before (#${id}, resolved, then found again)`,
   noOpenFindings: 'No open findings.',
   runHealth: 'Run health',
   lastSuccess: 'Last successful run',

@@ -17,12 +17,12 @@ import type { PageData } from './page-data.js';
 /** The findings sheet's columns: the CSV's, then the hidden ones the import compares. */
 export const XLSX_COLUMNS = [
   'business_date', 'severity', 'kind', 'order_id', 'provider_ref', 'ledger_amount', 'provider_amount', 'status',
-  'ack_by', 'ack_note', 'id', 'details', 'last_seen_run_id', 'exported_ack_by', 'exported_ack_note',
+  'ack_by', 'ack_note', 'id', 'details', 'last_seen_run_id', 'ack_version',
 ] as const;
 export type XlsxColumn = (typeof XLSX_COLUMNS)[number];
 
 /** Hidden: the row version and the acknowledgement as exported. Their headers are the CSV's names in both languages. */
-export const HIDDEN_COLUMNS: ReadonlySet<XlsxColumn> = new Set(['last_seen_run_id', 'exported_ack_by', 'exported_ack_note']);
+export const HIDDEN_COLUMNS: ReadonlySet<XlsxColumn> = new Set(['last_seen_run_id', 'ack_version']);
 const EDITABLE: ReadonlySet<XlsxColumn> = new Set(['ack_by', 'ack_note']);
 
 export const SHEET_NAMES = { findings: { zh: '差异', en: 'Findings' }, glance: { zh: '概览', en: 'Overview' } } as const;
@@ -95,8 +95,7 @@ function cellValue(row: ReportRow, column: XlsxColumn): ExcelJS.CellValue {
     case 'last_seen_run_id': return row.last_seen_run_id;
     case 'id': return String(row.id);
     case 'details': return row.details === null || row.details === undefined ? null : text(JSON.stringify(row.details));
-    case 'exported_ack_by': return row.ack_by === null ? null : text(row.ack_by);
-    case 'exported_ack_note': return row.ack_note === null ? null : text(row.ack_note);
+    case 'ack_version': return row.ack_version === '' ? null : text(row.ack_version);
     default: {
       const v = row[column];
       return v === null || v === undefined ? null : text(String(v));
