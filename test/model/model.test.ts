@@ -113,6 +113,14 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
     steps: [day(0, [{ order: 0, answer: 'returned' }]), day(1, [{ order: 1, answer: 'not_found' }])],
   }));
 
+  // The 48-hour edge of stale_pending_claim on the files' clock (16:45 the day after the newest
+  // file): finished at 17:00 (47 h 45 min) or 16:45 (exactly 48 h) on the first day, neither is
+  // stale when the second day is run; both are when the third is.
+  named('pending claims at the 48-hour edge: not stale at 47 h 45 min nor at 48 h, stale a day later', example({
+    days: 3, rate: null, orders: [plan({ shape: 'pending', finished: 'under48' }), plan({ shape: 'pending', finished: 'exact48' }), ...paidOthers(3)],
+    steps: [day(0), day(1), day(2)],
+  }));
+
   // Two dealers in one database, runs in turn: neither's rows touch the other's findings.
   named('a second dealer\'s runs in the same database never change the first dealer\'s findings', example({
     days: 2, rate: null, orders: [plan({}), plan({ shape: 'pending', finished: 'morning' }), plan({ shape: 'ledgerOnly' }), ...paidOthers(2)],
