@@ -63,7 +63,7 @@ export interface Config {
 /**
  * The provider serves a day's files for 90 days; rows are kept a month beyond that, so that a
  * 退汇 or a correction arriving after the provider stopped serving the order's day still finds
- * its order (README, "Retention").
+ * its order (docs/design.md, "Provider rows by day, and retention").
  */
 export const DEFAULT_RETAIN_DAYS = 120;
 export const DEFAULT_DUPLICATE_WINDOW_DAYS = 7;

@@ -2,7 +2,7 @@
 // The flag above (also in the Dockerfile's ENTRYPOINT, and used by the benchmark) caps the main
 // thread's young generation at 1 MiB per semi-space. The default grows it to 32 MiB while the
 // COPY text of both files passes through this thread: a quarter of the peak RSS of a large day,
-// for no measurable speed (see the README's benchmark).
+// for no measurable speed (see docs/benchmarks.md).
 import { coerceError, type ReconError } from '../errors.js';
 import { createContext, type CommandContext } from './context.js';
 

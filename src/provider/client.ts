@@ -76,7 +76,7 @@ function describe(value: unknown): string {
   return text.length <= 40 ? `${type} ${text}` : type;
 }
 
-/** The largest API answer read (CONTRACT.md section 6): the real-time order query's is a few hundred bytes. */
+/** The largest API answer read (docs/contract.md section 6): the real-time order query's is a few hundred bytes. */
 export const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /**

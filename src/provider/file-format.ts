@@ -9,7 +9,7 @@ function table<T>(entries: Record<string, T>): Readonly<Record<string, T>> {
   return Object.freeze(Object.assign(Object.create(null) as Record<string, T>, entries));
 }
 
-/** CONTRACT.md section 4: provider order statuses, normalized. */
+/** docs/contract.md section 4: provider order statuses, normalized. */
 export type OrderStatus = 'paid' | 'paid_pending_claim' | 'failed' | 'returned' | 'deleted' | 'unresolved';
 
 export const ORDER_STATUS_TEXT: Readonly<Record<string, OrderStatus>> = table({

@@ -8,7 +8,7 @@ import { ORDER_STATUS_TEXT, type OrderStatus } from '../../src/provider/file-for
  * Money is integer fen throughout. Times are Asia/Shanghai wall times, 'YYYY-MM-DD HH:mm:ss'.
  *
  * Where the contract leaves a choice, the reading taken is marked READING and is the one the
- * README states (its "How the rules read the files where the contract leaves a choice"), so
+ * docs/design.md states (its "How the rules read the files where the contract leaves a choice"), so
  * that a disagreement is a disagreement about the contract, not about presentation.
  */
 
@@ -231,7 +231,7 @@ export class ReferenceModel {
   /**
    * §4 systemic_mismatch: "one file-level row (order_id null) when a run would open new
    * critical findings for more than 20% of the day's orders". The day's orders: those in its
-   * order file or created on it in the ledger. READING (README, "How a run works"): once open,
+   * order file or created on it in the ledger. READING (docs/design.md, "How a run works"): once open,
    * the row holds while the day's critical orders stay above 20% (so that a re-run, whose
    * criticals are no longer new, leaves it), and every run judges the open rows of every day.
    */
@@ -270,7 +270,7 @@ export class ReferenceModel {
   }
 
   /**
-   * The orders a run of `day` decides (README "How a run works"; the contract's "each run
+   * The orders a run of `day` decides (docs/design.md "How a run works"; the contract's "each run
    * re-checks the discrepancies still open"): those in the day's order or bill file, the ledger
    * rows created on the day, those with an open finding, and the week's unclaimed red packets.
    */

@@ -68,9 +68,9 @@ function watchFrom(runs: SimulatedRun[]): DateTime {
 }
 
 describe('alert rules', () => {
-  it('the README shows the rules file as it is', () => {
-    const readme = readFileSync('README.md', 'utf8');
-    const block = /```yaml\n(# Prometheus alerting rules[\s\S]*?)```/.exec(readme);
+  it('docs/operations.md shows the rules file as it is', () => {
+    const doc = readFileSync('docs/operations.md', 'utf8');
+    const block = /```yaml\n(# Prometheus alerting rules[\s\S]*?)```/.exec(doc);
     expect(block?.[1]).toBe(readFileSync(RULES, 'utf8'));
   });
 

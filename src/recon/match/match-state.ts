@@ -288,7 +288,7 @@ function liveSelect(only: string | null): string {
  * provider once the answer found it. A "no such order" answer (not_found) changes nothing that
  * a file row says; its findings carry the answer (LIVE_DETAILS_SQL).
  *
- * An order's day (CONTRACT.md section 3) is its first order file's, else the ledger's creation
+ * An order's day (docs/contract.md section 3) is its first order file's, else the ledger's creation
  * day, else its first bill file's. An order whose ledger day's rows retention has dropped, and
  * that no later order file has from before that day, keeps that day and is judged only by the
  * rules that do not ask whether something is absent (`pruned_home`).

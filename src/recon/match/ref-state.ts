@@ -1,5 +1,5 @@
 /**
- * The provider side of an order judged per 订单流水号 (CONTRACT.md section 6), for the orders
+ * The provider side of an order judged per 订单流水号 (docs/contract.md section 6), for the orders
  * that need it: two or more order rows (a retry, a 退汇 row, another day's row), bills under a
  * ref other than the order row's, or a live answer newer than the files. Every other order has
  * one row and one ref, and its state is that row (match-state.ts); these few are read again
@@ -25,7 +25,7 @@ export const RATES_SQL = `select broker_id, rate, valid_from, lead(valid_from) o
        from recon.broker_fee_rates`;
 
 /**
- * The bill rows that count (CONTRACT.md section 6: only rows whose 流水状态 is 成功; a red
+ * The bill rows that count (docs/contract.md section 6: only rows whose 流水状态 is 成功; a red
  * packet's 成功(待领取) is money out as well). A 失败 or 状态未知 row moved nothing.
  */
 export const COUNTED_BILL_STATUSES = `('succeeded', 'pending_claim')`;

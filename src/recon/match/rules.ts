@@ -1,5 +1,5 @@
 /**
- * One rule per discrepancy kind (CONTRACT.md section 4), each an INSERT into recon_findings
+ * One rule per discrepancy kind (docs/contract.md section 4), each an INSERT into recon_findings
  * over the temp tables of match-state.ts. A finding belongs to the order's day: the first
  * order file that has it, else the ledger's creation day, else the first bill file.
  * Money in `details` is always text (`::text`): a JSON number would be read as a float.

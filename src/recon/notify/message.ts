@@ -3,7 +3,7 @@ import { formatAmount, formatCount } from '../report/money.js';
 import { kindText, LABELS } from '../report/labels.js';
 
 /**
- * What a chat message says after a run (CONTRACT section 5), in Chinese: the day, the run's
+ * What a chat message says after a run (docs/contract.md section 5), in Chinese: the day, the run's
  * outcome, new and open critical findings, money at risk, the five largest open findings and
  * the page link. Outside text (order ids, error messages, the dealer) is shown in code spans,
  * never as markdown, with bidi and zero-width controls made visible.

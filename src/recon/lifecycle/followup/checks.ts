@@ -16,7 +16,7 @@ export const FOLLOW_UP_KINDS = ['stale_pending_claim', 'unresolved_provider_stat
 /**
  * The orders to ask about (none answered within the last `reaskAfterHours` hours, unless a
  * file ingested since says something newer), at most `max`, and how many there were in all.
- * Least recently asked first, never asked before all (CONTRACT.md section 6, "Follow-up
+ * Least recently asked first, never asked before all (docs/contract.md section 6, "Follow-up
  * order"): each run's asked orders go behind every other, so a backlog of B orders is asked
  * through within ceil(B / max) runs, however the provider keeps answering the old ones. Among
  * orders asked equally long ago (never, mostly), the oldest findings first (the finding's

@@ -35,7 +35,7 @@ export function liveDetail(value: unknown): number | null {
 }
 
 /**
- * A live answer in the order files' status vocabulary (CONTRACT.md section 4), so that the
+ * A live answer in the order files' status vocabulary (docs/contract.md section 4), so that the
  * rules read it as they read a file row. From the document's appendix 1 (status) and 2
  * (status_detail), and section 2.1's red-packet tables:
  *
@@ -84,7 +84,7 @@ export interface ReadAnswer {
 }
 
 /**
- * Reads an answer of the real-time order query about `orderId` (CONTRACT.md section 6, "Live
+ * Reads an answer of the real-time order query about `orderId` (docs/contract.md section 6, "Live
  * answers"): it is evidence only when its `order_id` is the one asked, its `status` and
  * `status` is an integer of the document's appendix 1 and its `status_detail` an integer, and any `dealer_id` in it
  * is ours. Anything else is an unreadable answer: state null, with the first problem named.
