@@ -1,7 +1,5 @@
 import { COUNTED_BILL_STATUSES, RATES_SQL, REFS_TABLE_SQL, refsInsertSql } from './ref-state.js';
-import { CANDIDATE_FILTER } from './rules.js';
-
-const PAID = `('paid', 'paid_pending_claim')`;
+import { CANDIDATE_FILTER, PAID } from './rules.js';
 
 /**
  * The temp tables every rule reads, built once per run inside its transaction.

@@ -1,3 +1,5 @@
+import { PAID } from './rules.js';
+
 /**
  * The provider side of an order judged per 订单流水号 (docs/contract.md section 6), for the orders
  * that need it: two or more order rows (a retry, a 退汇 row, another day's row), bills under a
@@ -18,7 +20,6 @@
  * must have payouts adding up to its 金额 and fee rows to its 服务费; a payout under a ref that
  * neither an order row nor a live answer gives is money moved without a record.
  */
-const PAID = `('paid', 'paid_pending_claim')`;
 
 /** Each broker's contract rates, each with the day its successor takes over (null: still valid). */
 export const RATES_SQL = `select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until

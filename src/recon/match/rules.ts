@@ -5,7 +5,8 @@
  * Money in `details` is always text (`::text`): a JSON number would be read as a float.
  */
 
-const PAID = `('paid', 'paid_pending_claim')`;
+/** The provider statuses that mean paid (a pending claim included), as an SQL list. */
+export const PAID = `('paid', 'paid_pending_claim')`;
 
 /**
  * When each kind applies to an order, over recon_match's columns and recon_params (`p`).
