@@ -331,7 +331,7 @@ with ids as (select distinct order_id from recon_ref_ids),
 o as (
   select o.order_id, o.provider_ref as ref, o.status, o.status_text, o.amount, o.fee, o.broker_id,
          coalesce(o.finished_at, o.created_at) as finished_at, o.business_date, o.line
-    from recon_orders o where o.order_id in (select order_id from ids)
+    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id) o
 ),
 b as (
   select b.order_id, b.provider_ref as ref,
@@ -341,8 +341,8 @@ b as (
          bool_or(b.bill_type = 'return') as returned,
          min(b.business_date) as first_date,
          min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
-    from recon_bills b
-   where b.order_id in (select order_id from ids) and b.bill_status in ('succeeded', 'pending_claim')
+    from ids i cross join lateral (
+           select * from recon_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim')) b
    group by b.order_id, b.provider_ref
 ),
 last_row as (
@@ -382,9 +382,10 @@ r0 as (
 -- earliest first), else the earliest paid ref left.
 floating as (
   select t.order_id, t.amount, row_number() over (partition by t.order_id, t.amount order by t.business_date, t.line) as n
-    from recon_bills t
-   where t.order_id in (select order_id from ids) and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return'
-     and not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
+    from ids i cross join lateral (
+           select * from recon_bills t
+            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return') t
+   where not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
 ),
 paid0 as (
   select r0.order_id, r0.ref, r0.amount, r0.first_date,
@@ -606,8 +607,7 @@ with other as (
        min(o.provider_ref) as provider_ref, min(o.status) as status, min(o.status_text) as status_text,
        min(o.amount) as amount, min(o.fee) as fee, min(o.broker_id) as broker_id,
        min(coalesce(o.finished_at, o.created_at)) as finished_at
-    from recon_other_orders o
-   where o.order_id in (select order_id from recon_other_ids)
+    from recon_other_ids i cross join lateral (select * from recon_other_orders o where o.order_id = i.order_id) o
    group by o.order_id
 ), taken as (
   delete from recon_order_state s using other where s.order_id = other.order_id returning s.*
@@ -628,8 +628,8 @@ with other as (
        max(b.provider_ref) as max_ref,
        bool_or(b.bill_type = 'return') as returned,
        min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
-    from recon_other_bills b
-   where b.order_id in (select order_id from recon_other_ids) and b.bill_status in ('succeeded', 'pending_claim')
+    from recon_other_ids i cross join lateral (
+           select * from recon_other_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim')) b
    group by b.order_id
 ), taken as (
   delete from recon_bill_state s using other where s.order_id = other.order_id returning s.*
@@ -749,7 +749,7 @@ with ids as (select distinct order_id from recon_ref_ids),
 o as (
   select o.order_id, o.provider_ref as ref, o.status, o.status_text, o.amount, o.fee, o.broker_id,
          coalesce(o.finished_at, o.created_at) as finished_at, o.business_date, o.line
-    from recon_orders o where o.order_id in (select order_id from ids)
+    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id) o
 ),
 b as (
   select b.order_id, b.provider_ref as ref,
@@ -759,8 +759,8 @@ b as (
          bool_or(b.bill_type = 'return') as returned,
          min(b.business_date) as first_date,
          min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
-    from recon_bills b
-   where b.order_id in (select order_id from ids) and b.bill_status in ('succeeded', 'pending_claim')
+    from ids i cross join lateral (
+           select * from recon_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim')) b
    group by b.order_id, b.provider_ref
 ),
 last_row as (
@@ -800,9 +800,10 @@ r0 as (
 -- earliest first), else the earliest paid ref left.
 floating as (
   select t.order_id, t.amount, row_number() over (partition by t.order_id, t.amount order by t.business_date, t.line) as n
-    from recon_bills t
-   where t.order_id in (select order_id from ids) and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return'
-     and not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
+    from ids i cross join lateral (
+           select * from recon_bills t
+            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return') t
+   where not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
 ),
 paid0 as (
   select r0.order_id, r0.ref, r0.amount, r0.first_date,
@@ -1130,7 +1131,7 @@ with ids as (select distinct order_id from recon_ref_ids),
 o as (
   select o.order_id, o.provider_ref as ref, o.status, o.status_text, o.amount, o.fee, o.broker_id,
          coalesce(o.finished_at, o.created_at) as finished_at, o.business_date, o.line
-    from recon_orders o where o.order_id in (select order_id from ids)
+    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id) o
 ),
 b as (
   select b.order_id, b.provider_ref as ref,
@@ -1140,8 +1141,8 @@ b as (
          bool_or(b.bill_type = 'return') as returned,
          min(b.business_date) as first_date,
          min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
-    from recon_bills b
-   where b.order_id in (select order_id from ids) and b.bill_status in ('succeeded', 'pending_claim')
+    from ids i cross join lateral (
+           select * from recon_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim')) b
    group by b.order_id, b.provider_ref
 ),
 last_row as (
@@ -1181,9 +1182,10 @@ r0 as (
 -- earliest first), else the earliest paid ref left.
 floating as (
   select t.order_id, t.amount, row_number() over (partition by t.order_id, t.amount order by t.business_date, t.line) as n
-    from recon_bills t
-   where t.order_id in (select order_id from ids) and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return'
-     and not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
+    from ids i cross join lateral (
+           select * from recon_bills t
+            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return') t
+   where not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
 ),
 paid0 as (
   select r0.order_id, r0.ref, r0.amount, r0.first_date,

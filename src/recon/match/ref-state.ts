@@ -44,14 +44,18 @@ export const REFS_TABLE_SQL = `create temp table recon_refs (
 /** The order of a ref within its order: the paid refs first, then the live answer's, then the latest row's. */
 const TOP = `order by (r.status in ${PAID}) desc, r.live desc, r.is_last desc, r.first_date, r.ref`;
 
-/** recon_refs' rows of the orders the temp table `ids` names (none of which it has yet). */
+/**
+ * recon_refs' rows of the orders the temp table `ids` names (none of which it has yet). Their
+ * rows are read by id, a lateral lookup each: as `in (select …)` the planner, which cannot
+ * know how few the ids are, hashed them and read every day's rows of the dealer.
+ */
 export function refsInsertSql(ids: string): string {
   return `insert into recon_refs
    with ids as (select distinct order_id from ${ids}),
    o as (
      select o.order_id, o.provider_ref as ref, o.status, o.status_text, o.amount, o.fee, o.broker_id,
             coalesce(o.finished_at, o.created_at) as finished_at, o.business_date, o.line
-       from recon_orders o where o.order_id in (select order_id from ids)
+       from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id) o
    ),
    b as (
      select b.order_id, b.provider_ref as ref,
@@ -61,8 +65,8 @@ export function refsInsertSql(ids: string): string {
             bool_or(b.bill_type = 'return') as returned,
             min(b.business_date) as first_date,
             min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
-       from recon_bills b
-      where b.order_id in (select order_id from ids) and b.bill_status in ${COUNTED_BILL_STATUSES}
+       from ids i cross join lateral (
+              select * from recon_bills b where b.order_id = i.order_id and b.bill_status in ${COUNTED_BILL_STATUSES}) b
       group by b.order_id, b.provider_ref
    ),
    last_row as (
@@ -101,9 +105,10 @@ export function refsInsertSql(ids: string): string {
    -- earliest first), else the earliest paid ref left.
    floating as (
      select t.order_id, t.amount, row_number() over (partition by t.order_id, t.amount order by t.business_date, t.line) as n
-       from recon_bills t
-      where t.order_id in (select order_id from ids) and t.bill_status in ${COUNTED_BILL_STATUSES} and t.bill_type = 'return'
-        and not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
+       from ids i cross join lateral (
+              select * from recon_bills t
+               where t.order_id = i.order_id and t.bill_status in ${COUNTED_BILL_STATUSES} and t.bill_type = 'return') t
+      where not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
    ),
    paid0 as (
      select r0.order_id, r0.ref, r0.amount, r0.first_date,
