@@ -10,10 +10,10 @@ export const BENCH_BROKER = 'yiyun01';
 /** What the generator planted, by discrepancy kind: the run must find exactly these counts. */
 export type Planted = Record<string, number>;
 
-const ORDER_HEADER = '商户订单号,订单流水号,商户批次号,姓名,经纪公司ID,订单状态,收款账号,支付渠道,金额,服务费,渠道流水号,短周期授信账单号,服务费账单号,余额账单号,创建时间,完成时间';
-const BILL_HEADER = '商户订单号,订单流水号,流水号,流水类型,流水状态,支付渠道,姓名,经纪公司ID,金额,渠道流水号,创建时间,完成时间';
+export const ORDER_HEADER = '商户订单号,订单流水号,商户批次号,姓名,经纪公司ID,订单状态,收款账号,支付渠道,金额,服务费,渠道流水号,短周期授信账单号,服务费账单号,余额账单号,创建时间,完成时间';
+export const BILL_HEADER = '商户订单号,订单流水号,流水号,流水类型,流水状态,支付渠道,姓名,经纪公司ID,金额,渠道流水号,创建时间,完成时间';
 
-class GzipCsv {
+export class GzipCsv {
   private readonly gzip = createGzip({ level: 6 });
   private readonly done: Promise<unknown>;
   private buffer: string[] = [];

@@ -1,9 +1,9 @@
 /**
  * npm run bench [-- --orders N[,N2…]] [--stages reader,run,floor,instructions] [--data DIR] [--repeat K] [--explain]
- *                 [--history H] [--filled-days K] [--stray-quote]
+ *                 [--history H] [--filled-days K] [--stray-quote] [--shape real|ordered] [--keep]
  *
- * Generates a day of N orders (about 2N bill rows, a ledger of N rows with planted
- * discrepancies), serves it from the sandbox, and measures in separate processes (so that each
+ * Generates a day of N orders (about 2N bill rows, a ledger of about 1.1N rows with planted
+ * discrepancies; `--shape`: see Shape below), serves it from the sandbox, and measures in separate processes (so that each
  * peak RSS is its own): bare csv-parse, the real reader (download included), `yzh-recon run`
  * end to end against DATABASE_URL (PGlite when unset), and the floor: the same decompressed
  * files COPYed by Postgres into text staging tables plus one join against the ledger.
@@ -14,6 +14,7 @@
  * an empty database in the same invocation, and the table gives the ratio.
  * `--filled-days K` also runs the day on a database holding K days of N orders' provider rows
  * (written by SQL into their partitions, no ledger), for the load time against an empty one.
+ * `--keep` leaves the last measured run's database (Postgres) for a look afterwards.
  * `--stray-quote` then runs the same day again with one unclosed quote in the order file's
  * line 2 (`"王**`), which must fail naming line 2, and compares its peak RSS with the clean run's.
  */
@@ -38,6 +39,7 @@ import { readProviderFile } from '../../src/provider/file-reader.js';
 import type { FileKind } from '../../src/provider/protocol.js';
 import { Sandbox } from '../../src/provider/sandbox.js';
 import { BENCH_BROKER, generateDay, type Planted } from './generate.js';
+import { generateRealDay, REAL_RATES } from './generate-real.js';
 
 const DATE = '2024-06-30';
 const KEYS = { dealerId: 'sixcn', appKey: '78f9b4fad3481fbce1df0b30eee58577', des3Key: '123456788765432112345678' };
@@ -139,10 +141,12 @@ function spawnJson(args: string[]): Promise<Measured> {
 
 // --- orchestration ----------------------------------------------------------------------
 
-async function loadLedger(db: DatabaseHandle, csv: string): Promise<void> {
+async function loadLedger(db: DatabaseHandle, csv: string, shape: Shape): Promise<void> {
   await db.withSession(async (s) => {
     await migrate(s, silent);
-    await s.query('insert into recon.broker_fee_rates values ($1, 0.07, $2) on conflict do nothing', [BENCH_BROKER, '2000-01-01']);
+    const rates = shape === 'real' ? REAL_RATES.map((r) => [r.broker, (r.perMille / 1000).toFixed(3), r.from])
+      : [[BENCH_BROKER, '0.07', '2000-01-01']];
+    for (const rate of rates) await s.query('insert into recon.broker_fee_rates values ($1, $2, $3) on conflict do nothing', rate);
     const copy = s.copyFrom('copy recon.ledger_payouts (order_id, dealer_id, broker_id, channel, amount, status, created_at) from stdin with (format csv)');
     if (copy !== null) {
       await pipeline(createReadStream(csv), copy);
@@ -183,7 +187,7 @@ async function dropBenchDatabase(databaseUrl: string | undefined): Promise<void>
  */
 async function measuredRun(o: {
   databaseUrl: string | undefined; dataDir: string; runEnvBase: Record<string, string>; history: string[]; filledDays: number; explain: boolean;
-  explainName: string; orders: number;
+  explainName: string; orders: number; shape: Shape;
 }): Promise<MeasuredRun> {
   let db: DatabaseHandle;
   let env: Record<string, string>;
@@ -203,8 +207,8 @@ async function measuredRun(o: {
     env = { PGLITE_DIR: pgliteDir };
     db = await openPglite(pgliteDir);
   }
-  await loadLedger(db, join(o.dataDir, 'ledger.csv'));
-  for (const date of o.history) await loadLedger(db, join(o.dataDir, `ledger-${date}.csv`));
+  await loadLedger(db, join(o.dataDir, 'ledger.csv'), o.shape);
+  for (const date of o.history) await loadLedger(db, join(o.dataDir, `ledger-${date}.csv`), o.shape);
   if (o.filledDays > 0) {
     const started = performance.now();
     await fillDays(db, historyDays(o.filledDays), o.orders);
@@ -338,6 +342,13 @@ function median(runs: Measured[], key: (m: Measured) => number): Measured {
   return [...runs].sort((a, b) => key(a) - key(b))[Math.floor(runs.length / 2)]!;
 }
 
+/**
+ * `real` (the default): rows in no particular order, several brokers, rates and channels, a
+ * ledger with the neighbouring days' rows (generate-real.ts). `ordered`: the earlier day, every
+ * file in 商户订单号 order with one broker and one rate (generate.ts), the kindest case.
+ */
+type Shape = 'real' | 'ordered';
+
 const fmt = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const rate = (rows: number, ms: number) => `${Math.round(rows / (ms / 1000)).toLocaleString('en-US')} rows/s`;
 const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
@@ -348,7 +359,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       orders: { type: 'string' }, stages: { type: 'string' }, data: { type: 'string' }, explain: { type: 'boolean' }, repeat: { type: 'string' },
-      history: { type: 'string' }, 'filled-days': { type: 'string' }, 'stray-quote': { type: 'boolean' },
+      history: { type: 'string' }, 'filled-days': { type: 'string' }, 'stray-quote': { type: 'boolean' }, shape: { type: 'string' }, keep: { type: 'boolean' },
     },
   });
   const sizes = (values.orders ?? '1000000').split(',').map(Number);
@@ -365,12 +376,14 @@ async function main(): Promise<void> {
 }
 
 async function runSize(
-  n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string; history?: string; 'filled-days'?: string; 'stray-quote'?: boolean },
+  n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string; history?: string; 'filled-days'?: string; 'stray-quote'?: boolean; shape?: string; keep?: boolean },
 ): Promise<SizeResult> {
+  const shape = (values.shape ?? 'real') as Shape;
+  if (shape !== 'real' && shape !== 'ordered') throw new Error(`--shape: real or ordered, not ${shape}`);
   const repeat = Number(values.repeat ?? 3);
   const size: SizeResult = { n };
   const stages = new Set((values.stages ?? 'reader,run,floor').split(','));
-  const dataDir = join(values.data ?? 'bench-data', String(n));
+  const dataDir = join(values.data ?? 'bench-data', shape === 'real' ? String(n) : `${n}-ordered`);
   const day = join(dataDir, DATE);
   const plantedFile = join(dataDir, 'planted.json');
   const databaseUrl = process.env.DATABASE_URL;
@@ -385,7 +398,7 @@ async function runSize(
   } else {
     const started = performance.now();
     mkdirSync(dataDir, { recursive: true });
-    planted = await generateDay(dataDir, DATE, n);
+    planted = shape === 'real' ? await generateRealDay(dataDir, DATE, n, { nextDay: true }) : await generateDay(dataDir, DATE, n);
     writeFileSync(plantedFile, JSON.stringify(planted));
     console.log(`generated the day in ${fmt(performance.now() - started)} (${dataDir})`);
   }
@@ -393,7 +406,8 @@ async function runSize(
   for (const date of historyDates) {
     if (existsSync(join(dataDir, `ledger-${date}.csv`))) continue;
     const started = performance.now();
-    await generateDay(dataDir, date, n, { ledgerFile: `ledger-${date}.csv` });
+    const ledgerFile = `ledger-${date}.csv`;
+    await (shape === 'real' ? generateRealDay(dataDir, date, n, { ledgerFile }) : generateDay(dataDir, date, n, { ledgerFile }));
     console.log(`generated the history day ${date} in ${fmt(performance.now() - started)}`);
   }
   if (historyDates.length > 0) console.log(`the measured day comes after ${historyDates.length} day(s) of history: ${historyDates.join(', ')}`);
@@ -452,7 +466,7 @@ async function runSize(
     if (filledDays > 0) variants.push({ label: `into ${filledDays} days of provider rows`, history: [], filledDays });
     let baseline: { ms: number; loadMs: number } | null = null;
     for (const variant of variants) {
-      const m = await measuredRun({ databaseUrl, dataDir, runEnvBase, orders: n, history: variant.history, filledDays: variant.filledDays, explain: values.explain === true, explainName: variant.label === '' ? 'explain.txt' : `explain ${variant.label}.txt`.replace(/ /g, '-') });
+      const m = await measuredRun({ databaseUrl, dataDir, runEnvBase, orders: n, shape, history: variant.history, filledDays: variant.filledDays, explain: values.explain === true, explainName: variant.label === '' ? 'explain.txt' : `explain ${variant.label}.txt`.replace(/ /g, '-') });
       const t = m.times;
       const prefix = variant.label === '' ? 'run' : `run ${variant.label}`;
       if (variant.label === '') {
@@ -519,7 +533,8 @@ async function runSize(
         }
       }
     }
-    await dropBenchDatabase(databaseUrl);
+    if (values.keep === true) console.log(`kept the database ${BENCH_DB} (--keep)`);
+    else await dropBenchDatabase(databaseUrl);
   }
   await sandbox.stop();
   const widths = [0, 1, 2, 3].map((i) => Math.max(...table.map((r) => r[i]!.length)));
