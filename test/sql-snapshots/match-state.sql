@@ -56,7 +56,25 @@ set local max_parallel_workers_per_gather to default;
 
 set local max_parallel_workers_per_gather = 0;
 
+create temp table if not exists recon_bill_multi on commit drop as
+select order_id from recon_day_bills
+ group by order_id
+having count(*) filter (where not (bill_status = 'succeeded' and bill_type in ('payout', 'payout_fee'))) > 0
+    or count(*) filter (where bill_type = 'payout') > 1 or count(*) filter (where bill_type = 'payout_fee') > 1;
+
 create temp table recon_bill_state on commit drop as
+select coalesce(p.order_id, f.order_id) as order_id, coalesce(p.business_date, f.business_date) as first_date,
+       (p.order_id is not null)::int::bigint as payout_rows, p.amount::numeric as payout_amount,
+       coalesce(f.amount, 0)::numeric as fee_amount,
+       least(p.provider_ref, f.provider_ref) as min_ref, greatest(p.provider_ref, f.provider_ref) as max_ref,
+       false as returned, p.bill_ref as first_payout_ref
+  from (select * from recon_day_bills b
+         where b.bill_type = 'payout' and b.bill_status = 'succeeded'
+           and b.order_id not in (select order_id from recon_bill_multi)) p
+  full join (select * from recon_day_bills b
+              where b.bill_type = 'payout_fee' and b.bill_status = 'succeeded'
+                and b.order_id not in (select order_id from recon_bill_multi)) f on f.order_id = p.order_id
+union all
 select b.order_id, min(b.business_date) as first_date,
        count(*) filter (where b.bill_type = 'payout') as payout_rows,
        sum(b.amount) filter (where b.bill_type = 'payout') as payout_amount,
@@ -66,7 +84,7 @@ select b.order_id, min(b.business_date) as first_date,
        bool_or(b.bill_type = 'return') as returned,
        min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
   from recon_day_bills b
- where b.bill_status in ('succeeded', 'pending_claim')
+ where b.order_id in (select order_id from recon_bill_multi) and b.bill_status in ('succeeded', 'pending_claim')
  group by b.order_id;
 
 set local max_parallel_workers_per_gather to default;
@@ -88,11 +106,15 @@ select o.order_id from recon_orders o
 
 analyze recon_extra;
 
+set local enable_indexscan = off;
+
 create temp table recon_ledger on commit drop as
 select l.order_id, l.amount, l.status, l.created_at
   from recon.ledger_payouts l
  where l.dealer_id = (select dealer_id from recon_params)
    and l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params);
+
+set local enable_indexscan to default;
 
 analyze recon_ledger;
 

@@ -106,9 +106,21 @@ export class CsvFramer extends Transform {
   rows = 0;
   deferred: ReconError | null = null;
   readonly check = new FieldCheck();
-  /** Typed framing of an order file: its 商户订单号 followed (RepeatedIds), and that column's index. */
+  /**
+   * Typed framing: the 商户订单号 followed (RepeatedIds), and that column's index. Of an order
+   * file, the ids of two or more rows; of a bill file, the ids of the orders whose rows are
+   * not one 成功 经纪公司打款 and one 成功 服务费 row at most (see BILL_STATE_SQL).
+   */
   ids: RepeatedIds | null = null;
   private idColumn = -1;
+  private billTypeColumn = -1;
+  private billStatusColumn = -1;
+  /** A bill record's id (offsets in the output) and codes, until the record ends. */
+  private idFrom = 0;
+  private idTo = 0;
+  private idQuoted = false;
+  private billType: Buffer | null = null;
+  private billStatus: Buffer | null = null;
   private resolveHeader!: (fields: string[]) => void;
   private rejectHeader!: (err: Error) => void;
   /** The header record's bytes until it is read; null after. */
@@ -234,12 +246,28 @@ export class CsvFramer extends Transform {
     const fields: string[] = [];
     for (const [field, i] of Object.entries(index)) fields[i] = field;
     this.check.setColumns(this.kind, fields);
-    if (this.mode.typed && this.kind === 'order') {
+    if (this.mode.typed) {
       this.ids = new RepeatedIds();
       this.idColumn = fields.indexOf('orderId');
+      this.billTypeColumn = this.kind === 'bill' ? fields.indexOf('billType') : -1;
+      this.billStatusColumn = this.kind === 'bill' ? fields.indexOf('billStatus') : -1;
     }
     this.check.start(0);
     this.resolveHeader(fields);
+  }
+
+  /**
+   * A bill record has ended: its order id is followed with its type, so that an order with two
+   * 经纪公司打款 (or two 服务费) rows counts as repeated, and any row of another type or status
+   * makes its order repeated at once.
+   */
+  private followBill(out: Buffer): void {
+    const type = this.billType;
+    const simple = this.billStatus !== null && this.billStatus.equals(SUCCEEDED) && type !== null
+      && (type.equals(PAYOUT) || type.equals(PAYOUT_FEE));
+    this.ids!.add(out, this.idFrom, this.idTo, this.idQuoted, simple && type.equals(PAYOUT) ? 1 : 2, !simple);
+    this.billType = null;
+    this.billStatus = null;
   }
 
   /**
@@ -285,6 +313,7 @@ export class CsvFramer extends Transform {
     const column = () => this.headerNames[fields] ?? null;
     const ids = this.ids;
     const idColumn = this.idColumn;
+    const bills = ids !== null && this.kind === 'bill';
     /** Where the current field's output begins (its whole record is still in `out`). */
     let fstart = this.fstart;
     try {
@@ -318,8 +347,18 @@ export class CsvFramer extends Transform {
           case UNQUOTED:
           case FIELD_START:
             if (c === COMMA || c === LF) {
-              if (fields === idColumn) ids!.add(out, fstart, o, quoted);
+              if (fields === idColumn) {
+                if (bills) {
+                  this.idFrom = fstart;
+                  this.idTo = o;
+                  this.idQuoted = quoted;
+                } else ids!.add(out, fstart, o, quoted);
+              }
               o = check.end(out, o, flen, last, quoted);
+              if (bills) {
+                if (fields === this.billTypeColumn) this.billType = check.lastCode;
+                else if (fields === this.billStatusColumn) this.billStatus = check.lastCode;
+              }
               if (check.suspect && typed) {
                 // Typed framing ends before this record; the loader starts over on staging.
                 o = done;
@@ -341,6 +380,7 @@ export class CsvFramer extends Transform {
               }
               line++;
               if (fields + 1 !== this.width) this.fault(this.start, null, CSV_FAULTS.width(fields + 1, this.width));
+              if (bills) this.followBill(out);
               this.rows++;
               done = o;
               bytes = 0;
@@ -433,6 +473,8 @@ export class CsvFramer extends Transform {
       this.carry = Buffer.from(out.subarray(done, o));
       // The open record's output moves to the front of the next chunk's.
       this.fstart = fstart - done;
+      this.idFrom -= done;
+      this.idTo -= done;
       return out.subarray(0, done);
     } catch (err) {
       save();
@@ -446,6 +488,10 @@ export class CsvFramer extends Transform {
     }
   }
 }
+
+const SUCCEEDED = Buffer.from('succeeded');
+const PAYOUT = Buffer.from('payout');
+const PAYOUT_FEE = Buffer.from('payout_fee');
 
 /** Writes the decimal digits of `v` at `o`; returns the new offset. */
 function writeNumber(out: Buffer, o: number, v: number): number {

@@ -91,6 +91,8 @@ export class FieldCheck {
   private dash = 0;
   /** A coded field's bytes. */
   private readonly coded = Buffer.alloc(CODED_MAX);
+  /** The code the last coded field to end was written as (null: unknown or absent). */
+  lastCode: Buffer | null = null;
 
   /** The file's fields in its order ('orderId', 'amount', …), as its header names them. */
   setColumns(kind: FileKind, fields: readonly string[]): void {
@@ -168,8 +170,10 @@ export class FieldCheck {
     }
     const absent = length === 0 || (this.dash === NULL_BYTES.length && length === NULL_BYTES.length);
     if (kind >= TEXT_AND_CODE) {
+      this.lastCode = null;
       if (kind === OPTIONAL_CODE && absent) return this.typed ? writeNull(out, o) : o;
       const code = this.lookup(length);
+      this.lastCode = code;
       if (code === null) this.suspect = true;
       else if (this.typed) o += code.copy(out, o);
       return o;

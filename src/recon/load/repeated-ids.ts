@@ -6,7 +6,7 @@ import { parse } from 'csv-parse/sync';
  * whose hashes collide (about one chance in 20,000 on a day of a million) both count as seen
  * once and the second as repeated, which only costs the order state an aggregate it did not
  * need. A quoted id is counted as repeated (its bytes as written are not its value). Past
- * MAX_SLOTS / 2 ids it gives up (null), and the order state counts in SQL.
+ * 70% of MAX_SLOTS ids it gives up (null), and the state counts in SQL.
  */
 export class RepeatedIds {
   private static readonly MAX_SLOTS = 1 << 23;
@@ -18,13 +18,21 @@ export class RepeatedIds {
     return this.found;
   }
 
-  add(out: Buffer, from: number, to: number, quoted: boolean): void {
+  /**
+   * The id in `out` from `from` to `to`. With `salt`, the pair (id, salt) is followed: the same
+   * id under two salts is not a repeat. `always`: the id counts as repeated whatever it is.
+   */
+  add(out: Buffer, from: number, to: number, quoted: boolean, salt = 0, always = false): void {
     if (this.found === null) return;
     if (quoted) {
       this.found.push(parse(out.toString('utf8', from, to), { relax_column_count: true })[0]?.[0] as string);
       return;
     }
-    let h1 = 0x811c9dc5;
+    if (always) {
+      this.found.push(out.toString('utf8', from, to));
+      return;
+    }
+    let h1 = 0x811c9dc5 ^ salt;
     let h2 = 0x9747b28c;
     for (let i = from; i < to; i++) {
       const c = out[i]!;
@@ -49,7 +57,8 @@ export class RepeatedIds {
       if (v === key) return true;
       if (v === 0) {
         this.slots[i] = key;
-        if (++this.count * 2 > this.slots.length) this.grow();
+        // Up to 70% full: a bill file's two million (id, type) pairs fit in 4M slots (32 MB).
+        if (++this.count * 10 > this.slots.length * 7) this.grow();
         return false;
       }
     }

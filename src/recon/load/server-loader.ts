@@ -5,6 +5,7 @@ import type { Session } from '../../db/connection.js';
 import { sqlState } from '../../errors.js';
 import { providerFileAsCopyCsv, type CopyCsv } from './copy-framer.js';
 import type { FileLoader, LoadJob } from './loader.js';
+import type { FileKind } from '../../provider/protocol.js';
 import {
   convertSql, createStagingTable, dropStagingTable, firstBadValue, inProviderZone, stagingCopySql, typedCopySql,
 } from './staging.js';
@@ -24,6 +25,8 @@ import {
  */
 export const loadOnServer: FileLoader = async (session, job, onRows, signal) =>
   (await loadTyped(session, job, onRows, signal)) ?? loadThroughStaging(session, job, onRows, signal);
+
+const MULTI_TABLES: Record<FileKind, string> = { order: 'recon_order_multi', bill: 'recon_bill_multi' };
 
 /** A pass-through that reports the rows framed so far now and then. */
 function counting(csv: CopyCsv, onRows: (rows: number) => void): Transform {
@@ -59,9 +62,9 @@ async function loadTyped(session: Session, job: LoadJob, onRows: (rows: number) 
     }
     await session.exec('release savepoint recon_typed');
     const repeats = csv.repeats();
-    if (job.kind === 'order' && repeats !== null) {
-      // The order state's orders with several rows (match-state.ts), known from the framing.
-      await session.query('create temp table recon_order_multi on commit drop as select distinct unnest($1::text[]) as order_id', [repeats]);
+    if (repeats !== null) {
+      // The states' orders that need an aggregate (match-state.ts), known from the framing.
+      await session.query(`create temp table ${MULTI_TABLES[job.kind]} on commit drop as select distinct unnest($1::text[]) as order_id`, [repeats]);
     }
     onRows(csv.rows());
     return csv.rows();

@@ -124,19 +124,49 @@ export const ORDER_STATE_SQL: readonly string[] = [
   'set local max_parallel_workers_per_gather to default',
 ];
 
-/** Once both files are in: the bill file's per-order state, the extra orders, the ledger. */
-const SCOPE_SQL: readonly string[] = [
-  // Per order from day D's bill file: payouts and their fees summed, the 订单流水号 they
-  // carry (min = max when there is one), and any return.
-  // Without parallel workers: their partial aggregates, sorted and merged, took 5.1 s at a
-  // million orders against 4.1 s for one hash aggregate (EXPLAIN ANALYZE, one run each).
+/**
+ * Per order from day D's bill file: payouts and their fees summed, the 订单流水号 they carry
+ * (min = max when there is one), and any return.
+ */
+export const BILL_STATE_SQL: readonly string[] = [
+  // Nearly every order has one 成功 经纪公司打款 row and one 成功 服务费 row: its state is
+  // the two rows side by side (a hash join), and only the other orders (recon_bill_multi) are
+  // aggregated. An aggregate of every order's rows keeps a state of a few hundred bytes per
+  // order (numeric sums, the refs as text): over 600 MB at a million orders, which spills,
+  // or is planned as a group-by over the id index that reads the heap at random when the
+  // file's rows are not in id order.
+  //
+  // The server's loader knows those orders from its framing (server-loader.ts); otherwise
+  // a narrow count finds them here.
   'set local max_parallel_workers_per_gather = 0',
+  `create temp table if not exists recon_bill_multi on commit drop as
+   select order_id from recon_day_bills
+    group by order_id
+   having count(*) filter (where not (bill_status = 'succeeded' and bill_type in ('payout', 'payout_fee'))) > 0
+       or count(*) filter (where bill_type = 'payout') > 1 or count(*) filter (where bill_type = 'payout_fee') > 1`,
   `create temp table recon_bill_state on commit drop as
+   select coalesce(p.order_id, f.order_id) as order_id, coalesce(p.business_date, f.business_date) as first_date,
+          (p.order_id is not null)::int::bigint as payout_rows, p.amount::numeric as payout_amount,
+          coalesce(f.amount, 0)::numeric as fee_amount,
+          least(p.provider_ref, f.provider_ref) as min_ref, greatest(p.provider_ref, f.provider_ref) as max_ref,
+          false as returned, p.bill_ref as first_payout_ref
+     from (select * from recon_day_bills b
+            where b.bill_type = 'payout' and b.bill_status = 'succeeded'
+              and b.order_id not in (select order_id from recon_bill_multi)) p
+     full join (select * from recon_day_bills b
+                 where b.bill_type = 'payout_fee' and b.bill_status = 'succeeded'
+                   and b.order_id not in (select order_id from recon_bill_multi)) f on f.order_id = p.order_id
+   union all
    select b.order_id, ${BILL_AGGREGATES}
      from recon_day_bills b
-    where b.bill_status in ${COUNTED_BILL_STATUSES}
+    where b.order_id in (select order_id from recon_bill_multi) and b.bill_status in ${COUNTED_BILL_STATUSES}
     group by b.order_id`,
   'set local max_parallel_workers_per_gather to default',
+];
+
+/** Once both files are in: the bill file's per-order state, the extra orders, the ledger. */
+const SCOPE_SQL: readonly string[] = [
+  ...BILL_STATE_SQL,
 
   // The days whose order file was loaded once and whose rows retention has dropped since (the
   // run's own day is being loaded again): nothing there can be judged as absent.
@@ -163,11 +193,16 @@ const SCOPE_SQL: readonly string[] = [
 
   // The ledger rows the run needs: those created on D (one range of the dealer's index), and
   // those of D's orders and the extra orders created on other days, looked up by id.
+  // The day's range is read as a bitmap, so the heap in its physical order: the planner,
+  // which cannot see the range's bounds (recon_params), reads a million rows through the index
+  // otherwise, at random where the ledger's rows were not written in time order.
+  'set local enable_indexscan = off',
   `create temp table recon_ledger on commit drop as
    select l.order_id, l.amount, l.status, l.created_at
      from recon.ledger_payouts l
     where l.dealer_id = (select dealer_id from recon_params)
       and l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params)`,
+  'set local enable_indexscan to default',
   'analyze recon_ledger',
   // The extra orders' ledger rows created on other days, by id. Those of D's orders are looked
   // up once the candidates are known (CANDIDATES_SQL): an anti-join of the states' two million

@@ -13,7 +13,7 @@ export interface ScratchObject {
   holds: string;
   /** The module (path under src/) whose SQL creates it. */
   createdBy: string;
-  /** The other modules whose SQL reads or changes it (or, for recon_order_multi, may create it first). */
+  /** The other modules whose SQL reads or changes it (or, for recon_order_multi and recon_bill_multi, may create it first). */
   readBy: readonly string[];
 }
 
@@ -25,6 +25,10 @@ export const RUN_SCRATCH: readonly ScratchObject[] = [
   {
     name: 'recon_order_multi', kind: 'table', createdBy: 'recon/match/match-state.ts', readBy: ['recon/load/server-loader.ts'],
     holds: 'the order ids seen on two or more rows of the day\'s order file: the server\'s loader knows them from its framing and creates it first; otherwise match-state.ts counts them',
+  },
+  {
+    name: 'recon_bill_multi', kind: 'table', createdBy: 'recon/match/match-state.ts', readBy: ['recon/load/server-loader.ts'],
+    holds: 'the order ids of the day\'s bill file whose rows are not one 成功 经纪公司打款 and one 成功 服务费 row at most: the server\'s loader knows them from its framing and creates it first; otherwise match-state.ts counts them',
   },
   {
     name: 'recon_day_orders', kind: 'view', createdBy: 'recon/load/day-tables.ts', readBy: ['recon/match/match-state.ts'],
