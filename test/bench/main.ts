@@ -378,8 +378,9 @@ async function main(): Promise<void> {
 async function runSize(
   n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string; history?: string; 'filled-days'?: string; 'stray-quote'?: boolean; shape?: string; keep?: boolean },
 ): Promise<SizeResult> {
-  const shape = (values.shape ?? 'real') as Shape;
-  if (shape !== 'real' && shape !== 'ordered') throw new Error(`--shape: real or ordered, not ${shape}`);
+  const shapeArg = values.shape ?? 'real';
+  if (shapeArg !== 'real' && shapeArg !== 'ordered') throw new Error(`--shape: real or ordered, not ${shapeArg}`);
+  const shape: Shape = shapeArg;
   const repeat = Number(values.repeat ?? 3);
   const size: SizeResult = { n };
   const stages = new Set((values.stages ?? 'reader,run,floor').split(','));
