@@ -56,6 +56,8 @@ set local max_parallel_workers_per_gather to default;
 
 set local max_parallel_workers_per_gather = 0;
 
+set local enable_mergejoin = off;
+
 create temp table if not exists recon_bill_multi on commit drop as
 select order_id from recon_day_bills
  group by order_id
@@ -86,6 +88,8 @@ select b.order_id, min(b.business_date) as first_date,
   from recon_day_bills b
  where b.order_id in (select order_id from recon_bill_multi) and b.bill_status in ('succeeded', 'pending_claim')
  group by b.order_id;
+
+set local enable_mergejoin to default;
 
 set local max_parallel_workers_per_gather to default;
 
