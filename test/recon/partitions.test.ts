@@ -66,6 +66,47 @@ describe.each(ENGINES)('provider rows by day on %s', (engine) => {
     await paid(s, ['2'], after(5));
   };
 
+  it('a bad bill file, loaded beside the order file, leaves no table behind either', async () => {
+    const s = await scenario();
+    const a = order(s, '1');
+    s.writeDay(D, [a], paidBills(a));
+    await paid(s, ['1'], D);
+    await s.run(D);
+    const bills = async () => (await query<{ n: number }>('select count(*)::int as n from recon.provider_bills where dealer_id = $1', [s.dealerId]))[0]!.n;
+    const before = await bills();
+    const bad = paidBills(a).map((b, i) => (i === 0 ? { ...b, amount: '1.2.3' } : b));
+    s.regenerateDay(D, [a, order(s, '2')], bad, new Date('2024-05-21T08:45:00Z'));
+    await expect(s.run(D)).rejects.toThrow(/bill file .* column 金额: malformed amount "1\.2\.3"/);
+    expect(await loadTables(s)).toEqual([]);
+    expect(await bills()).toBe(before);
+  });
+
+  it('a run that fails after both files are loaded drops them; a load table a dead run left is dropped by the next run', async () => {
+    const s = await scenario();
+    const a = order(s, '1');
+    s.writeDay(D, [a], paidBills(a));
+    await paid(s, ['1'], D);
+    // The run fails as it records its success, once every file is loaded and matched.
+    await query(`create function recon.test_refuse_success() returns trigger language plpgsql as $$
+                 begin if new.status = 'succeeded' then raise exception 'refused by the test'; end if; return new; end $$`);
+    await query('create trigger test_refuse_success before update on recon.runs for each row execute function recon.test_refuse_success()');
+    try {
+      await expect(s.run(D)).rejects.toThrow(/refused by the test/);
+    } finally {
+      await query('drop trigger test_refuse_success on recon.runs');
+      await query('drop function recon.test_refuse_success()');
+    }
+    expect(await loadTables(s)).toEqual([]);
+    // A run on PGlite loads its files one after the other, on its one connection.
+    if (engine === 'pglite') return;
+    // As a run that died mid-load leaves it: a load table committed by its second connection.
+    await query(`select recon.provider_load_table('bill', $1, $2, 999999)`, [s.dealerId, D]);
+    expect(await loadTables(s)).toHaveLength(1);
+    await s.run(D);
+    expect(await loadTables(s)).toEqual([]);
+    expect(await s.open()).toEqual([]);
+  });
+
   it('retention drops old days by partition and keeps every finding, runs and file records', async () => {
     const s = await scenario();
     await oldAndNewDay(s);

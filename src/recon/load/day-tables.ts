@@ -65,8 +65,17 @@ export async function createLoadTable(session: Session, kind: FileKind, dealerId
  * balance check averages).
  */
 export async function finishLoadTable(session: Session, kind: FileKind, name: string, dealerId: string, date: string): Promise<void> {
+  await indexLoadTable(session, kind, name);
+  if (kind === 'bill') await recordDayPayouts(session, name, dealerId, date);
+}
+
+/** A loaded table's indexes and statistics. */
+export async function indexLoadTable(session: Session, kind: FileKind, name: string): Promise<void> {
   await session.query('select recon.provider_load_finish($1, $2)', [kind, name]);
-  if (kind !== 'bill') return;
+}
+
+/** The day's payout totals per broker and channel, from the loaded bill table; in the run's transaction. */
+export async function recordDayPayouts(session: Session, name: string, dealerId: string, date: string): Promise<void> {
   await session.query('delete from recon.provider_day_payouts where dealer_id = $1 and business_date = $2', [dealerId, date]);
   await session.query(
     `insert into recon.provider_day_payouts (dealer_id, business_date, broker_id, channel, amount)
@@ -75,6 +84,16 @@ export async function finishLoadTable(session: Session, kind: FileKind, name: st
       group by broker_id, channel`,
     [dealerId, date],
   );
+}
+
+/**
+ * Drops the dealer's load tables that are not partitions: the one named, or (no name) every
+ * one, which under the dealer's run lock are those a run that died left behind (sql/0012).
+ * Returns the names dropped.
+ */
+export async function dropLoadTables(session: Session, dealerId: string, name: string | null = null): Promise<string[]> {
+  const r = await session.query<{ name: string }>('select recon.provider_drop_load_tables($1, $2) as name', [dealerId, name]);
+  return r.rows.map((x) => x.name);
 }
 
 /** The loaded table becomes the day's partition; the old one is dropped. Last before commit. */

@@ -6,11 +6,11 @@ import type { Logger } from '../../logger.js';
 import type { ProviderClient, DownloadResult } from '../../provider/client.js';
 import type { FileKind } from '../../provider/protocol.js';
 import { startProgress } from './progress.js';
-import { createLoadTable, finishLoadTable, qualified } from './day-tables.js';
+import { createLoadTable, dropLoadTables, finishLoadTable, indexLoadTable, qualified, recordDayPayouts } from './day-tables.js';
 import { recordFileTotals, totalsObjectSql } from './file-totals.js';
 import { loadEmbedded } from './embedded-loader.js';
 import type { FileLoader } from './loader.js';
-import { loadOnServer } from './server-loader.js';
+import { createMultiTable, loadOnServer } from './server-loader.js';
 
 export interface FileIngest {
   kind: FileKind;
@@ -86,6 +86,12 @@ export interface LoadHooks {
    * is loaded: work that needs only the order rows.
    */
   ordersLoaded?: () => Promise<void>;
+  /**
+   * A load table a side connection created and committed: the run's rollback does not take it
+   * away, so a run that does not commit drops it (dropSideTables), after its rollback (its
+   * views hold a lock on the table until then).
+   */
+  sideTableCreated?: (name: string) => void;
 }
 
 export interface LoadResult {
@@ -97,16 +103,30 @@ export interface LoadResult {
 }
 
 /**
+ * A connection of its own for the day's second file, on a Postgres server (the handle's
+ * withSession); null on PGlite, one backend, where the files load one after the other.
+ */
+export type SideSession = <T>(work: (session: Session) => Promise<T>) => Promise<T>;
+
+/** Drops the load tables a side connection committed for a run that did not commit. */
+export async function dropSideTables(session: Session, dealerId: string, names: readonly string[]): Promise<void> {
+  for (const name of names) await dropLoadTables(session, dealerId, name);
+}
+
+/**
  * Loads each downloaded file into a table of its own (day-tables.ts), inside the caller's
  * transaction; the caller swaps the tables in before commit. A file equal (by sha256) to the last one ingested is not
  * loaded again: the day's partition stays, and the views read it.
  *
- * The order file is loaded first, then the bill file: on a Postgres server by Postgres' own
- * COPY parser (server-loader.ts), on PGlite by csv-parse feeding COPY (embedded-loader.ts).
+ * On a Postgres server (Postgres' own COPY parser, server-loader.ts) with a side connection,
+ * the two files load at once: the order file on the run's connection, inside its transaction,
+ * the bill file on the side connection into a table it commits (and indexes) on its own, which
+ * the run's transaction then reads and attaches like its own. On PGlite (csv-parse feeding
+ * COPY, embedded-loader.ts) the order file loads first, then the bill file.
  */
 export async function loadProviderFiles(
   session: Session, dealerId: string, date: string, files: FileToLoad[], runId: number, log: Logger, signal?: AbortSignal,
-  hooks: LoadHooks = {},
+  hooks: LoadHooks = {}, side: SideSession | null = null,
 ): Promise<LoadResult> {
   const started = performance.now();
   const results = new Map<FileKind, Omit<FileIngest, 'downloadMs'>>();
@@ -138,7 +158,19 @@ export async function loadProviderFiles(
     toLoad.push(file);
   }
   const tables: Partial<Record<FileKind, string>> = {};
-  for (const { kind } of toLoad) tables[kind] = await createLoadTable(session, kind, dealerId, date, runId);
+  // Both files to load on a server with a second connection: the bill file goes there.
+  const sideLoad = side !== null && session.engine === 'pg' && toLoad.length === 2 ? side : null;
+  if (sideLoad !== null) {
+    // Created and committed first, so that this run's transaction sees it; before it, any
+    // load table a run that died left behind.
+    tables.bill = await sideLoad(async (s) => {
+      const stale = await dropLoadTables(s, dealerId);
+      if (stale.length > 0) log.info({ tables: stale }, 'dropped load tables that a run which did not finish left behind');
+      return createLoadTable(s, 'bill', dealerId, date, runId);
+    });
+    hooks.sideTableCreated?.(tables.bill);
+  }
+  for (const { kind } of toLoad) tables[kind] ??= await createLoadTable(session, kind, dealerId, date, runId);
   await hooks.tablesCreated?.(tables);
   // The hook runs once: now if the order rows are already in place, else after their load.
   const loadingOrders = toLoad.some((f) => f.kind === 'order');
@@ -149,8 +181,9 @@ export async function loadProviderFiles(
     await finishLoadTable(session, kind, tables[kind]!, dealerId, date);
     if (kind === 'order') await ordersLoaded();
   };
-
-  const loaded = await loadFiles(session, dealerId, date, toLoad, tables, log, signal, finished);
+  const loaded = sideLoad === null
+    ? await loadFiles(session, dealerId, date, toLoad, tables, log, signal, finished)
+    : await loadFilesAtOnce(session, sideLoad, dealerId, date, toLoad, tables, log, signal, ordersLoaded);
   for (const { kind, download, archiveKey } of toLoad) {
     const { rows, loadMs } = loaded.get(kind)!;
     const label = FILE_LABELS[kind](date);
@@ -172,22 +205,92 @@ export async function loadProviderFiles(
 
 interface Loaded { rows: number; loadMs: number }
 
+function loaderOf(session: Session): FileLoader {
+  return session.engine === 'pglite' ? loadEmbedded : loadOnServer;
+}
+
+/** One file's load into its table, with its progress logged. */
+async function loadOne(
+  session: Session, file: FileToLoad, table: string, dealerId: string, date: string, log: Logger, signal: AbortSignal | undefined,
+  onRepeats?: (ids: string[]) => void,
+): Promise<Loaded> {
+  const started = performance.now();
+  const label = FILE_LABELS[file.kind](date);
+  const progress = startProgress(log, `load ${label}`, 'rows');
+  const job = { kind: file.kind, path: file.download.path, label, table, dealerId, date, ...(onRepeats ? { onRepeats } : {}) };
+  const rows = await loaderOf(session)(session, job, (n) => progress.update(n), signal).finally(() => progress.done());
+  return { rows, loadMs: performance.now() - started };
+}
+
 /** One file after the other on the session's connection, each indexed and analyzed once loaded. */
 async function loadFiles(
   session: Session, dealerId: string, date: string, files: FileToLoad[], tables: Partial<Record<FileKind, string>>, log: Logger,
   signal: AbortSignal | undefined, finished: (kind: FileKind) => Promise<void>,
 ): Promise<Map<FileKind, Loaded>> {
-  const load: FileLoader = session.engine === 'pglite' ? loadEmbedded : loadOnServer;
   const loaded = new Map<FileKind, Loaded>();
-  for (const { kind, download } of files) {
+  for (const file of files) {
     signal?.throwIfAborted();
-    const started = performance.now();
-    const label = FILE_LABELS[kind](date);
-    const progress = startProgress(log, `load ${label}`, 'rows');
-    const job = { kind, path: download.path, label, table: tables[kind]!, dealerId, date };
-    const rows = await load(session, job, (n) => progress.update(n), signal).finally(() => progress.done());
-    loaded.set(kind, { rows, loadMs: performance.now() - started });
-    await finished(kind);
+    loaded.set(file.kind, await loadOne(session, file, tables[file.kind]!, dealerId, date, log, signal));
+    await finished(file.kind);
   }
   return loaded;
+}
+
+/**
+ * Both files at once: the order file on the run's connection (then its indexes and the
+ * order-state hook, while the bill file is still loading), the bill file on the side
+ * connection, in a transaction of its own that loads, indexes and commits its table. The
+ * first to fail stops the other; its error is the load's.
+ */
+async function loadFilesAtOnce(
+  session: Session, side: SideSession, dealerId: string, date: string, files: FileToLoad[], tables: Partial<Record<FileKind, string>>,
+  log: Logger, signal: AbortSignal | undefined, ordersLoaded: () => Promise<void>,
+): Promise<Map<FileKind, Loaded>> {
+  signal?.throwIfAborted();
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(signal!.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  /** What the loads learn as they go (closures write it): the first failure, the bill framing's list. */
+  const seen: { failure: Error | null; repeats: string[] | null } = { failure: null, repeats: null };
+  const failed = (err: unknown): never => {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (seen.failure === null) {
+      seen.failure = error;
+      stop.abort(error);
+    }
+    throw error;
+  };
+  const order = files.find((f) => f.kind === 'order')!;
+  const bill = files.find((f) => f.kind === 'bill')!;
+  try {
+    const [orderLoaded, billLoaded] = await Promise.allSettled([
+      (async () => {
+        const r = await loadOne(session, order, tables.order!, dealerId, date, log, stop.signal);
+        await indexLoadTable(session, 'order', tables.order!);
+        stop.signal.throwIfAborted();
+        await ordersLoaded();
+        return r;
+      })().catch(failed),
+      side(async (s) => {
+        await s.exec('begin');
+        try {
+          const r = await loadOne(s, bill, tables.bill!, dealerId, date, log, stop.signal, (ids) => { seen.repeats = ids; });
+          await indexLoadTable(s, 'bill', tables.bill!);
+          await s.exec('commit');
+          return r;
+        } catch (err) {
+          await s.exec('rollback').catch(() => {});
+          throw err;
+        }
+      }).catch(failed),
+    ]);
+    if (seen.failure !== null) throw seen.failure;
+    if (orderLoaded.status === 'rejected' || billLoaded.status === 'rejected') throw new Error('unreachable: a load failed without an error');
+    // What needs the bill table on the run's connection: the framing's list, the day's totals.
+    if (seen.repeats !== null) await createMultiTable(session, 'bill', seen.repeats);
+    await recordDayPayouts(session, tables.bill!, dealerId, date);
+    return new Map([['order', orderLoaded.value], ['bill', billLoaded.value]]);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
 }

@@ -28,6 +28,11 @@ export const loadOnServer: FileLoader = async (session, job, onRows, signal) =>
 
 const MULTI_TABLES: Record<FileKind, string> = { order: 'recon_order_multi', bill: 'recon_bill_multi' };
 
+/** The temp table of the ids of `kind`'s file that the states aggregate (match-state.ts). */
+export async function createMultiTable(session: Session, kind: FileKind, ids: string[]): Promise<void> {
+  await session.query(`create temp table ${MULTI_TABLES[kind]} on commit drop as select distinct unnest($1::text[]) as order_id`, [ids]);
+}
+
 /** A pass-through that reports the rows framed so far now and then. */
 function counting(csv: CopyCsv, onRows: (rows: number) => void): Transform {
   let chunks = 0;
@@ -64,7 +69,8 @@ async function loadTyped(session: Session, job: LoadJob, onRows: (rows: number) 
     const repeats = csv.repeats();
     if (repeats !== null) {
       // The states' orders that need an aggregate (match-state.ts), known from the framing.
-      await session.query(`create temp table ${MULTI_TABLES[job.kind]} on commit drop as select distinct unnest($1::text[]) as order_id`, [repeats]);
+      if (job.onRepeats) job.onRepeats(repeats);
+      else await createMultiTable(session, job.kind, repeats);
     }
     onRows(csv.rows());
     return csv.rows();

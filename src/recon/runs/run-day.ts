@@ -10,7 +10,7 @@ import { FILE_KINDS, type FileKind } from '../../provider/protocol.js';
 import { carryForwardBalanceFindings, checkBalances, type BalanceResult } from '../match/balances.js';
 import { applyFindings, type LifecycleResult } from '../lifecycle/discrepancies.js';
 import { followUp, type FollowUpResult } from '../lifecycle/followup/follow-up.js';
-import { discard, loadProviderFiles, type FileIngest } from '../load/ingest.js';
+import { discard, dropSideTables, loadProviderFiles, type FileIngest } from '../load/ingest.js';
 import { DROP_ROW_VIEWS_SQL, ensureDealerTables, prunedFileKinds, rowViewsSql, swapDay } from '../load/day-tables.js';
 import { computeFindings, prepareFindings } from '../match/matching.js';
 import { pruneProviderDays } from '../lifecycle/prune/provider-rows.js';
@@ -99,6 +99,8 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
     let runDir: RunDir | null = null;
     let locked = false;
     let inTransaction = false;
+    /** Load tables a second connection committed for this run: dropped unless the run commits. */
+    let sideTables: string[] = [];
     let onAbort: (() => void) | null = null;
     /** The server-side cancel a stop signal sent, awaited before the rollback (see the catch). */
     const cancelling: { sent: Promise<void> | null } = { sent: null };
@@ -156,7 +158,8 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
             return { kind, download: file.download, archiveKey: file.archiveKey, reload: file.source === 'archive' || pruned.has(kind) };
           }),
           runId, log, signal,
-          { tablesCreated: createViews, ordersLoaded: prepare },
+          { tablesCreated: createViews, ordersLoaded: prepare, sideTableCreated: (name) => sideTables.push(name) },
+          db.engine === 'pg' ? (work) => db.withSession(work) : null,
         );
         files = load.files.map((f) => ({ ...f, downloadMs, source: byKind.get(f.kind)!.source }));
         tables = load.tables;
@@ -222,6 +225,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       }
       await session.exec('commit');
       inTransaction = false;
+      sideTables = [];
       await pruneAfterRun(session, dealerId, config.retainDays ?? DEFAULT_RETAIN_DAYS, log);
       log.info({ opened: lifecycle.opened, resolved: lifecycle.resolved, findings: lifecycle.findings, auditHash, ms: Math.round(times.totalMs) }, 'run succeeded');
       return { runId, dealerId, date, files, mode, lifecycle, followUp: followUpResult, balances, times, auditHash };
@@ -232,6 +236,8 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       // stay 'running'. Once it has arrived, a backend that has moved on ignores it.
       await cancelling.sent;
       if (inTransaction) await session.exec('rollback').catch(() => {});
+      await dropSideTables(session, dealerId, sideTables)
+        .catch((e: unknown) => log.warn({ err: (e as Error).message, tables: sideTables }, 'could not drop the side load table; the next run drops it'));
       await recordFailure(session, runId, error, log);
       throw error;
     } finally {
