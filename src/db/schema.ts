@@ -2,7 +2,10 @@ import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 
 /** Kysely's view of the `recon` schema; kept in step with sql/*.sql by test/db/schema.test.ts. */
 
+/** timestamptz: a Date on both engines (pg's and PGlite's default parsers). */
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** A timestamptz with a default: `Generated<Timestamp>` would select as the ColumnType itself, not a Date. */
+type DefaultTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 /** numeric(16,2) travels as its exact decimal text, never a float. */
 type Numeric = ColumnType<string, string, string>;
 /** date travels as `YYYY-MM-DD` text, so that no zone ever shifts it. */
@@ -34,7 +37,7 @@ export interface RunTable {
   business_date: DateText;
   trigger: RunTrigger;
   status: RunStatus;
-  started_at: Generated<Timestamp>;
+  started_at: DefaultTimestamp;
   finished_at: Timestamp | null;
   order_file_sha256: string | null;
   bill_file_sha256: string | null;
@@ -81,7 +84,7 @@ export interface ProviderFileTable {
   bytes: number;
   row_count: number;
   generated_at: Timestamp | null;
-  ingested_at: Generated<Timestamp>;
+  ingested_at: DefaultTimestamp;
   run_id: number;
   /** `<dealer>/<business date>/<kind>/<sha256>.csv.gz` under YZH_ARCHIVE_DIR; null before the archive. */
   archive_key: string | null;
