@@ -1,6 +1,29 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 
-/** Kysely's view of the `recon` schema; kept in step with sql/*.sql by test/db/schema.test.ts. */
+/**
+ * Kysely's view of the `recon` schema; kept in step with sql/*.sql by test/db/schema.test.ts.
+ *
+ * Values as both engines return them (src/db/connection.ts sets the parsers): bigint a number,
+ * numeric and date their exact text, timestamptz a Date, jsonb parsed.
+ *
+ * Which idiom reads and writes each table. Plain reads and writes go through Kysely
+ * (`session.db`, the session's own connection, so inside its transaction); set-based
+ * statements stay SQL, where the statement is the rule:
+ *
+ * - recon.runs, recon.run_findings: Kysely (runs, audit, verify, reports, metrics, notify);
+ *   advisory locks and pg_locks through the `sql` template.
+ * - recon.discrepancies: written set-based by the lifecycle (src/recon/lifecycle/discrepancies.ts)
+ *   and read by the matching as SQL; acknowledgements and every report, notify, metrics and
+ *   verify read are Kysely.
+ * - recon.ledger_payouts, recon.broker_fee_rates: read by the matching as SQL; seeded with Kysely.
+ * - recon.provider_order_checks: inserted with Kysely; read by the follow-up's candidate query and
+ *   the matching as SQL.
+ * - recon.provider_files: written and read as SQL by the load (src/recon/load/*), the archive
+ *   (src/recon/runs/archive.ts) and prune; verify and the report page read it with Kysely.
+ * - recon.balance_snapshots: inserted with Kysely by the balance check (src/recon/match/balances.ts).
+ * - recon.provider_orders/provider_bills (per-dealer day partitions), provider_row_tables,
+ *   provider_day_payouts, provider_days: SQL only (COPY, staging, partition functions); not typed here.
+ */
 
 /** timestamptz: a Date on both engines (pg's and PGlite's default parsers). */
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
