@@ -18,8 +18,9 @@ import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
  * - recon.ledger_payouts, recon.broker_fee_rates: read by the matching as SQL; seeded with Kysely.
  * - recon.provider_order_checks: inserted with Kysely; read by the follow-up's candidate query and
  *   the matching as SQL.
- * - recon.provider_files: written and read as SQL by the load (src/recon/load/*), the archive
- *   (src/recon/runs/archive.ts) and prune; verify and the report page read it with Kysely.
+ * - recon.provider_files: written and read as SQL by the load (src/recon/load/*) and the
+ *   retention of provider rows (src/recon/lifecycle/prune/, with the day partitions and
+ *   recon.provider_row_tables); the archive's reads, the prune mark, verify and the report page use Kysely.
  * - recon.balance_snapshots: inserted with Kysely by the balance check (src/recon/match/balances.ts).
  * - recon.provider_orders/provider_bills (per-dealer day partitions), provider_row_tables,
  *   provider_day_payouts, provider_days: SQL only (COPY, staging, partition functions); not typed here.
