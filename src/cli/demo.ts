@@ -62,14 +62,11 @@ function demoSandboxDir(): string {
 }
 
 async function packetFinding(s: Session): Promise<string> {
-  const r = await s.query<{ kind: string | null; status: string | null; live_status: number | null; live_status_detail: number | null }>(
-    `select d.kind, d.status, c.status as live_status, c.status_detail as live_status_detail
-       from (select 1) x
-       left join lateral (select kind, status from recon.discrepancies where order_id = $1 order by id desc limit 1) d on true
-       left join lateral (select status, status_detail from recon.provider_order_checks where order_id = $1 order by id desc limit 1) c on true`,
-    [DEMO_PACKET]);
-  const row = r.rows[0]!;
-  return `${DEMO_PACKET}: ${row.kind === null ? 'no finding' : `${row.kind} ${row.status}`}; the provider's latest answer: status ${row.live_status ?? '-'}, status_detail ${row.live_status_detail ?? '-'}`;
+  const d = await s.db.selectFrom('recon.discrepancies').select(['kind', 'status'])
+    .where('order_id', '=', DEMO_PACKET).orderBy('id', 'desc').limit(1).executeTakeFirst();
+  const c = await s.db.selectFrom('recon.provider_order_checks').select(['status', 'status_detail'])
+    .where('order_id', '=', DEMO_PACKET).orderBy('id', 'desc').limit(1).executeTakeFirst();
+  return `${DEMO_PACKET}: ${d === undefined ? 'no finding' : `${d.kind} ${d.status}`}; the provider's latest answer: status ${c?.status ?? '-'}, status_detail ${c?.status_detail ?? '-'}`;
 }
 
 export async function demoCommand(ctx: CommandContext, argv: string[]): Promise<number> {
@@ -115,9 +112,10 @@ export async function demoCommand(ctx: CommandContext, argv: string[]): Promise<
     const deps = { db, client, config, log: ctx.log };
     const run = (date: string, mode: 'run' | 'follow-up' = 'run') =>
       runDay(deps, { dealerId: SANDBOX_KEYS.dealerId, date, trigger: 'manual', mode, signal: ctx.signal });
-    await db.withSession((s) => s.query(
-      `insert into recon.ledger_payouts (order_id, dealer_id, broker_id, channel, amount, status, created_at)
-       values ($1, $2, 'yiyun**', 'wxpay', 88.00, 'paid', $3)`, [DEMO_PACKET, SANDBOX_KEYS.dealerId, `${DEMO_PACKET_DATE} 09:59:58+08`]));
+    await db.withSession((s) => s.db.insertInto('recon.ledger_payouts').values({
+      order_id: DEMO_PACKET, dealer_id: SANDBOX_KEYS.dealerId, broker_id: 'yiyun**', channel: 'wxpay', amount: '88.00', status: 'paid',
+      created_at: `${DEMO_PACKET_DATE} 09:59:58+08`,
+    }).execute());
     ctx.stdout.write(`\nlive follow-up: ${DEMO_PACKET}, a WeChat red packet of 88.00 sent on ${DEMO_PACKET_DATE}, is still 成功(待领取) in that day's final file\n\n`);
     await run(DEMO_PACKET_DATE);
     const later = await run(DEMO_LATER_DATE);

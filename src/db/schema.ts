@@ -1,8 +1,35 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 
-/** Kysely's view of the `recon` schema; kept in step with sql/*.sql by test/db/schema.test.ts. */
+/**
+ * Kysely's view of the `recon` schema; kept in step with sql/*.sql by test/db/schema.test.ts.
+ *
+ * Values as both engines return them (src/db/connection.ts sets the parsers): bigint a number,
+ * numeric and date their exact text, timestamptz a Date, jsonb parsed.
+ *
+ * Which idiom reads and writes each table. Plain reads and writes go through Kysely
+ * (`session.db`, the session's own connection, so inside its transaction); set-based
+ * statements stay SQL, where the statement is the rule:
+ *
+ * - recon.runs, recon.run_findings: Kysely (runs, audit, verify, reports, metrics, notify);
+ *   advisory locks and pg_locks through the `sql` template.
+ * - recon.discrepancies: written set-based by the lifecycle (src/recon/lifecycle/discrepancies.ts)
+ *   and read by the matching as SQL; acknowledgements and every report, notify, metrics and
+ *   verify read are Kysely.
+ * - recon.ledger_payouts, recon.broker_fee_rates: read by the matching as SQL; seeded with Kysely.
+ * - recon.provider_order_checks: inserted with Kysely; read by the follow-up's candidate query and
+ *   the matching as SQL.
+ * - recon.provider_files: written and read as SQL by the load (src/recon/load/*) and the
+ *   retention of provider rows (src/recon/lifecycle/prune/, with the day partitions and
+ *   recon.provider_row_tables); the archive's reads, the prune mark, verify and the report page use Kysely.
+ * - recon.balance_snapshots: inserted with Kysely by the balance check (src/recon/match/balances.ts).
+ * - recon.provider_orders/provider_bills (per-dealer day partitions), provider_row_tables,
+ *   provider_day_payouts, provider_days: SQL only (COPY, staging, partition functions); not typed here.
+ */
 
+/** timestamptz: a Date on both engines (pg's and PGlite's default parsers). */
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** A timestamptz with a default: `Generated<Timestamp>` would select as the ColumnType itself, not a Date. */
+type DefaultTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 /** numeric(16,2) travels as its exact decimal text, never a float. */
 type Numeric = ColumnType<string, string, string>;
 /** date travels as `YYYY-MM-DD` text, so that no zone ever shifts it. */
@@ -34,7 +61,7 @@ export interface RunTable {
   business_date: DateText;
   trigger: RunTrigger;
   status: RunStatus;
-  started_at: Generated<Timestamp>;
+  started_at: DefaultTimestamp;
   finished_at: Timestamp | null;
   order_file_sha256: string | null;
   bill_file_sha256: string | null;
@@ -81,7 +108,7 @@ export interface ProviderFileTable {
   bytes: number;
   row_count: number;
   generated_at: Timestamp | null;
-  ingested_at: Generated<Timestamp>;
+  ingested_at: DefaultTimestamp;
   run_id: number;
   /** `<dealer>/<business date>/<kind>/<sha256>.csv.gz` under YZH_ARCHIVE_DIR; null before the archive. */
   archive_key: string | null;

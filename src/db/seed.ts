@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
+import type { Insertable } from 'kysely';
 import type { Session } from './connection.js';
+import type { LedgerPayoutTable } from './schema.js';
 
 /**
  * Loads a ledger CSV (the columns of recon.ledger_payouts) and a fee-rate CSV into the input
@@ -12,13 +14,18 @@ export async function seedLedger(session: Session, csvPath: string): Promise<num
   const rows = parse<Record<string, string>>(readFileSync(csvPath), { columns: true, skip_empty_lines: true, bom: true });
   for (let i = 0; i < rows.length; i += 500) {
     const chunk = rows.slice(i, i + 500);
-    await session.query(
-      `insert into recon.ledger_payouts (order_id, dealer_id, broker_id, channel, amount, status, created_at)
-       select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::timestamptz[])
-       on conflict (order_id) do update set dealer_id = excluded.dealer_id, broker_id = excluded.broker_id,
-         channel = excluded.channel, amount = excluded.amount, status = excluded.status, created_at = excluded.created_at`,
-      ['order_id', 'dealer_id', 'broker_id', 'channel', 'amount', 'status', 'created_at'].map((c) => chunk.map((r) => r[c] || null)),
-    );
+    // Blank cells are null; the database checks the rest (channel and status against their lists).
+    const values = chunk.map((r) => Object.fromEntries(
+      ['order_id', 'dealer_id', 'broker_id', 'channel', 'amount', 'status', 'created_at'].map((c) => [c, r[c] || null]),
+    ) as unknown as Insertable<LedgerPayoutTable>);
+    await session.db
+      .insertInto('recon.ledger_payouts')
+      .values(values)
+      .onConflict((oc) => oc.column('order_id').doUpdateSet((eb) => ({
+        dealer_id: eb.ref('excluded.dealer_id'), broker_id: eb.ref('excluded.broker_id'), channel: eb.ref('excluded.channel'),
+        amount: eb.ref('excluded.amount'), status: eb.ref('excluded.status'), created_at: eb.ref('excluded.created_at'),
+      })))
+      .execute();
   }
   return rows.length;
 }
@@ -26,11 +33,11 @@ export async function seedLedger(session: Session, csvPath: string): Promise<num
 export async function seedFeeRates(session: Session, csvPath: string): Promise<number> {
   const rows = parse<Record<string, string>>(readFileSync(csvPath), { columns: true, skip_empty_lines: true, bom: true });
   for (const r of rows) {
-    await session.query(
-      `insert into recon.broker_fee_rates (broker_id, rate, valid_from) values ($1, $2, $3)
-       on conflict (broker_id, valid_from) do update set rate = excluded.rate`,
-      [r.broker_id, r.rate, r.valid_from],
-    );
+    await session.db
+      .insertInto('recon.broker_fee_rates')
+      .values({ broker_id: r.broker_id!, rate: r.rate!, valid_from: r.valid_from! })
+      .onConflict((oc) => oc.columns(['broker_id', 'valid_from']).doUpdateSet((eb) => ({ rate: eb.ref('excluded.rate') })))
+      .execute();
   }
   return rows.length;
 }

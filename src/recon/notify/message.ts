@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Session } from '../../db/connection.js';
 import { formatAmount, formatCount } from '../report/money.js';
 import { kindText, LABELS } from '../report/labels.js';
@@ -54,26 +55,39 @@ export function code(text: string, max = 200): string {
 
 /** The facts a message needs, read after the run (or after a failed run: what is in the database). */
 export async function collectFacts(session: Session, dealerId: string, date: string, runId: number | null): Promise<Pick<RunFacts, 'opened' | 'newCritical' | 'openCritical' | 'atRisk' | 'largest'>> {
-  const [counts] = (await session.query<{ opened: number; new_critical: number; open_critical: number; at_risk: string }>(
-    `select count(*) filter (where first_seen_run_id = $3)::int as opened,
-            count(*) filter (where first_seen_run_id = $3 and severity = 'critical')::int as new_critical,
-            count(*) filter (where status = 'open' and severity = 'critical' and business_date <= $2)::int as open_critical,
-            coalesce(sum(coalesce(provider_amount, ledger_amount)) filter (where status = 'open' and severity = 'critical' and business_date <= $2), 0)::text as at_risk
-       from recon.discrepancies where dealer_id = $1 and (status = 'open' or first_seen_run_id = $3)`,
-    [dealerId, date, runId ?? -1])).rows;
-  const largest = (await session.query<LargestFinding>(
-    `select id, business_date::text as business_date, severity, kind, order_id, provider_ref,
-            coalesce(provider_amount, ledger_amount)::text as amount
-       from recon.discrepancies
-      where dealer_id = $1 and status = 'open' and business_date <= $2 and coalesce(provider_amount, ledger_amount) is not null
-      order by abs(coalesce(provider_amount, ledger_amount)) desc, case severity when 'critical' then 0 when 'warning' then 1 else 2 end, id
-      limit 5`,
-    [dealerId, date])).rows;
+  // Counts are bigint and sums numeric: the connection gives them as a number and as text.
+  const run = runId ?? -1;
+  const counts = await session.db
+    .selectFrom('recon.discrepancies')
+    .select((eb) => {
+      const openCritical = eb.and([eb('status', '=', 'open'), eb('severity', '=', 'critical'), eb('business_date', '<=', date)]);
+      return [
+        eb.fn.countAll<number>().filterWhere('first_seen_run_id', '=', run).as('opened'),
+        eb.fn.countAll<number>().filterWhere((eb) => eb.and([eb('first_seen_run_id', '=', run), eb('severity', '=', 'critical')])).as('new_critical'),
+        eb.fn.countAll<number>().filterWhere(openCritical).as('open_critical'),
+        eb.fn.coalesce(eb.fn.sum<string>(eb.fn.coalesce('provider_amount', 'ledger_amount')).filterWhere(openCritical), sql<string>`0`).as('at_risk'),
+      ];
+    })
+    .where('dealer_id', '=', dealerId)
+    .where((eb) => eb.or([eb('status', '=', 'open'), eb('first_seen_run_id', '=', run)]))
+    .executeTakeFirstOrThrow();
+  const largest: LargestFinding[] = await session.db
+    .selectFrom('recon.discrepancies')
+    .select((eb) => ['id', 'business_date', 'severity', 'kind', 'order_id', 'provider_ref', eb.fn.coalesce('provider_amount', 'ledger_amount').as('amount')])
+    .where('dealer_id', '=', dealerId)
+    .where('status', '=', 'open')
+    .where('business_date', '<=', date)
+    .where((eb) => eb(eb.fn.coalesce('provider_amount', 'ledger_amount'), 'is not', null))
+    .orderBy((eb) => eb.fn('abs', [eb.fn.coalesce('provider_amount', 'ledger_amount')]), 'desc')
+    .orderBy((eb) => eb.case().when('severity', '=', 'critical').then(0).when('severity', '=', 'warning').then(1).else(2).end())
+    .orderBy('id')
+    .limit(5)
+    .execute();
   return {
-    opened: runId === null ? null : counts!.opened,
-    newCritical: runId === null ? null : counts!.new_critical,
-    openCritical: counts!.open_critical,
-    atRisk: counts!.at_risk,
+    opened: runId === null ? null : counts.opened,
+    newCritical: runId === null ? null : counts.new_critical,
+    openCritical: counts.open_critical,
+    atRisk: counts.at_risk,
     largest,
   };
 }

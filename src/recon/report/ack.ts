@@ -1,4 +1,5 @@
 import { parse } from 'csv-parse/sync';
+import { sql } from 'kysely';
 import type { Session } from '../../db/connection.js';
 import { ReconError } from '../../errors.js';
 import { restoreCell } from './csv.js';
@@ -187,13 +188,18 @@ interface Current {
  */
 export async function planAcks(session: Session, rows: AckFileRow[], dealerId: string | undefined): Promise<AckPlan> {
   const ids = [...new Set(rows.map((r) => r.id))];
-  const found = await session.query<Current>(
-    `select id, dealer_id, business_date::text as business_date, kind, order_id, status, last_seen_run_id, resolved_run_id, ack_by, ack_note,
-            ${ACK_VERSION_SQL} as ack_version, to_char(ack_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') as ack_at
-       from recon.discrepancies where id = any($1::bigint[]) order by id for update`,
-    [ids],
-  );
-  const byId = new Map(found.rows.map((r) => [r.id, r]));
+  const found: Current[] = await session.db
+    .selectFrom('recon.discrepancies')
+    .select([
+      'id', 'dealer_id', 'business_date', 'kind', 'order_id', 'status', 'last_seen_run_id', 'resolved_run_id', 'ack_by', 'ack_note',
+      sql<string>`${sql.raw(ACK_VERSION_SQL)}`.as('ack_version'),
+      sql<string | null>`to_char(ack_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI')`.as('ack_at'),
+    ])
+    .where('id', '=', sql<number>`any(${ids}::bigint[])`)
+    .orderBy('id')
+    .forUpdate()
+    .execute();
+  const byId = new Map(found.map((r) => [r.id, r]));
   const plan: AckPlan = { changes: [], refusals: [], unchanged: 0 };
   const seen = new Map<number, number>();
   for (const row of rows) {
@@ -239,11 +245,13 @@ export async function planAcks(session: Session, rows: AckFileRow[], dealerId: s
 /** Writes the planned changes; each update checks again that the row version and the acknowledgement still hold. */
 export async function applyAcks(session: Session, changes: AckChange[]): Promise<void> {
   for (const c of changes) {
-    const r = await session.query(
-      `update recon.discrepancies set ack_by = $2, ack_note = $3, ack_at = now()
-        where id = $1 and last_seen_run_id = $4 and ${ACK_VERSION_SQL} = $5`,
-      [c.row.id, c.ackBy, c.ackNote, c.row.version, c.ackVersion],
-    );
-    if (r.rowCount !== 1) throw new ReconError('DATABASE', showControls(`${c.finding} changed while it was being acknowledged; nothing was written`));
+    const r = await session.db
+      .updateTable('recon.discrepancies')
+      .set({ ack_by: c.ackBy, ack_note: c.ackNote, ack_at: sql`now()` })
+      .where('id', '=', c.row.id)
+      .where('last_seen_run_id', '=', c.row.version)
+      .where(sql<string>`${sql.raw(ACK_VERSION_SQL)}`, '=', c.ackVersion)
+      .executeTakeFirst();
+    if (r.numUpdatedRows !== 1n) throw new ReconError('DATABASE', showControls(`${c.finding} changed while it was being acknowledged; nothing was written`));
   }
 }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Session } from '../../db/connection.js';
 import { periodTotalsSql, type BillFileTotals, type OrderFileTotals } from '../load/file-totals.js';
 
@@ -170,17 +171,21 @@ export async function selectPageData(session: Session, request: PageRequest): Pr
        from (select * from ${prunedFiles('order')} o union all select * from ${prunedFiles('bill')} b) p`,
     [dealerId, from, to],
   );
-  const [ledger] = await q<LedgerTotals>(
-    `select count(*)::int as rows, coalesce(sum(amount), 0)::text as amount,
-            count(*) filter (where status = 'paid')::int as paid,
-            coalesce(sum(amount) filter (where status = 'paid'), 0)::text as "paidAmount"
-       from recon.ledger_payouts
-      where dealer_id = $1
-        and created_at >= ($2::date::timestamp at time zone '${ZONE}')
-        and created_at < (($3::date + 1)::timestamp at time zone '${ZONE}')`,
-    [dealerId, from, to],
-  );
+  // Counts are bigint and sums numeric: the connection gives them as a number and as text.
+  const ledger: LedgerTotals = await session.db
+    .selectFrom('recon.ledger_payouts')
+    .select((eb) => [
+      eb.fn.countAll<number>().as('rows'),
+      eb.fn.coalesce(eb.fn.sum<string>('amount'), sql<string>`0`).as('amount'),
+      eb.fn.countAll<number>().filterWhere('status', '=', 'paid').as('paid'),
+      eb.fn.coalesce(eb.fn.sum<string>('amount').filterWhere('status', '=', 'paid'), sql<string>`0`).as('paidAmount'),
+    ])
+    .where('dealer_id', '=', dealerId)
+    .where('created_at', '>=', sql<Date>`(${from}::date::timestamp at time zone ${sql.lit(ZONE)})`)
+    .where('created_at', '<', sql<Date>`((${to}::date + 1)::timestamp at time zone ${sql.lit(ZONE)})`)
+    .executeTakeFirstOrThrow();
 
+  // Six counts per severity over a values list of the severities, each its own subquery: kept as SQL.
   const periodRuns = `(select id from recon.runs where dealer_id = $1 and business_date between $2 and $3)`;
   const severities = await q<SeverityCounts>(
     `with s(severity, rank) as (values ('critical', 0), ('warning', 1), ('info', 2))
@@ -200,45 +205,66 @@ export async function selectPageData(session: Session, request: PageRequest): Pr
        from s order by s.rank`,
     [dealerId, from, to],
   );
-  const [backlog] = await q<PageData['backlog']>(
-    `select count(*)::int as open,
-            count(*) filter (where ack_by is null)::int as unacked,
-            count(*) filter (where severity = 'critical')::int as "criticalOpen",
-            coalesce(sum(${AMOUNT}) filter (where severity = 'critical'), 0)::text as "criticalAmount"
-       from recon.discrepancies where dealer_id = $1 and status = 'open' and business_date <= $2`,
-    [dealerId, to],
-  );
+  const amount = sql<string | null>`${sql.raw(AMOUNT)}`;
+  const backlog: PageData['backlog'] = await session.db
+    .selectFrom('recon.discrepancies')
+    .select((eb) => [
+      eb.fn.countAll<number>().as('open'),
+      eb.fn.countAll<number>().filterWhere('ack_by', 'is', null).as('unacked'),
+      eb.fn.countAll<number>().filterWhere('severity', '=', 'critical').as('criticalOpen'),
+      eb.fn.coalesce(eb.fn.sum<string>(amount).filterWhere('severity', '=', 'critical'), sql<string>`0`).as('criticalAmount'),
+    ])
+    .where('dealer_id', '=', dealerId)
+    .where('status', '=', 'open')
+    .where('business_date', '<=', to)
+    .executeTakeFirstOrThrow();
 
-  const byKind = await q<DayKindCount>(
-    `select business_date::text as business_date, kind, count(*)::int as count
-       from recon.discrepancies
-      where dealer_id = $1 and business_date between $2 and $3 and status = 'open'
-      group by business_date, kind order by business_date, kind`,
-    [dealerId, historyFrom, to],
-  );
-  const atRisk = await q<DayAmount>(
-    `select business_date::text as business_date, sum(${AMOUNT})::text as amount
-       from recon.discrepancies
-      where dealer_id = $1 and business_date between $2 and $3 and status = 'open' and severity = 'critical'
-        and ${AMOUNT} is not null
-      group by business_date order by business_date`,
-    [dealerId, historyFrom, to],
-  );
-  const runsByDay = await q<DayRuns>(
-    `select business_date::text as business_date,
-            count(*) filter (where status = 'succeeded')::int as succeeded,
-            count(*) filter (where status = 'failed')::int as failed
-       from recon.runs where dealer_id = $1 and business_date between $2 and $3
-      group by business_date order by business_date`,
-    [dealerId, historyFrom, to],
-  );
+  const byKind: DayKindCount[] = await session.db
+    .selectFrom('recon.discrepancies')
+    .select((eb) => ['business_date', 'kind', eb.fn.countAll<number>().as('count')])
+    .where('dealer_id', '=', dealerId)
+    .where('business_date', '>=', historyFrom)
+    .where('business_date', '<=', to)
+    .where('status', '=', 'open')
+    .groupBy(['business_date', 'kind'])
+    .orderBy('business_date').orderBy('kind')
+    .execute();
+  const atRisk: DayAmount[] = await session.db
+    .selectFrom('recon.discrepancies')
+    .select((eb) => ['business_date', eb.fn.sum<string>(amount).as('amount')])
+    .where('dealer_id', '=', dealerId)
+    .where('business_date', '>=', historyFrom)
+    .where('business_date', '<=', to)
+    .where('status', '=', 'open')
+    .where('severity', '=', 'critical')
+    .where(amount, 'is not', null)
+    .groupBy('business_date')
+    .orderBy('business_date')
+    .execute();
+  const runsByDay: DayRuns[] = await session.db
+    .selectFrom('recon.runs')
+    .select((eb) => [
+      'business_date',
+      eb.fn.countAll<number>().filterWhere('status', '=', 'succeeded').as('succeeded'),
+      eb.fn.countAll<number>().filterWhere('status', '=', 'failed').as('failed'),
+    ])
+    .where('dealer_id', '=', dealerId)
+    .where('business_date', '>=', historyFrom)
+    .where('business_date', '<=', to)
+    .groupBy('business_date')
+    .orderBy('business_date')
+    .execute();
 
-  const [first] = await q<{ d: string | null }>(
-    'select min(business_date)::text as d from recon.runs where dealer_id = $1', [dealerId]);
+  const first = await session.db
+    .selectFrom('recon.runs')
+    .select((eb) => eb.fn.min('business_date').as('d'))
+    .where('dealer_id', '=', dealerId)
+    .executeTakeFirst();
 
   // The live follow-up's table may not exist (yet): ask the catalog before naming it.
   const [reg] = await q<{ exists: boolean }>(`select to_regclass('recon.provider_order_checks') is not null as exists`, []);
   const liveStatus = reg!.exists;
+  // Names recon.provider_order_checks only when the catalog has it: dynamic, kept as SQL.
   const live = liveStatus
     ? `left join lateral (
          select jsonb_build_object('code', c.code::text, 'status', c.status::text, 'status_detail', c.status_detail::text,
@@ -259,26 +285,37 @@ export async function selectPageData(session: Session, request: PageRequest): Pr
     [dealerId, to, meta!.today, request.openLimit],
   );
 
-  const runColumns = `id, business_date::text as business_date, status, started_at, finished_at, order_rows, bill_rows, error`;
-  const [lastSuccess] = await q<RunInfo>(
-    `select ${runColumns} from recon.runs where dealer_id = $1 and status = 'succeeded' order by finished_at desc, id desc limit 1`,
-    [dealerId],
-  );
-  const runs = await q<RunInfo>(
-    `select ${runColumns} from recon.runs where dealer_id = $1 and business_date between $2 and $3 order by id desc limit 20`,
-    [dealerId, from, to],
-  );
-  const files = await q<FileInfo>(
-    `select distinct on (business_date, kind) business_date::text as business_date, kind, sha256, bytes, row_count,
-            generated_at, ingested_at, run_id
-       from recon.provider_files where dealer_id = $1 and business_date between $2 and $3
-      order by business_date desc, kind desc, id desc`,
-    [dealerId, from, to],
-  );
+  const runColumns = ['id', 'business_date', 'status', 'started_at', 'finished_at', 'order_rows', 'bill_rows', 'error'] as const;
+  const lastSuccess: RunInfo | undefined = await session.db
+    .selectFrom('recon.runs')
+    .select(runColumns)
+    .where('dealer_id', '=', dealerId)
+    .where('status', '=', 'succeeded')
+    .orderBy('finished_at', 'desc').orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const runs: RunInfo[] = await session.db
+    .selectFrom('recon.runs')
+    .select(runColumns)
+    .where('dealer_id', '=', dealerId)
+    .where('business_date', '>=', from)
+    .where('business_date', '<=', to)
+    .orderBy('id', 'desc')
+    .limit(20)
+    .execute();
+  const files: FileInfo[] = await session.db
+    .selectFrom('recon.provider_files')
+    .distinctOn(['business_date', 'kind'])
+    .select(['business_date', 'kind', 'sha256', 'bytes', 'row_count', 'generated_at', 'ingested_at', 'run_id'])
+    .where('dealer_id', '=', dealerId)
+    .where('business_date', '>=', from)
+    .where('business_date', '<=', to)
+    .orderBy('business_date', 'desc').orderBy('kind', 'desc').orderBy('id', 'desc')
+    .execute();
 
   return {
     request, historyFrom, today: meta!.today,
-    orders: orders!, bills: bills!, pruned: pruned!, ledger: ledger!, severities, backlog: backlog!,
+    orders: orders!, bills: bills!, pruned: pruned!, ledger, severities, backlog,
     byKind, atRisk, runsByDay, firstRunDay: first?.d ?? null,
     open: open.map((o) => ({
       ...o,
@@ -291,14 +328,17 @@ export async function selectPageData(session: Session, request: PageRequest): Pr
 
 /** The dealer a page is for: the configured one, else the only one the database knows. */
 export async function soleDealer(session: Session): Promise<string[]> {
-  const r = await session.query<{ dealer_id: string }>(
-    'select dealer_id from recon.runs group by dealer_id order by dealer_id limit 2');
-  return r.rows.map((x) => x.dealer_id);
+  const rows = await session.db.selectFrom('recon.runs').select('dealer_id').groupBy('dealer_id').orderBy('dealer_id').limit(2).execute();
+  return rows.map((x) => x.dealer_id);
 }
 
 /** The newest business day with a successful run: the page's default day. */
 export async function latestReconciledDay(session: Session, dealerId: string): Promise<string | null> {
-  const r = await session.query<{ d: string }>(
-    `select max(business_date)::text as d from recon.runs where dealer_id = $1 and status = 'succeeded'`, [dealerId]);
-  return r.rows[0]?.d ?? null;
+  const r = await session.db
+    .selectFrom('recon.runs')
+    .select((eb) => eb.fn.max('business_date').as('d'))
+    .where('dealer_id', '=', dealerId)
+    .where('status', '=', 'succeeded')
+    .executeTakeFirst();
+  return r?.d ?? null;
 }

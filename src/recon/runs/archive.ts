@@ -87,25 +87,34 @@ async function fromArchive(request: DayFileRequest, providerAnswer: string | nul
   const { session, archive, dealerId, date, kind } = request;
   const label = FILE_LABELS[kind](date);
   const both = (what: string) => providerAnswer === null ? `${label}: ${what}` : `${providerAnswer}; and ${what}`;
-  const recorded = await session.query<{ run_id: number; sha256: string }>(
-    `select id as run_id, case $3 when 'order' then order_file_sha256 else bill_file_sha256 end as sha256 from recon.runs
-      where dealer_id = $1 and business_date = $2 and status = 'succeeded'
-        and (case $3 when 'order' then order_file_sha256 else bill_file_sha256 end) is not null
-      order by audit_seq desc nulls last, id desc limit 1`,
-    [dealerId, date, kind],
-  );
-  const run = recorded.rows[0];
+  const recordedSha256 = kind === 'order' ? 'order_file_sha256' : 'bill_file_sha256';
+  const run = await session.db
+    .selectFrom('recon.runs')
+    .select((eb) => ['id as run_id', eb.ref(recordedSha256).as('sha256')])
+    .where('dealer_id', '=', dealerId)
+    .where('business_date', '=', date)
+    .where('status', '=', 'succeeded')
+    .where(recordedSha256, 'is not', null)
+    .orderBy('audit_seq', (ob) => ob.desc().nullsLast())
+    .orderBy('id', 'desc')
+    .limit(1)
+    .$narrowType<{ sha256: string }>()
+    .executeTakeFirst();
   if (run === undefined) {
     throw new ReconError('ARCHIVE', both(`the archive has no ${label}: no run of dealer ${dealerId} ever ingested it`), {
       facts: { kind, date, archiveDir: archive.root },
     });
   }
-  const last = await session.query<IngestedFile>(
-    `select sha256, bytes, generated_at, archive_key, run_id from recon.provider_files
-      where dealer_id = $1 and business_date = $2 and kind = $3 and sha256 = $4 order by id desc limit 1`,
-    [dealerId, date, kind, run.sha256],
-  );
-  const file = last.rows[0];
+  const file: IngestedFile | undefined = await session.db
+    .selectFrom('recon.provider_files')
+    .select(['sha256', 'bytes', 'generated_at', 'archive_key', 'run_id'])
+    .where('dealer_id', '=', dealerId)
+    .where('business_date', '=', date)
+    .where('kind', '=', kind)
+    .where('sha256', '=', run.sha256)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   const refuse = (what: string) => new ReconError('ARCHIVE', both(`run ${run.run_id} recorded sha256 ${run.sha256.slice(0, 12)} for it, but ${what}: run yzh-recon verify`), {
     facts: { kind, date, archiveDir: archive.root },
   });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Session } from '../../db/connection.js';
 
 /**
@@ -72,18 +73,22 @@ export function linkHash(run: AuditedRun, previousHash: string | null, digest: s
   ]));
 }
 
-export const FINDING_COLUMNS = 'discrepancy_id, action, business_date::text as business_date, kind, order_id, severity, ledger_amount::text as ledger_amount, provider_amount::text as provider_amount, status';
+/** The hashed columns; dates and amounts arrive as their text (src/db/connection.ts keeps them so). */
+export const FINDING_COLUMNS = [
+  'discrepancy_id', 'action', 'business_date', 'kind', 'order_id', 'severity', 'ledger_amount', 'provider_amount', 'status',
+] as const;
 
-export const RUN_COLUMNS = `id, dealer_id, business_date::text as business_date, trigger, status, order_file_sha256, bill_file_sha256,
-  order_rows, bill_rows, audit_previous_run_id, audit_seq, audit_findings_digest, audit_hash`;
+export const RUN_COLUMNS = [
+  'id', 'dealer_id', 'business_date', 'trigger', 'status', 'order_file_sha256', 'bill_file_sha256',
+  'order_rows', 'bill_rows', 'audit_previous_run_id', 'audit_seq', 'audit_findings_digest', 'audit_hash',
+] as const;
 
 export async function runFindings(session: Session, runId: number): Promise<FindingRecord[]> {
-  const r = await session.query<FindingRecord>(`select ${FINDING_COLUMNS} from recon.run_findings where run_id = $1 order by discrepancy_id`, [runId]);
-  return r.rows;
+  return session.db.selectFrom('recon.run_findings').select(FINDING_COLUMNS).where('run_id', '=', runId).orderBy('discrepancy_id').execute();
 }
 
 export async function auditedRun(session: Session, runId: number): Promise<AuditedRun | undefined> {
-  return (await session.query<AuditedRun>(`select ${RUN_COLUMNS} from recon.runs where id = $1`, [runId])).rows[0];
+  return session.db.selectFrom('recon.runs').select(RUN_COLUMNS).where('id', '=', runId).executeTakeFirst();
 }
 
 /**
@@ -92,27 +97,39 @@ export async function auditedRun(session: Session, runId: number): Promise<Audit
  * dealer's chain has one head: its audited run with the highest audit_seq.
  */
 export async function recordAudit(session: Session, runId: number, dealerId: string): Promise<string> {
-  await session.query(
-    `insert into recon.run_findings
-       (run_id, discrepancy_id, action, dealer_id, business_date, kind, order_id, severity, ledger_amount, provider_amount, status)
-     select $1, d.id,
-            case when d.resolved_run_id = $1 then 'resolved' when d.first_seen_run_id = $1 then 'opened' else 'seen' end,
-            d.dealer_id, d.business_date, d.kind, d.order_id, d.severity, d.ledger_amount, d.provider_amount, d.status
-       from recon.discrepancies d
-      where d.dealer_id = $2 and (d.last_seen_run_id = $1 or d.resolved_run_id = $1)`,
-    [runId, dealerId],
-  );
-  const head = await session.query<{ id: number; audit_seq: number; audit_hash: string }>(
-    `select id, audit_seq, audit_hash from recon.runs
-      where dealer_id = $1 and audit_hash is not null and id <> $2 order by audit_seq desc limit 1`,
-    [dealerId, runId],
-  );
-  const previous = head.rows[0] ?? null;
-  await session.query('update recon.runs set audit_previous_run_id = $2, audit_seq = $3 where id = $1',
-    [runId, previous?.id ?? null, (previous?.audit_seq ?? 0) + 1]);
+  await session.db
+    .insertInto('recon.run_findings')
+    .columns(['run_id', 'discrepancy_id', 'action', 'dealer_id', 'business_date', 'kind', 'order_id', 'severity', 'ledger_amount', 'provider_amount', 'status'])
+    .expression((eb) => eb
+      .selectFrom('recon.discrepancies as d')
+      .select((eb) => [
+        sql<number>`${runId}::bigint`.as('run_id'),
+        'd.id',
+        eb.case().when('d.resolved_run_id', '=', runId).then('resolved' as const)
+          .when('d.first_seen_run_id', '=', runId).then('opened' as const)
+          .else('seen' as const).end().as('action'),
+        'd.dealer_id', 'd.business_date', 'd.kind', 'd.order_id', 'd.severity', 'd.ledger_amount', 'd.provider_amount', 'd.status',
+      ])
+      .where('d.dealer_id', '=', dealerId)
+      .where((eb) => eb.or([eb('d.last_seen_run_id', '=', runId), eb('d.resolved_run_id', '=', runId)])))
+    .execute();
+  const previous = await session.db
+    .selectFrom('recon.runs')
+    .select(['id', 'audit_seq', 'audit_hash'])
+    .where('dealer_id', '=', dealerId)
+    .where('audit_hash', 'is not', null)
+    .where('id', '<>', runId)
+    .orderBy('audit_seq', 'desc')
+    .limit(1)
+    .executeTakeFirst() ?? null;
+  await session.db
+    .updateTable('recon.runs')
+    .set({ audit_previous_run_id: previous?.id ?? null, audit_seq: (previous?.audit_seq ?? 0) + 1 })
+    .where('id', '=', runId)
+    .execute();
   const run = (await auditedRun(session, runId))!;
   const digest = findingsDigest(await runFindings(session, runId));
   const hash = linkHash(run, previous?.audit_hash ?? null, digest);
-  await session.query('update recon.runs set audit_findings_digest = $2, audit_hash = $3 where id = $1', [runId, digest, hash]);
+  await session.db.updateTable('recon.runs').set({ audit_findings_digest: digest, audit_hash: hash }).where('id', '=', runId).execute();
   return hash;
 }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { DateTime } from 'luxon';
 import { Gauge, Pushgateway, Registry } from 'prom-client';
 import type { Session } from '../../db/connection.js';
@@ -96,20 +97,33 @@ export function buildRunMetrics(input: RunMetricsInput): Registry {
 }
 
 export async function openFindings(session: Session, dealerId: string): Promise<{ kind: string; severity: string; count: number; amount: string }[]> {
-  const r = await session.query<{ kind: string; severity: string; count: number; amount: string }>(
-    `select kind, severity, count(*)::int as count, coalesce(sum(coalesce(provider_amount, ledger_amount)), 0)::text as amount from recon.discrepancies
-      where dealer_id = $1 and status = 'open' group by kind, severity order by kind, severity`, [dealerId]);
-  return r.rows;
+  // count(*) is bigint and sum numeric: the connection gives them as a number and as text.
+  return session.db
+    .selectFrom('recon.discrepancies')
+    .select((eb) => [
+      'kind', 'severity', eb.fn.countAll<number>().as('count'),
+      eb.fn.coalesce(eb.fn.sum<string>(eb.fn.coalesce('provider_amount', 'ledger_amount')), sql<string>`0`).as('amount'),
+    ])
+    .where('dealer_id', '=', dealerId)
+    .where('status', '=', 'open')
+    .groupBy(['kind', 'severity'])
+    .orderBy('kind').orderBy('severity')
+    .execute();
 }
 
 export async function reconciledDays(session: Session, dealerId: string): Promise<ReconciledDays> {
-  const r = await session.query<{ last_success: string | null; last_final: string | null }>(
-    `select max(business_date)::text as last_success,
-            max(business_date) filter (
-              where started_at >= ((business_date + 1)::timestamp + interval '16 hours 45 minutes') at time zone 'Asia/Shanghai'
-            )::text as last_final
-       from recon.runs where dealer_id = $1 and status = 'succeeded'`, [dealerId]);
-  return { lastSuccess: r.rows[0]?.last_success ?? null, lastFinal: r.rows[0]?.last_final ?? null };
+  const r = await session.db
+    .selectFrom('recon.runs')
+    .select((eb) => [
+      eb.fn.max('business_date').as('last_success'),
+      eb.fn.max('business_date')
+        .filterWhere('started_at', '>=', sql<Date>`((business_date + 1)::timestamp + interval '16 hours 45 minutes') at time zone 'Asia/Shanghai'`)
+        .as('last_final'),
+    ])
+    .where('dealer_id', '=', dealerId)
+    .where('status', '=', 'succeeded')
+    .executeTakeFirst();
+  return { lastSuccess: r?.last_success ?? null, lastFinal: r?.last_final ?? null };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
 import type { Session } from '../../db/connection.js';
 import type { RunTrigger } from '../../db/schema.js';
 import { ReconError } from '../../errors.js';
@@ -10,14 +11,15 @@ import { ReconError } from '../../errors.js';
  * statement, so that no other session ever sees the row without its lock.
  */
 export async function insertRun(session: Session, dealerId: string, date: string, trigger: RunTrigger): Promise<number> {
-  const r = await session.query<{ id: number }>(
-    `with run as (
-       insert into recon.runs (dealer_id, business_date, trigger, status) values ($1, $2, $3, 'running') returning id
-     )
-     select id, pg_advisory_lock(${RUN_ALIVE_NAMESPACE}, id::int4) from run`,
-    [dealerId, date, trigger],
-  );
-  return r.rows[0]!.id;
+  const run = await session.db
+    .with('run', (db) => db
+      .insertInto('recon.runs')
+      .values({ dealer_id: dealerId, business_date: date, trigger, status: 'running' })
+      .returning('id'))
+    .selectFrom('run')
+    .select(['id', sql`pg_advisory_lock(${sql.lit(RUN_ALIVE_NAMESPACE)}, id::int4)`.as('locked')])
+    .executeTakeFirstOrThrow();
+  return run.id;
 }
 
 export interface RunOutcome {
@@ -75,7 +77,7 @@ const ALIVE = `exists (select 1 from pg_locks k
                   and k.classid = ${RUN_ALIVE_NAMESPACE}::oid and k.objid = r.id::int4::oid)`;
 
 export async function releaseAlive(session: Session, runId: number): Promise<void> {
-  await session.query('select pg_advisory_unlock($1, $2::int4)', [RUN_ALIVE_NAMESPACE, runId]);
+  await sql`select pg_advisory_unlock(${RUN_ALIVE_NAMESPACE}, ${runId}::int4)`.execute(session.db);
 }
 
 /**
@@ -85,22 +87,21 @@ export async function releaseAlive(session: Session, runId: number): Promise<voi
 export async function acquireRunLock(session: Session, dealerId: string, runId: number | null, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
-    const r = await session.query<{ locked: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as locked', [LOCK_NAMESPACE, dealerId]);
+    const r = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${LOCK_NAMESPACE}, hashtext(${dealerId})) as locked`.execute(session.db);
     if (r.rows[0]?.locked === true) break;
     if (Date.now() >= deadline || signal?.aborted) {
-      // The holder: the run whose alive lock is held by the session that holds the dealer's.
-      const holder = await session.query<{ id: number; business_date: string; started_at: Date }>(
-        `select r.id, r.business_date, r.started_at
+      // The holder: the run whose alive lock is held by the session that holds the dealer's
+      // (pg_locks is the catalog's, so this one stays SQL).
+      const holder = await sql<{ id: number; business_date: string; started_at: Date }>`
+        select r.id, r.business_date, r.started_at
            from pg_locks dl
            join pg_locks rl on rl.pid = dl.pid and rl.locktype = 'advisory' and rl.granted and rl.objsubid = 2
-                           and rl.classid = ${RUN_ALIVE_NAMESPACE}::oid
+                           and rl.classid = ${sql.lit(RUN_ALIVE_NAMESPACE)}::oid
            join recon.runs r on r.id::int4::oid = rl.objid
           where dl.locktype = 'advisory' and dl.granted and dl.objsubid = 2
-            and dl.classid = ${LOCK_NAMESPACE}::oid and dl.objid = hashtext($1)::oid
-            and r.dealer_id = $1 and r.status = 'running'
-          order by r.id limit 1`,
-        [dealerId],
-      );
+            and dl.classid = ${sql.lit(LOCK_NAMESPACE)}::oid and dl.objid = hashtext(${dealerId})::oid
+            and r.dealer_id = ${dealerId} and r.status = 'running'
+          order by r.id limit 1`.execute(session.db);
       const h = holder.rows[0];
       const who = h ? `run ${h.id} (business date ${h.business_date}, started ${h.started_at.toISOString()})` : 'another session';
       throw new ReconError('LOCKED', `dealer ${dealerId} is locked by ${who}; gave up after waiting ${Math.round(timeoutMs / 1000)} s`, {
@@ -111,14 +112,16 @@ export async function acquireRunLock(session: Session, dealerId: string, runId: 
   }
   // A 'running' row of this dealer whose process holds no alive lock died before it finished.
   // (Runs still waiting for the dealer's lock hold theirs, and are left alone.)
-  await session.query(
-    `update recon.runs r set status = 'failed', finished_at = now(),
-            error = 'abandoned: the process ended before the run finished'
-      where r.dealer_id = $1 and r.status = 'running' and r.id is distinct from $2::bigint and not ${ALIVE}`,
-    [dealerId, runId],
-  );
+  await session.db
+    .updateTable('recon.runs as r')
+    .set({ status: 'failed', finished_at: sql`now()`, error: 'abandoned: the process ended before the run finished' })
+    .where('r.dealer_id', '=', dealerId)
+    .where('r.status', '=', 'running')
+    .where('r.id', 'is distinct from', sql<number | null>`${runId}::bigint`)
+    .where(sql<boolean>`not ${sql.raw(ALIVE)}`)
+    .execute();
 }
 
 export async function releaseRunLock(session: Session, dealerId: string): Promise<void> {
-  await session.query('select pg_advisory_unlock($1, hashtext($2))', [LOCK_NAMESPACE, dealerId]);
+  await sql`select pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${dealerId}))`.execute(session.db);
 }

@@ -83,16 +83,24 @@ export interface ArchiveRetention {
  * Files ingested before the archive existed are counted, not failed.
  */
 export async function verifyFiles(session: Session, archive: Archive, scope: VerifyScope, retention: ArchiveRetention): Promise<VerifyCheck> {
-  const params: unknown[] = [];
-  const files = await session.query<FileRecord>(
-    `select f.id, f.dealer_id, f.business_date::text as business_date, f.kind, f.sha256, f.bytes, f.run_id, f.archive_key, f.archive_pruned_at,
-            (select case f.kind when 'order' then r.order_file_sha256 else r.bill_file_sha256 end
-               from recon.runs r
-              where r.id = f.run_id and r.status = 'succeeded' and r.dealer_id = f.dealer_id and r.business_date = f.business_date) as run_sha256
-       from recon.provider_files f where ${scopeSql(scope, params, 'f')}
-      order by f.business_date, f.dealer_id, f.kind, f.id`,
-    params,
-  );
+  const files: FileRecord[] = await session.db
+    .selectFrom('recon.provider_files as f')
+    .select((eb) => [
+      'f.id', 'f.dealer_id', 'f.business_date', 'f.kind', 'f.sha256', 'f.bytes', 'f.run_id', 'f.archive_key', 'f.archive_pruned_at',
+      eb.selectFrom('recon.runs as r')
+        .select((eb) => eb.case('f.kind').when('order').then(eb.ref('r.order_file_sha256')).else(eb.ref('r.bill_file_sha256')).end().as('sha256'))
+        .whereRef('r.id', '=', 'f.run_id')
+        .where('r.status', '=', 'succeeded')
+        .whereRef('r.dealer_id', '=', 'f.dealer_id')
+        .whereRef('r.business_date', '=', 'f.business_date')
+        .as('run_sha256'),
+    ])
+    .$if(scope.dealerId !== undefined, (q) => q.where('f.dealer_id', '=', scope.dealerId!))
+    .$if(scope.from !== undefined, (q) => q.where('f.business_date', '>=', scope.from!))
+    .$if(scope.to !== undefined, (q) => q.where('f.business_date', '<=', scope.to!))
+    .orderBy('f.business_date').orderBy('f.dealer_id').orderBy('f.kind').orderBy('f.id')
+    .execute();
+  // Each run's two recorded files as rows (a lateral values list) with no record: kept as SQL.
   const runParams: unknown[] = [];
   const unrecorded = await session.query<RecordedFile>(
     `select r.id as run_id, r.dealer_id, r.business_date::text as business_date, k.kind, k.sha256
@@ -109,7 +117,7 @@ export async function verifyFiles(session: Session, archive: Archive, scope: Ver
   let checked = 0;
   let unarchived = 0;
   let pruned = 0;
-  for (const f of files.rows) {
+  for (const f of files) {
     const where = f.archive_key === null ? 'not archived' : archive.path(f.archive_key);
     const what = `${FILE_LABELS[f.kind](f.business_date)} of dealer ${f.dealer_id} (ingested by run ${f.run_id}, ${where})`;
     if (f.run_sha256 !== f.sha256) {
@@ -154,7 +162,7 @@ export async function verifyFiles(session: Session, archive: Archive, scope: Ver
   return { name: 'files', ok: mismatches.length === 0, detail, count: checked, mismatches };
 }
 
-interface CurrentFinding extends FindingRecord {
+interface CurrentFinding extends Omit<FindingRecord, 'action'> {
   /** The run the row names as the last to write it (resolved_run_id, else last_seen_run_id). */
   owner: number;
   /** The last run, in chain order, that recorded the finding in recon.run_findings. */
@@ -179,35 +187,42 @@ const COMPARED = ['business_date', 'kind', 'order_id', 'severity', 'ledger_amoun
  * once resolved). The first run that fails any of these is named.
  */
 export async function verifyChain(session: Session, scope: VerifyScope): Promise<VerifyCheck> {
-  const dealerParams: unknown[] = [];
-  const dealerFilter = scope.dealerId === undefined ? 'true' : (dealerParams.push(scope.dealerId), 'r.dealer_id = $1');
-  const all = await session.query<AuditedRun>(
-    `select ${RUN_COLUMNS} from recon.runs r where ${dealerFilter} and (r.audit_hash is not null or r.audit_previous_run_id is not null or r.status = 'succeeded')
-      order by r.dealer_id, r.id`,
-    dealerParams,
-  );
+  const all: AuditedRun[] = await session.db
+    .selectFrom('recon.runs')
+    .select(RUN_COLUMNS)
+    .$if(scope.dealerId !== undefined, (q) => q.where('dealer_id', '=', scope.dealerId!))
+    .where((eb) => eb.or([eb('audit_hash', 'is not', null), eb('audit_previous_run_id', 'is not', null), eb('status', '=', 'succeeded')]))
+    .orderBy('dealer_id').orderBy('id')
+    .execute();
   const inScope = (run: AuditedRun) => (scope.from === undefined || run.business_date >= scope.from) && (scope.to === undefined || run.business_date <= scope.to);
 
   // Each discrepancy with the last run that recorded it (in chain order), and what it recorded.
-  const current = await session.query<CurrentFinding>(
-    `select d.id as discrepancy_id, d.business_date::text as business_date, d.kind, d.order_id, d.severity,
-            d.ledger_amount::text as ledger_amount, d.provider_amount::text as provider_amount, d.status,
-            coalesce(d.resolved_run_id, d.last_seen_run_id) as owner, w.run_id as writer,
-            w.action as recorded_action, w.business_date::text as recorded_business_date, w.kind as recorded_kind,
-            w.order_id as recorded_order_id, w.severity as recorded_severity,
-            w.ledger_amount::text as recorded_ledger_amount, w.provider_amount::text as recorded_provider_amount,
-            w.status as recorded_status
-       from recon.discrepancies d
-       join recon.runs o on o.id = coalesce(d.resolved_run_id, d.last_seen_run_id)
-       left join lateral (
-         select f.* from recon.run_findings f join recon.runs r on r.id = f.run_id
-          where f.discrepancy_id = d.id order by r.audit_seq desc limit 1) w on true
-      where ${scope.dealerId === undefined ? 'true' : 'd.dealer_id = $1'} and (o.audit_hash is not null or w.run_id is not null)
-      order by d.id`,
-    dealerParams,
-  );
+  const current: CurrentFinding[] = await session.db
+    .selectFrom('recon.discrepancies as d')
+    .innerJoin('recon.runs as o', (join) => join.on((eb) => eb('o.id', '=', eb.fn.coalesce('d.resolved_run_id', 'd.last_seen_run_id'))))
+    .leftJoinLateral(
+      (eb) => eb.selectFrom('recon.run_findings as f')
+        .innerJoin('recon.runs as r', 'r.id', 'f.run_id')
+        .selectAll('f')
+        .whereRef('f.discrepancy_id', '=', 'd.id')
+        .orderBy('r.audit_seq', 'desc')
+        .limit(1)
+        .as('w'),
+      (join) => join.onTrue(),
+    )
+    .select((eb) => [
+      'd.id as discrepancy_id', 'd.business_date', 'd.kind', 'd.order_id', 'd.severity', 'd.ledger_amount', 'd.provider_amount', 'd.status',
+      eb.fn.coalesce('d.resolved_run_id', 'd.last_seen_run_id').as('owner'),
+      'w.run_id as writer', 'w.action as recorded_action', 'w.business_date as recorded_business_date', 'w.kind as recorded_kind',
+      'w.order_id as recorded_order_id', 'w.severity as recorded_severity', 'w.ledger_amount as recorded_ledger_amount',
+      'w.provider_amount as recorded_provider_amount', 'w.status as recorded_status',
+    ])
+    .$if(scope.dealerId !== undefined, (q) => q.where('d.dealer_id', '=', scope.dealerId!))
+    .where((eb) => eb.or([eb('o.audit_hash', 'is not', null), eb('w.run_id', 'is not', null)]))
+    .orderBy('d.id')
+    .execute();
   const byOwner = new Map<number, CurrentFinding[]>();
-  for (const f of current.rows) {
+  for (const f of current) {
     const accountable = f.writer ?? f.owner;
     byOwner.set(accountable, [...(byOwner.get(accountable) ?? []), f]);
   }
@@ -217,7 +232,7 @@ export async function verifyChain(session: Session, scope: VerifyScope): Promise
   let head: AuditedRun | null = null;
   const dealers = new Set<string>();
   const byDealer = new Map<string, AuditedRun[]>();
-  for (const run of all.rows) byDealer.set(run.dealer_id, [...(byDealer.get(run.dealer_id) ?? []), run]);
+  for (const run of all) byDealer.set(run.dealer_id, [...(byDealer.get(run.dealer_id) ?? []), run]);
 
   for (const [dealerId, runs] of byDealer) {
     const audited = runs.filter((r) => r.audit_hash !== null);

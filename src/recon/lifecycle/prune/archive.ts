@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { Archive } from '../../../provider/archive.js';
 import type { Pruner } from './pruner.js';
 
@@ -21,9 +22,13 @@ export const archivePruner: Pruner = {
       // in between leaves the record unmarked, and verify names the object as missing.
       await session.exec('begin');
       try {
-        await session.query(
-          'update recon.provider_files set archive_pruned_at = now() where dealer_id = $1 and archive_key = $2 and archive_pruned_at is null',
-          [dealerId, object.key]);
+        await session.db
+          .updateTable('recon.provider_files')
+          .set({ archive_pruned_at: sql`now()` })
+          .where('dealer_id', '=', dealerId)
+          .where('archive_key', '=', object.key)
+          .where('archive_pruned_at', 'is', null)
+          .execute();
         await archive.remove(object.key);
         await session.exec('commit');
       } catch (err) {
