@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --orders N[,N2…]] [--stages reader,run,floor,instructions] [--data DIR] [--repeat K] [--explain]
- *                 [--history H] [--filled-days K] [--stray-quote] [--shape real|ordered] [--keep]
+ *                 [--history H] [--filled-days K] [--stray-quote] [--shape real|ordered] [--keep] [--pglite]
  *
  * Generates a day of N orders (about 2N bill rows, a ledger of about 1.1N rows with planted
  * discrepancies; `--shape`: see Shape below), serves it from the sandbox, and measures in separate processes (so that each
@@ -14,6 +14,7 @@
  * an empty database in the same invocation, and the table gives the ratio.
  * `--filled-days K` also runs the day on a database holding K days of N orders' provider rows
  * (written by SQL into their partitions, no ledger), for the load time against an empty one.
+ * `--pglite` (with DATABASE_URL) also runs the day on the embedded PGlite, beside the server.
  * `--keep` leaves the last measured run's database (Postgres) for a look afterwards.
  * `--stray-quote` then runs the same day again with one unclosed quote in the order file's
  * line 2 (`"王**`), which must fail naming line 2, and compares its peak RSS with the clean run's.
@@ -359,7 +360,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       orders: { type: 'string' }, stages: { type: 'string' }, data: { type: 'string' }, explain: { type: 'boolean' }, repeat: { type: 'string' },
-      history: { type: 'string' }, 'filled-days': { type: 'string' }, 'stray-quote': { type: 'boolean' }, shape: { type: 'string' }, keep: { type: 'boolean' },
+      history: { type: 'string' }, 'filled-days': { type: 'string' }, 'stray-quote': { type: 'boolean' }, shape: { type: 'string' }, keep: { type: 'boolean' }, pglite: { type: 'boolean' },
     },
   });
   const sizes = (values.orders ?? '1000000').split(',').map(Number);
@@ -376,7 +377,7 @@ async function main(): Promise<void> {
 }
 
 async function runSize(
-  n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string; history?: string; 'filled-days'?: string; 'stray-quote'?: boolean; shape?: string; keep?: boolean },
+  n: number, values: { stages?: string; data?: string; explain?: boolean; repeat?: string; history?: string; 'filled-days'?: string; 'stray-quote'?: boolean; shape?: string; keep?: boolean; pglite?: boolean },
 ): Promise<SizeResult> {
   const shapeArg = values.shape ?? 'real';
   if (shapeArg !== 'real' && shapeArg !== 'ordered') throw new Error(`--shape: real or ordered, not ${shapeArg}`);
@@ -461,13 +462,15 @@ async function runSize(
     // The day on an empty database first; then, in the same invocation, after H real days of
     // history (--history) and after K days of provider rows alone (--filled-days): the cost of
     // a run must not grow with the days kept.
-    const variants: { label: string; history: string[]; filledDays: number }[] = [{ label: '', history: [], filledDays: 0 }];
+    const variants: { label: string; history: string[]; filledDays: number; embedded?: boolean }[] = [{ label: '', history: [], filledDays: 0 }];
+    // --pglite: the same day on the embedded engine as well, beside the server's figures.
+    if (values.pglite === true && databaseUrl) variants.push({ label: 'on PGlite (embedded)', history: [], filledDays: 0, embedded: true });
     if (historyDates.length > 0) variants.push({ label: `after ${historyDates.length} days of history`, history: historyDates, filledDays: 0 });
     const filledDays = Number(values['filled-days'] ?? 0);
     if (filledDays > 0) variants.push({ label: `into ${filledDays} days of provider rows`, history: [], filledDays });
     let baseline: { ms: number; loadMs: number } | null = null;
     for (const variant of variants) {
-      const m = await measuredRun({ databaseUrl, dataDir, runEnvBase, orders: n, shape, history: variant.history, filledDays: variant.filledDays, explain: values.explain === true, explainName: variant.label === '' ? 'explain.txt' : `explain ${variant.label}.txt`.replace(/ /g, '-') });
+      const m = await measuredRun({ databaseUrl: variant.embedded === true ? undefined : databaseUrl, dataDir, runEnvBase, orders: n, shape, history: variant.history, filledDays: variant.filledDays, explain: values.explain === true, explainName: variant.label === '' ? 'explain.txt' : `explain ${variant.label}.txt`.replace(/ /g, '-') });
       const t = m.times;
       const prefix = variant.label === '' ? 'run' : `run ${variant.label}`;
       if (variant.label === '') {
@@ -481,6 +484,11 @@ async function runSize(
         baseline = { ms: m.run.ms, loadMs: t.loadMs! };
       } else {
         const vs = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+        if (variant.embedded === true) {
+          table.push([`${prefix}: load / match`, `${fmt(t.loadMs!)} / ${fmt(t.matchMs!)}`, '', '']);
+          table.push([`${prefix}: end to end (vs the server: ${vs(m.run.ms, baseline!.ms)})`, fmt(m.run.ms), rate(m.rows, m.run.ms), mb(m.run.maxRssKb)]);
+          results.runOnPglite = { ...t, endToEndMs: m.run.ms, maxRssKb: m.run.maxRssKb };
+        } else {
         table.push([`${prefix}: load (vs empty: ${vs(t.loadMs!, baseline!.loadMs)})`, fmt(t.loadMs!), rate(m.rows, t.loadMs!), '']);
         table.push([`${prefix}: match`, fmt(t.matchMs!), '', '']);
         table.push([`${prefix}: end to end (vs empty: ${vs(m.run.ms, baseline!.ms)})`, fmt(m.run.ms), rate(m.rows, m.run.ms), mb(m.run.maxRssKb)]);
@@ -488,6 +496,7 @@ async function runSize(
           ...t, endToEndMs: m.run.ms, maxRssKb: m.run.maxRssKb, historyDays: variant.history.length, filledDays: variant.filledDays,
           vsEmpty: { endToEnd: m.run.ms / baseline!.ms, load: t.loadMs! / baseline!.loadMs },
         };
+        }
       }
       size.runRssKb = Math.max(size.runRssKb ?? 0, m.run.maxRssKb);
       const wrong = Object.entries(planted).filter(([kind, count]) => m.counts[kind] !== count);
