@@ -6,6 +6,8 @@ set local jit = off;
 
 set local random_page_cost = 1.1;
 
+set local enable_mergejoin = off;
+
 -- The run's parameters ($1 dealer, $2 day)
 
 create temp table recon_params on commit drop as
@@ -56,8 +58,6 @@ set local max_parallel_workers_per_gather to default;
 
 set local max_parallel_workers_per_gather = 0;
 
-set local enable_mergejoin = off;
-
 create temp table if not exists recon_bill_multi on commit drop as
 select order_id from recon_day_bills
  group by order_id
@@ -88,8 +88,6 @@ select b.order_id, min(b.business_date) as first_date,
   from recon_day_bills b
  where b.order_id in (select order_id from recon_bill_multi) and b.bill_status in ('succeeded', 'pending_claim')
  group by b.order_id;
-
-set local enable_mergejoin to default;
 
 set local max_parallel_workers_per_gather to default;
 

@@ -14,7 +14,7 @@ export interface LoadJob {
   date: string;
   /**
    * Where the ids the framing found repeated go (the server's typed load): by default a temp
-   * table on the loading session (recon_order_multi, recon_bill_multi); a load on a side
+   * table on the loading session (server-loader.ts createMultiTable); a load on a side
    * connection hands them here, for the run's own session.
    */
   onRepeats?: (ids: string[]) => void;

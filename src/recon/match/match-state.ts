@@ -137,11 +137,9 @@ export const BILL_STATE_SQL: readonly string[] = [
   // file's rows are not in id order.
   //
   // The server's loader knows those orders from its framing (server-loader.ts); otherwise
-  // a narrow count finds them here. Without merge joins: with its cheap random reads
-  // (MATCH_SETTINGS_SQL) the planner would join the two halves in id order through the id
-  // index, reading the heap at random (15 s at a million orders, against 2 s for the hash).
+  // a narrow count finds them here. (Merge joins are off for the run, MATCH_SETTINGS_SQL: with
+  // them the planner joined the two halves in id order through the id index.)
   'set local max_parallel_workers_per_gather = 0',
-  'set local enable_mergejoin = off',
   `create temp table if not exists recon_bill_multi on commit drop as
    select order_id from recon_day_bills
     group by order_id
@@ -164,7 +162,6 @@ export const BILL_STATE_SQL: readonly string[] = [
      from recon_day_bills b
     where b.order_id in (select order_id from recon_bill_multi) and b.bill_status in ${COUNTED_BILL_STATUSES}
     group by b.order_id`,
-  'set local enable_mergejoin to default',
   'set local max_parallel_workers_per_gather to default',
 ];
 
