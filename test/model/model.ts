@@ -21,8 +21,10 @@ export * from './vocabulary.js';
 // The model
 
 export class ReferenceModel {
-  /** Each day's files as last ingested (a regenerated file replaces its day). */
+  /** Each day's files as last ingested (a regenerated file replaces its day); a pruned day's stay here, as its record and archived copy do. */
   private readonly ingested = new Map<string, DayFiles>();
+  /** The days whose provider rows retention dropped (and no run has loaded again since). */
+  private readonly pruned = new Set<string>();
   readonly rows: ModelRow[] = [];
   private step = 0;
   /** The run (step) that last ingested each day's order file as it is now (an unchanged file is not ingested again). */
@@ -35,24 +37,85 @@ export class ReferenceModel {
   /**
    * A `run --date day` that ingests these files: judges its scope, asks the provider live about
    * the orders follow-up picks (`live`: what the provider answers for each order; an order it
-   * does not name is not found), judges those again, and updates the rows.
+   * does not name is not found), judges those again, and updates the rows. A pruned day is
+   * loaded again, even from unchanged files (section 6, Retention).
    */
   run(day: string, files: DayFiles, live: ReadonlyMap<string, LiveReply> = new Map()): void {
     this.step++;
     const before = this.ingested.get(day);
     if (!before || JSON.stringify(before.orders) !== JSON.stringify(files.orders)) this.fileStep.set(day, this.step);
     this.ingested.set(day, files);
+    this.pruned.delete(day);
+    this.judgeDay(day, live, true);
+  }
+
+  /**
+   * `run --from-archive --date day`: the files last ingested for the day, read again (a pruned
+   * day is loaded again); the provider is not asked, so no live answer is recorded. False when
+   * no run ever ingested the day (the run fails and changes nothing).
+   */
+  runFromArchive(day: string): boolean {
+    const files = this.ingested.get(day);
+    if (!files) return false;
+    this.step++;
+    this.pruned.delete(day);
+    this.judgeDay(day, new Map(), false);
+    return true;
+  }
+
+  /**
+   * `follow-up --date day` (RunRequest.mode 'follow-up'): no files; the day judged on what is
+   * ingested, with fresh live answers. Refused (false, nothing changes) for a day never
+   * ingested or one whose provider rows were pruned (section 6, Retention).
+   */
+  followUpRun(day: string, live: ReadonlyMap<string, LiveReply> = new Map()): boolean {
+    if (!this.ingested.has(day) || this.pruned.has(day)) return false;
+    this.step++;
+    this.judgeDay(day, live, true);
+    return true;
+  }
+
+  /**
+   * `prune` with YZH_RETAIN_DAYS = retainDays (also what a run does after it succeeds): the
+   * provider rows of the days more than retainDays before the newest day on file are dropped;
+   * findings, runs and file records stay. The open findings of the days before the first day
+   * kept are marked (details.provider_rows_pruned) when a day was dropped; a marked finding of
+   * a pruned day is no longer judged again until its day is loaded again (docs/design.md,
+   * Retention).
+   */
+  prune(retainDays: number): void {
+    if (this.ingested.size === 0) return;
+    const keptFrom = addDays([...this.ingested.keys()].sort().at(-1)!, -retainDays);
+    const dropped = [...this.ingested.keys()].filter((d) => d < keptFrom && !this.pruned.has(d));
+    if (dropped.length === 0) return;
+    for (const d of dropped) this.pruned.add(d);
+    for (const r of this.rows) if (r.status === 'open' && r.orderId !== null && r.businessDate < keptFrom) r.prunedMark = true;
+  }
+
+  /** A marked finding of a day whose rows are gone: nothing is left to judge it by. */
+  private frozen(r: ModelRow): boolean {
+    return r.prunedMark === true && this.pruned.has(r.businessDate);
+  }
+
+  /** The days whose rows are there to read: ingested and not pruned. */
+  private available(): [string, DayFiles][] {
+    return [...this.ingested].filter(([d]) => !this.pruned.has(d)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  private judgeDay(day: string, live: ReadonlyMap<string, LiveReply>, ask: boolean): void {
     const scope = this.scope(day);
     const asOf = this.asOf(day);
     const judgeScope = () => {
       const found = new Map<string, Finding>();
       for (const orderId of scope) {
-        for (const f of judge(this.view(orderId), asOf, this.rates, (d) => this.ingested.has(d))) found.set(`${f.kind}|${f.orderId}`, f);
+        const v = this.view(orderId);
+        if (!v) continue;
+        for (const f of judge(v, asOf, this.rates, (d) => this.ingested.has(d))) found.set(`${f.kind}|${f.orderId}`, f);
       }
       return found;
     };
     let found = judgeScope();
-    const asked = this.followUp(scope, found);
+    const asked = ask ? this.followUp(scope, found) : new Set<string>();
     for (const orderId of asked) this.checks.set(orderId, { step: this.step, ...(live.get(orderId) ?? { answer: 'not_found', amountFen: 0 }) });
     if (asked.size > 0) found = judgeScope();
     for (const f of this.systemic(day, found)) found.set(`${f.kind}|${f.businessDate}`, f);
@@ -75,6 +138,7 @@ export class ReferenceModel {
     }
     for (const orderId of scope) {
       const v = this.view(orderId);
+      if (!v) continue;
       const statuses = v.orderRows.map((o) => ORDER_STATUS_TEXT[o.statusText]!).sort();
       if (statuses[0] !== 'paid_pending_claim' || statuses.includes('returned')) continue;
       if (v.bills.some((b) => b.type === '经纪公司退汇')) continue;
@@ -85,9 +149,12 @@ export class ReferenceModel {
     return asked;
   }
 
-  /** An answer is the newest evidence when no order file holding a row of the order was ingested by a later run. */
+  /**
+   * An answer is the newest evidence when no order file holding a row of the order was
+   * ingested by a later run. READING: a later file whose rows were pruned no longer speaks.
+   */
   private newest(orderId: string, check: LiveCheck): boolean {
-    for (const [day, f] of this.ingested) {
+    for (const [day, f] of this.available()) {
       if ((this.fileStep.get(day) ?? 0) > check.step && f.orders.some((o) => o.orderId === orderId)) return false;
     }
     return true;
@@ -105,7 +172,8 @@ export class ReferenceModel {
     const openSystemic = new Set(openBefore.filter((r) => r.kind === 'systemic_mismatch').map((r) => r.businessDate));
     const out: Finding[] = [];
     for (const d of new Set([day, ...openSystemic])) {
-      const orders = new Set([...(this.ingested.get(d)?.orders ?? []).map((o) => o.orderId),
+      const files = this.pruned.has(d) ? undefined : this.ingested.get(d);
+      const orders = new Set([...(files?.orders ?? []).map((o) => o.orderId),
         ...this.ledger.filter((l) => dayOf(l.created) === d).map((l) => l.orderId)]);
       const criticals = [...found.values()].filter((f) => f.severity === 'critical' && f.businessDate === d);
       const critical = new Set(criticals.map((f) => f.orderId)).size;
@@ -122,22 +190,26 @@ export class ReferenceModel {
   /**
    * Section 3: a run upserts what it finds, never duplicates it (one open row per kind and
    * order; an order's finding follows the order when its day moves), marks resolved what no
-   * longer holds, and re-checks every finding still open from earlier days.
+   * longer holds, and re-checks every finding still open from earlier days. A frozen finding
+   * (marked pruned, its day's rows gone) is never resolved; found again, it is written as
+   * found, no longer marked.
    */
   private lifecycle(found: Map<string, Finding>): void {
     const open = new Map(this.rows.filter((r) => r.status === 'open').map((r) => [`${r.kind}|${r.orderId ?? r.businessDate}`, r]));
+    const frozen = new Set([...open.values()].filter((r) => this.frozen(r)));
     for (const [key, f] of found) {
       const row = open.get(key);
-      if (row) Object.assign(row, f);
+      if (row) Object.assign(row, f, { prunedMark: false });
       else this.rows.push({ ...f, status: 'open' });
     }
-    for (const [key, row] of open) if (!found.has(key)) row.status = 'resolved';
+    for (const [key, row] of open) if (!found.has(key) && !frozen.has(row)) row.status = 'resolved';
   }
 
   /**
    * The orders a run of `day` decides (docs/design.md "How a run works"; the contract's "each run
    * re-checks the discrepancies still open"): those in the day's order or bill file, the ledger
-   * rows created on the day, those with an open finding, and the week's unclaimed red packets.
+   * rows created on the day, those with an open finding (but a frozen one), and the week's
+   * unclaimed red packets whose rows are still there.
    */
   private scope(day: string): Set<string> {
     const ids = new Set<string>();
@@ -145,8 +217,8 @@ export class ReferenceModel {
     for (const o of files.orders) ids.add(o.orderId);
     for (const b of files.bills) if (b.statusText === '成功') ids.add(b.orderId);
     for (const l of this.ledger) if (dayOf(l.created) === day) ids.add(l.orderId);
-    for (const r of this.rows) if (r.status === 'open' && r.orderId !== null) ids.add(r.orderId);
-    for (const [d, f] of this.ingested) {
+    for (const r of this.rows) if (r.status === 'open' && r.orderId !== null && !this.frozen(r)) ids.add(r.orderId);
+    for (const [d, f] of this.available()) {
       if (d >= addDays(day, -7) && d <= addDays(day, -1)) {
         for (const o of f.orders) if (ORDER_STATUS_TEXT[o.statusText] === 'paid_pending_claim') ids.add(o.orderId);
       }
@@ -160,12 +232,14 @@ export class ReferenceModel {
     return shanghaiMs(`${addDays(newest, 1)} 16:45:00`);
   }
 
-  private view(orderId: string): OrderView {
-    const days = [...this.ingested.keys()].sort();
+  /**
+   * What is known of the order from the rows still there (a pruned day's are gone), the ledger
+   * and its live answer; undefined when nothing is (no row, no ledger row).
+   */
+  private view(orderId: string): OrderView | undefined {
     const orderRows: DatedOrderRow[] = [];
     const bills: DatedBillRow[] = [];
-    for (const day of days) {
-      const f = this.ingested.get(day)!;
+    for (const [day, f] of this.available()) {
       f.orders.forEach((o, line) => { if (o.orderId === orderId) orderRows.push({ ...o, day, line }); });
       f.bills.forEach((b, line) => { if (b.orderId === orderId && b.statusText === '成功') bills.push({ ...b, day, line }); });
     }
@@ -175,7 +249,13 @@ export class ReferenceModel {
     const refs = refStates(orderRows, bills, live);
     const paidRefs = refs.filter((r) => PAID.includes(r.status));
     // Section 3: the order's first order file, else the ledger's creation day, else its first bill file.
-    const home = orderRows[0]?.day ?? (ledger ? dayOf(ledger.created) : undefined) ?? bills[0]!.day;
-    return { orderId, orderRows, bills, ledger, refs, status: orderStatus(refs, bills), paidRefs, home, live };
+    // docs/design.md: when the ledger's day is pruned and no order file from before it is left,
+    // the order keeps the ledger's day and only the rules that do not ask whether something is
+    // absent apply.
+    const ledgerDay = ledger ? dayOf(ledger.created) : undefined;
+    const prunedHome = ledgerDay !== undefined && this.pruned.has(ledgerDay) && (orderRows.length === 0 || orderRows[0]!.day > ledgerDay);
+    const home = prunedHome ? ledgerDay : orderRows[0]?.day ?? ledgerDay ?? bills[0]?.day;
+    if (home === undefined) return undefined;
+    return { orderId, orderRows, bills, ledger, refs, status: orderStatus(refs, bills), paidRefs, home, live, prunedHome };
   }
 }

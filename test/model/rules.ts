@@ -139,6 +139,9 @@ const stalePendingClaim: Rule = (j, ctx) => {
 const unresolvedProviderStatus: Rule = (j) =>
   j.atProvider && j.v.status === 'unresolved' ? finding(j, 'unresolved_provider_status', 'warning') : null;
 
+/** The rules that ask whether something is absent: not applied to an order whose home day's rows were pruned. */
+const ASKS_ABSENCE: readonly Rule[] = [missingAtProvider, duplicateProviderOrder, billWithoutOrder, billAmountMismatch, orderWithoutBill];
+
 const RULES: readonly Rule[] = [
   missingInLedger, missingAtProvider, amountMismatch, statusMismatch, refundUnrecorded, duplicateProviderOrder,
   feeMismatch, billWithoutOrder, billAmountMismatch, orderWithoutBill, stalePendingClaim, unresolvedProviderStatus,
@@ -161,5 +164,5 @@ export function judge(v: OrderView, asOf: number, rates: readonly FeeRate[], ord
     providerFen = top.latest.amountFen;
   }
   const j: Judged = { v, atProvider, providerRef, providerFen, ledgerFen: v.ledger?.amountFen ?? null };
-  return RULES.map((rule) => rule(j, { asOf, rates, orderFileIn })).filter((f): f is Finding => f !== null);
+  return RULES.filter((rule) => !(v.prunedHome && ASKS_ABSENCE.includes(rule))).map((rule) => rule(j, { asOf, rates, orderFileIn })).filter((f): f is Finding => f !== null);
 }

@@ -84,6 +84,8 @@ export interface Finding {
 /** One row of recon.discrepancies, as the model keeps it. */
 export interface ModelRow extends Finding {
   status: 'open' | 'resolved';
+  /** details.provider_rows_pruned: marked by a prune that dropped the rows of days before its day. */
+  prunedMark?: boolean;
 }
 
 export const PAID: readonly OrderStatus[] = ['paid', 'paid_pending_claim'];
