@@ -74,7 +74,9 @@ export async function playHistory(db: DatabaseHandle, h: History, g: History | n
         const id = (local: string) => p.s.id(local);
         const files = filesOf(p.h, run.day, run.version);
         const { orders, bills } = providerRows(id, files);
-        p.s.writeDay(run.date, orders, bills);
+        // The provider's folder holds the days run from it, as served then: its live answers
+        // give the ref of the order's latest row there.
+        if (run.action === 'run') p.s.writeDay(run.date, orders, bills);
         // The double answers live from live.json (every order of the history named, so that it
         // never reads an answer from a day's folder); every candidate asked at every run.
         writeFileSync(join(p.s.dir, 'live.json'), JSON.stringify(Object.fromEntries(

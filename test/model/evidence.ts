@@ -65,7 +65,7 @@ export function refStates(orderRows: DatedOrderRow[], bills: DatedBillRow[], liv
   // latest row (the ref it gives), or is a ref of its own for an order no file has yet.
   if (live) {
     const state: OrderStatus = live.answer === 'claimed' ? 'paid' : 'returned';
-    const lastRef = orderRows.at(-1)?.ref ?? '';
+    const lastRef = live.ref !== '' ? live.ref : orderRows.at(-1)?.ref ?? '';
     const r = refs.find((x) => x.ref === lastRef);
     if (r) {
       r.latest = { ...r.latest, amountFen: live.amountFen };

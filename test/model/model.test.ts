@@ -121,6 +121,35 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
     steps: [day(0), day(1), day(2)],
   }));
 
+  // Retention (CONTRACT section 6): prune, days loaded again by run and run --from-archive, follow-up refused on a pruned day.
+  const act = (action: 'archive' | 'followUp' | 'prune', d: number, retain?: 1 | 2, live: NonNullable<History['steps'][number]['live']> = []) =>
+    ({ action, day: d, regenerate: false, live, ...(retain === undefined ? {} : { retain }) });
+
+  // Found by the property with the prune steps added: a live answer for an order whose order
+  // file the provider has not served is a ref of its own (the answer gives none), so a payout
+  // under the order's real ref is one under a ref no order row gives.
+  named('a claimed answer that gives no ref, for an order whose payout came before its order file', example({
+    days: 3, rate: null, orders: [plan({ amountFen: 1, bills: 'nextDay', day: 1 })],
+    steps: [act('prune', 1, 1, [{ order: 0, answer: 'claimed' }]), day(2)],
+  }));
+
+  // A pruned day's findings stay open as they were (marked), the orders of a pruned ledger day
+  // are judged only by the rules that do not ask whether something is absent (a rejected retry
+  // the next day, a 退汇 two days on), and --from-archive and run load the days again.
+  named('findings of a pruned day stay as they were until run --from-archive or run loads the day again', example({
+    days: 4, rate: { rate100k: 6500, fromDay: 0 },
+    orders: [plan({ ledger: { status: 'paid', deltaFen: 1, time: '09:59:00', dayShift: 0 } }), plan({ shape: 'retryRejected', retryAfter: 1 }),
+      plan({ shape: 'pending', finished: 'morning' }), plan({ ret: { after: 2, as: 'billRow' } }), plan({ bills: 'missing' }),
+      plan({ shape: 'ledgerOnly' }), plan({ day: 1, ledger: { status: 'paid', deltaFen: 0, time: '23:50:00', dayShift: -1 } })],
+    steps: [day(0), day(1), day(2), act('prune', 0, 1), day(1), day(3), act('archive', 0), day(2), act('prune', 0, 2), day(0), day(3)],
+  }));
+
+  named('follow-up refuses a day never run and a pruned day, and asks on a day still kept; a run with a retention of its own drops days again', example({
+    days: 4, rate: null, orders: [plan({ shape: 'pending', finished: 'night' }), plan({ shape: 'unresolved', day: 2 }), plan({ day: 3 }), ...paidOthers(2)],
+    steps: [act('followUp', 1), day(0), day(2), act('prune', 0, 1), act('followUp', 0, undefined, [{ order: 0, answer: 'claimed' }]),
+      act('followUp', 2, undefined, [{ order: 1, answer: 'returned' }]), act('archive', 1), { ...day(3), retain: 1 }, day(0), act('archive', 2)],
+  }));
+
   // Two dealers in one database, runs in turn: neither's rows touch the other's findings.
   named('a second dealer\'s runs in the same database never change the first dealer\'s findings', example({
     days: 2, rate: null, orders: [plan({}), plan({ shape: 'pending', finished: 'morning' }), plan({ shape: 'ledgerOnly' }), ...paidOthers(2)],

@@ -116,7 +116,10 @@ export class ReferenceModel {
     };
     let found = judgeScope();
     const asked = ask ? this.followUp(scope, found) : new Set<string>();
-    for (const orderId of asked) this.checks.set(orderId, { step: this.step, ...(live.get(orderId) ?? { answer: 'not_found', amountFen: 0 }) });
+    for (const orderId of asked) {
+      const served = [...this.ingested].sort(([a], [b]) => (a < b ? -1 : 1)).flatMap(([, f]) => f.orders).filter((o) => o.orderId === orderId);
+      this.checks.set(orderId, { step: this.step, ref: served.at(-1)?.ref ?? '', ...(live.get(orderId) ?? { answer: 'not_found', amountFen: 0 }) });
+    }
     if (asked.size > 0) found = judgeScope();
     for (const f of this.systemic(day, found)) found.set(`${f.kind}|${f.businessDate}`, f);
     this.lifecycle(found);

@@ -47,8 +47,11 @@ export type LiveAnswer = 'claimed' | 'returned' | 'not_found';
 /** A live answer and the amount (pay) it gives. */
 export interface LiveReply { answer: LiveAnswer; amountFen: number }
 
-/** An answer recorded by a run (its step, counted from 1). */
-export interface LiveCheck extends LiveReply { step: number }
+/**
+ * An answer recorded by a run (its step, counted from 1), with the 订单流水号 it gives: that of
+ * the order's latest row in the files the provider has served (pruned or not), '' when none.
+ */
+export interface LiveCheck extends LiveReply { step: number; ref: string }
 
 /** recon.broker_fee_rates: one broker (the dealer's), a rate in 1/100000 from a day on. */
 export interface FeeRate {
