@@ -144,6 +144,15 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
     steps: [day(0), day(1), day(2), act('prune', 0, 1), day(1), day(3), act('archive', 0), day(2), act('prune', 0, 2), day(0), day(3)],
   }));
 
+  // Found by the property (seed 20261203, history 29): once any day was pruned, the engine
+  // dropped the rules that ask whether something is absent for every order not in the ledger
+  // (its "pruned home" test was null, not false), resolving their findings.
+  named('after a prune, orders not in the ledger keep duplicate, order_without_bill and bill_without_order', example({
+    days: 3, rate: null, orders: [plan({}), plan({ shape: 'bothPaid', day: 2, ledger: null }), plan({ shape: 'billOnly', day: 2, ledger: null }),
+      plan({ day: 2, bills: 'missing', ledger: null }), ...paidOthers(2)],
+    steps: [day(0), day(2), act('prune', 0, 1), day(2)],
+  }));
+
   named('follow-up refuses a day never run and a pruned day, and asks on a day still kept; a run with a retention of its own drops days again', example({
     days: 4, rate: null, orders: [plan({ shape: 'pending', finished: 'night' }), plan({ shape: 'unresolved', day: 2 }), plan({ day: 3 }), ...paidOthers(2)],
     steps: [act('followUp', 1), day(0), day(2), act('prune', 0, 1), act('followUp', 0, undefined, [{ order: 0, answer: 'claimed' }]),
