@@ -15,6 +15,7 @@ const SEED = Number(process.env.FC_SEED ?? (LONG ? Date.now() % 1e9 : 20261203))
 const RUNS = Number(process.env.FC_RUNS ?? (LONG ? 200 : 3));
 /** FC_SHRINK=0 reports the first failing history as found, unshrunk (quicker, e.g. to try a mutation). */
 const SHRINK = process.env.FC_SHRINK !== '0';
+// A long run may take hours (some 2.5 s a history on a busy 2-core machine): 10 s a history at most.
 
 describe.each(ENGINES)('the engine against the reference model on %s', (engine) => {
   let db: TestDatabase;
@@ -44,7 +45,7 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
       console.log(report);
       expect.fail(report);
     }
-  }, LONG ? 3_600_000 : 300_000);
+  }, LONG ? Math.max(3_600_000, RUNS * 10_000) : 300_000);
 
   /** A named history, played as the property plays one. */
   const example = (h: History, g: History | null = null) => async () => {
