@@ -1,6 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DateTime } from 'luxon';
 import type { DatabaseHandle } from '../../src/db/connection.js';
+import { DEFAULT_RETAIN_DAYS } from '../../src/config.js';
+import { pruneDealer } from '../../src/recon/lifecycle/prune/index.js';
+import { silentLog } from '../helpers/provider.js';
 import { Scenario, type ProviderBill, type ProviderOrder } from '../helpers/scenario.js';
 import { filesOf, ledgerOf, rateText, ratesOf, runsOf, dayDate, type History, type LiveReply } from './history.js';
 import { MODELLED_KINDS, ReferenceModel, yuan, type DayFiles } from './model.js';
@@ -70,13 +74,36 @@ export async function playHistory(db: DatabaseHandle, h: History, g: History | n
         const id = (local: string) => p.s.id(local);
         const files = filesOf(p.h, run.day, run.version);
         const { orders, bills } = providerRows(id, files);
-        p.s.writeDay(run.date, orders, bills);
+        // The provider's folder holds the days run from it, as served then: its live answers
+        // give the ref of the order's latest row there.
+        if (run.action === 'run') p.s.writeDay(run.date, orders, bills);
         // The double answers live from live.json (every order of the history named, so that it
         // never reads an answer from a day's folder); every candidate asked at every run.
         writeFileSync(join(p.s.dir, 'live.json'), JSON.stringify(Object.fromEntries(
           Object.entries(liveJson(run.live)).map(([local, answer]) => [id(local), answer]))));
-        await p.s.run(run.date, { followUp: { concurrency: 1, max: 1000, reaskAfterHours: 0 } });
-        p.model.run(run.date, files, run.live);
+        const followUp = { concurrency: 1, max: 1000, reaskAfterHours: 0 };
+        const retain = run.retain === undefined ? {} : { retainDays: run.retain };
+        if (run.action === 'prune') {
+          await db.withSession((session) => pruneDealer(session, p.s.dealerId, {
+            config: { retainDays: run.retain ?? 1, archiveRetainDays: null, archiveDir: p.s.archiveDir },
+            dryRun: false, now: DateTime.now().setZone('Asia/Shanghai'), log: silentLog, lockTimeoutMs: 10_000,
+          }));
+          p.model.prune(run.retain ?? 1);
+        } else {
+          const ok = run.action === 'archive' ? p.model.runFromArchive(run.date)
+            : run.action === 'followUp' ? p.model.followUpRun(run.date, run.live)
+              : (p.model.run(run.date, files, run.live), true);
+          // A run the model says fails (an archive run of a day never ingested, a follow-up of
+          // a day never ingested or pruned) must fail on the engine too, changing nothing.
+          const failed = await p.s.run(run.date, {
+            followUp, ...retain,
+            ...(run.action === 'archive' ? { source: 'archive' as const } : run.action === 'followUp' ? { mode: 'follow-up' as const } : {}),
+          }).then(() => false, () => true);
+          if (failed !== !ok) {
+            return { dealer: p.dealer, step, date: run.date, onlyEngine: [`the run ${failed ? 'failed' : 'succeeded'}`], onlyModel: [`the run ${ok ? 'succeeds' : 'fails'}`] };
+          }
+          if (ok) p.model.prune(run.retain ?? DEFAULT_RETAIN_DAYS);
+        }
         // Every dealer's rows after every run: a run of one dealer must leave the other's as they were.
         for (const q of players) {
           const m = await compare(q.s, q.model);

@@ -38,7 +38,17 @@ export interface OrderPlan {
 }
 
 
+/**
+ * What a step does: `run --date` (the default), `run --from-archive --date` (the files last
+ * ingested for the day; the provider is not asked), `follow-up --date` (no files; fresh live
+ * answers), or `prune` (YZH_RETAIN_DAYS = retain; the step's day is not used).
+ */
+export type Action = 'run' | 'archive' | 'followUp' | 'prune';
+
 export interface Step {
+  action?: Action;
+  /** prune's retention in days; for a run, the run's own YZH_RETAIN_DAYS (else the default, 120). */
+  retain?: 1 | 2;
   day: number;
   /** The day's files are regenerated (version 1, with the late rows) before this run. */
   regenerate: boolean;
@@ -86,10 +96,17 @@ export const history: fc.Arbitrary<History> = fc.integer({ min: 1, max: 4 }).cha
   rate: fc.option(fc.record({ rate100k: fc.constantFrom(7000, 6500, 6250, 5555), fromDay: fc.constantFrom<0 | 1>(0, 1) }), { freq: 3 }),
   orders: fc.array(orderPlan(days), { minLength: 1, maxLength: 10 }),
   steps: fc.array(fc.record({
+    action: fc.constantFrom<Action>('run', 'run', 'run', 'run', 'run', 'archive', 'followUp', 'prune', 'prune'),
+    retain: fc.constantFrom<0 | 1 | 2>(0, 0, 0, 1, 2),
     day: fc.integer({ min: 0, max: days - 1 }),
     regenerate: fc.boolean(),
     live: fc.array(fc.record({ order: fc.nat({ max: 9 }), answer: fc.constantFrom<LiveAnswer>('claimed', 'claimed', 'returned', 'not_found') }), { maxLength: 2 }),
-  }), { minLength: 1, maxLength: 6 }),
+  }).map(({ action, retain, ...step }): Step => {
+    // A prune always has a retention (1 or 2 days: in histories of four days at most, it drops
+    // something); a run has one of its own now and then.
+    const r = action === 'prune' && retain === 0 ? 1 : retain;
+    return { ...step, action, ...(r === 0 ? {} : { retain: r }) };
+  }), { minLength: 1, maxLength: 7 }),
 }));
 
 export const dayDate = (i: number): string => addDays(FIRST_DAY, i);
@@ -187,14 +204,14 @@ export function ratesOf(h: History): FeeRate[] {
  * answers the provider gives during the run (every order of the history; not_found for those
  * no step has given an answer yet).
  */
-export function runsOf(h: History): { date: string; day: number; version: 0 | 1; live: Map<string, LiveReply> }[] {
+export function runsOf(h: History): { action: Action; retain: 1 | 2 | undefined; date: string; day: number; version: 0 | 1; live: Map<string, LiveReply> }[] {
   const version = new Map<number, 0 | 1>();
   const given = new Map<number, LiveAnswer>();
   return h.steps.map((s) => {
     if (s.regenerate) version.set(s.day, 1);
     for (const l of s.live ?? []) given.set(l.order % h.orders.length, l.answer);
     const live = new Map(h.orders.map((p, i) => [`o${i}`, { answer: given.get(i) ?? 'not_found', amountFen: p.amountFen }] as const));
-    return { date: dayDate(s.day), day: s.day, version: version.get(s.day) ?? 0, live };
+    return { action: s.action ?? 'run', retain: s.retain, date: dayDate(s.day), day: s.day, version: version.get(s.day) ?? 0, live };
   });
 }
 
@@ -225,7 +242,12 @@ export function script(h: History): string {
     const news = [...r.live].filter(([id, l]) => (told.get(id) ?? 'not_found') !== l.answer);
     for (const [id, l] of news) told.set(id, l.answer);
     const live = news.map(([id, l]) => `${id} ${l.answer}${l.answer === 'not_found' ? '' : ` ${yuan(l.amountFen)}`}`).join(', ');
-    lines.push(`  ${n + 1}. run --date ${r.date} (files version ${r.version})${live ? `; asked live, the provider now answers: ${live}` : ''}`);
+    const retain = r.retain === undefined ? '' : ` with YZH_RETAIN_DAYS=${r.retain}`;
+    const what = r.action === 'prune' ? `prune (YZH_RETAIN_DAYS=${r.retain})`
+      : r.action === 'archive' ? `run --from-archive --date ${r.date}${retain}`
+        : r.action === 'followUp' ? `follow-up --date ${r.date}${retain}`
+          : `run --date ${r.date} (files version ${r.version})${retain}`;
+    lines.push(`  ${n + 1}. ${what}${live && r.action !== 'prune' && r.action !== 'archive' ? `; asked live, the provider now answers: ${live}` : live ? `; the provider now answers: ${live}` : ''}`);
   });
   return lines.join('\n');
 }

@@ -211,8 +211,10 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), homed as (
-  select j.*, (j.ledger_date in (select business_date from recon_pruned_days)
-               and (j.file_date is null or j.file_date > j.ledger_date)) as pruned_home
+  -- Never null: an order with no ledger row has no pruned home (`not pruned_home` would be
+  -- null, and every rule that asks it would hold for no order not in the ledger).
+  select j.*, coalesce(j.ledger_date in (select business_date from recon_pruned_days)
+                       and (j.file_date is null or j.file_date > j.ledger_date), false) as pruned_home
     from joined j
 ), priced as (
   -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
@@ -306,8 +308,10 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), homed as (
-  select j.*, (j.ledger_date in (select business_date from recon_pruned_days)
-               and (j.file_date is null or j.file_date > j.ledger_date)) as pruned_home
+  -- Never null: an order with no ledger row has no pruned home (`not pruned_home` would be
+  -- null, and every rule that asks it would hold for no order not in the ledger).
+  select j.*, coalesce(j.ledger_date in (select business_date from recon_pruned_days)
+                       and (j.file_date is null or j.file_date > j.ledger_date), false) as pruned_home
     from joined j
 ), priced as (
   -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
@@ -572,8 +576,10 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), homed as (
-  select j.*, (j.ledger_date in (select business_date from recon_pruned_days)
-               and (j.file_date is null or j.file_date > j.ledger_date)) as pruned_home
+  -- Never null: an order with no ledger row has no pruned home (`not pruned_home` would be
+  -- null, and every rule that asks it would hold for no order not in the ledger).
+  select j.*, coalesce(j.ledger_date in (select business_date from recon_pruned_days)
+                       and (j.file_date is null or j.file_date > j.ledger_date), false) as pruned_home
     from joined j
 ), priced as (
   -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
@@ -724,8 +730,10 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), homed as (
-  select j.*, (j.ledger_date in (select business_date from recon_pruned_days)
-               and (j.file_date is null or j.file_date > j.ledger_date)) as pruned_home
+  -- Never null: an order with no ledger row has no pruned home (`not pruned_home` would be
+  -- null, and every rule that asks it would hold for no order not in the ledger).
+  select j.*, coalesce(j.ledger_date in (select business_date from recon_pruned_days)
+                       and (j.file_date is null or j.file_date > j.ledger_date), false) as pruned_home
     from joined j
 ), priced as (
   -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
@@ -990,8 +998,10 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), homed as (
-  select j.*, (j.ledger_date in (select business_date from recon_pruned_days)
-               and (j.file_date is null or j.file_date > j.ledger_date)) as pruned_home
+  -- Never null: an order with no ledger row has no pruned home (`not pruned_home` would be
+  -- null, and every rule that asks it would hold for no order not in the ledger).
+  select j.*, coalesce(j.ledger_date in (select business_date from recon_pruned_days)
+                       and (j.file_date is null or j.file_date > j.ledger_date), false) as pruned_home
     from joined j
 ), priced as (
   -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
@@ -1106,8 +1116,10 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), homed as (
-  select j.*, (j.ledger_date in (select business_date from recon_pruned_days)
-               and (j.file_date is null or j.file_date > j.ledger_date)) as pruned_home
+  -- Never null: an order with no ledger row has no pruned home (`not pruned_home` would be
+  -- null, and every rule that asks it would hold for no order not in the ledger).
+  select j.*, coalesce(j.ledger_date in (select business_date from recon_pruned_days)
+                       and (j.file_date is null or j.file_date > j.ledger_date), false) as pruned_home
     from joined j
 ), priced as (
   -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
@@ -1372,8 +1384,10 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), homed as (
-  select j.*, (j.ledger_date in (select business_date from recon_pruned_days)
-               and (j.file_date is null or j.file_date > j.ledger_date)) as pruned_home
+  -- Never null: an order with no ledger row has no pruned home (`not pruned_home` would be
+  -- null, and every rule that asks it would hold for no order not in the ledger).
+  select j.*, coalesce(j.ledger_date in (select business_date from recon_pruned_days)
+                       and (j.file_date is null or j.file_date > j.ledger_date), false) as pruned_home
     from joined j
 ), priced as (
   -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
