@@ -145,6 +145,14 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
     steps: [day(0), day(1), day(2), act('prune', 0, 1), day(1), day(3), act('archive', 0), day(2), act('prune', 0, 2), day(0), day(3)],
   }));
 
+  // A retry rejected the day after its order was paid, once the paid day is pruned: the order
+  // reads as failed on the rows left, which says nothing of the pruned payment; no
+  // status_mismatch (critical, "provider failed, ledger paid") until the day is loaded again.
+  named('a retry rejected after the paid day was pruned is not read as a failed payout', example({
+    days: 3, rate: null, orders: [plan({ shape: 'retryRejected', retryAfter: 1 }), ...paidOthers(2)],
+    steps: [day(0), day(1), day(2), act('prune', 0, 1), day(1), day(0)],
+  }));
+
   // Found by the property (seed 20261203, history 29): once any day was pruned, the engine
   // dropped the rules that ask whether something is absent for every order not in the ledger
   // (its "pruned home" test was null, not false), resolving their findings.

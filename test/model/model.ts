@@ -254,9 +254,9 @@ export class ReferenceModel {
     // Section 3: the order's first order file, else the ledger's creation day, else its first bill file.
     // docs/design.md: when the ledger's day is pruned and no order file from before it is left,
     // the order keeps the ledger's day and only the rules that do not ask whether something is
-    // absent apply. READING (docs/design.md lists status_mismatch among them): so a retry
-    // rejected on a later day, when the paid ref's day is pruned, reads as failed against a
-    // paid ledger row (critical) until the day is loaded again.
+    // absent apply. READING: status_mismatch applies only where the provider paid (a failed
+    // or deleted order, every ref unpaid, may owe that to its paid row being pruned: a retry
+    // rejected on a later day would read as failed against a paid ledger row).
     const ledgerDay = ledger ? dayOf(ledger.created) : undefined;
     const prunedHome = ledgerDay !== undefined && this.pruned.has(ledgerDay) && (orderRows.length === 0 || orderRows[0]!.day > ledgerDay);
     const home = prunedHome ? ledgerDay : orderRows[0]?.day ?? ledgerDay ?? bills[0]?.day;

@@ -60,7 +60,9 @@ const statusMismatch: Rule = (j) => {
   const s = j.v.status;
   if (!j.atProvider || !l || s === null) return null;
   const paid = isPaid(s);
-  const failed = s === 'failed' || s === 'deleted';
+  // READING: failed or deleted says no ref was paid, which an order whose home day was pruned
+  // cannot tell (its paid row may be the one pruned).
+  const failed = (s === 'failed' || s === 'deleted') && !j.v.prunedHome;
   if ((paid && ['failed', 'cancelled', 'refunded'].includes(l.status)) || (failed && l.status === 'paid')) return finding(j, 'status_mismatch', 'critical');
   if ((paid || failed) && l.status === 'submitted') return finding(j, 'status_mismatch', 'warning');
   return null;

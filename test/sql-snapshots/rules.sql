@@ -45,9 +45,8 @@ select home_date, 'status_mismatch',
        jsonb_build_object('provider_status', provider_status, 'status_text', status_text, 'ledger_status', ledger_status)
   from recon_match cross join recon_params p
  where at_provider and in_ledger
-   and (   (provider_status in ('paid', 'paid_pending_claim') and ledger_status in ('failed', 'cancelled', 'refunded'))
-        or (provider_status in ('failed', 'deleted') and ledger_status = 'paid')
-        or (provider_status in ('paid', 'paid_pending_claim', 'failed', 'deleted') and ledger_status = 'submitted'));
+   and (   (provider_status in ('paid', 'paid_pending_claim') and ledger_status in ('failed', 'cancelled', 'refunded', 'submitted'))
+        or (provider_status in ('failed', 'deleted') and ledger_status in ('paid', 'submitted') and not pruned_home));
 
 -- Rule: refund_unrecorded
 

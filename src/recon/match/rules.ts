@@ -18,10 +18,11 @@ export const CONDITIONS: Readonly<Record<string, string>> = {
   missing_at_provider: `in_ledger and not at_provider and ledger_status in ('submitted', 'paid', 'refunded') and not pruned_home`,
   // Beside a duplicate the amount is the paid refs' sum: the duplicate says it all.
   amount_mismatch: `at_provider and in_ledger and paid_refs <= 1 and provider_amount <> ledger_amount`,
+  // Failed or deleted means no ref was paid: on an order whose home day was pruned, that asks
+  // whether a paid row is absent, which a pruned day cannot answer.
   status_mismatch: `at_provider and in_ledger
-       and (   (provider_status in ${PAID} and ledger_status in ('failed', 'cancelled', 'refunded'))
-            or (provider_status in ('failed', 'deleted') and ledger_status = 'paid')
-            or (provider_status in ('paid', 'paid_pending_claim', 'failed', 'deleted') and ledger_status = 'submitted'))`,
+       and (   (provider_status in ${PAID} and ledger_status in ('failed', 'cancelled', 'refunded', 'submitted'))
+            or (provider_status in ('failed', 'deleted') and ledger_status in ('paid', 'submitted') and not pruned_home))`,
   refund_unrecorded: `provider_status = 'returned' and in_ledger and ledger_status <> 'refunded'`,
   duplicate_provider_order: `paid_refs >= 2 and not pruned_home`,
   // Per paid ref, only where an order file gave the row (an order known from a live answer
