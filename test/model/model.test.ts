@@ -153,6 +153,13 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
     steps: [day(0), day(1), day(2), act('prune', 0, 1), day(1), day(0)],
   }));
 
+  // A day with critical findings for most of its orders (systemic_mismatch), then pruned: its
+  // systemic row stays open as it was, like the criticals it stands for, while other days run.
+  named('a pruned day\'s systemic_mismatch stays open with its criticals', example({
+    days: 3, rate: null, orders: [plan({ ledger: null }), plan({ ledger: null }), plan({ ledger: null }), ...paidOthers(2)],
+    steps: [day(0), day(1), day(2), act('prune', 0, 1), day(2), day(1)],
+  }));
+
   // Found by the property (seed 20261203, history 29): once any day was pruned, the engine
   // dropped the rules that ask whether something is absent for every order not in the ledger
   // (its "pruned home" test was null, not false), resolving their findings.

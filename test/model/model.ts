@@ -89,7 +89,9 @@ export class ReferenceModel {
     const dropped = [...this.ingested.keys()].filter((d) => d < keptFrom && !this.pruned.has(d));
     if (dropped.length === 0) return;
     for (const d of dropped) this.pruned.add(d);
-    for (const r of this.rows) if (r.status === 'open' && r.orderId !== null && r.businessDate < keptFrom) r.prunedMark = true;
+    for (const r of this.rows) {
+      if (r.status === 'open' && (r.orderId !== null || r.kind === 'systemic_mismatch') && r.businessDate < keptFrom) r.prunedMark = true;
+    }
   }
 
   /** A marked finding of a day whose rows are gone: nothing is left to judge it by. */
@@ -172,7 +174,8 @@ export class ReferenceModel {
    */
   private systemic(day: string, found: Map<string, Finding>): Finding[] {
     const openBefore = this.rows.filter((r) => r.status === 'open');
-    const openSystemic = new Set(openBefore.filter((r) => r.kind === 'systemic_mismatch').map((r) => r.businessDate));
+    // READING: a pruned day's systemic row is kept as it was, like its criticals (frozen).
+    const openSystemic = new Set(openBefore.filter((r) => r.kind === 'systemic_mismatch' && !this.frozen(r)).map((r) => r.businessDate));
     const out: Finding[] = [];
     for (const d of new Set([day, ...openSystemic])) {
       const files = this.pruned.has(d) ? undefined : this.ingested.get(d);

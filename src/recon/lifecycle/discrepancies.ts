@@ -134,6 +134,8 @@ const OTHER_DAYS_SYSTEMIC_SQL = `
     select distinct d.business_date as day
       from recon.discrepancies d cross join recon_params p
      where d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = 'systemic_mismatch' and d.business_date <> p.day
+       -- Not a day whose provider rows retention dropped: its criticals are kept as they were.
+       and not (d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days))
   ), n as materialized (
     select x.day,
       (select count(distinct f.order_id) from recon_findings f

@@ -55,7 +55,7 @@ export async function pruneProviderDays(session: Session, dealerId: string, reta
       const marked = await session.query(
         `update recon.discrepancies
             set details = details || jsonb_build_object('provider_rows_pruned', jsonb_build_object('kept_from', $2::date))
-          where dealer_id = $1 and status = 'open' and order_id is not null and business_date < $2
+          where dealer_id = $1 and status = 'open' and (order_id is not null or kind = 'systemic_mismatch') and business_date < $2
             and not details ? 'provider_rows_pruned'`,
         [day.dealer_id, day.kept_from],
       );
