@@ -257,20 +257,6 @@ export class CsvFramer extends Transform {
   }
 
   /**
-   * A bill record has ended: its order id is followed with its type, so that an order with two
-   * 经纪公司打款 (or two 服务费) rows counts as repeated, and any row of another type or status
-   * makes its order repeated at once.
-   */
-  private followBill(out: Buffer): void {
-    const type = this.billType;
-    const simple = this.billStatus !== null && this.billStatus.equals(SUCCEEDED) && type !== null
-      && (type.equals(PAYOUT) || type.equals(PAYOUT_FEE));
-    this.ids!.add(out, this.idFrom, this.idTo, this.idQuoted, simple && type.equals(PAYOUT) ? 1 : 2, !simple);
-    this.billType = null;
-    this.billStatus = null;
-  }
-
-  /**
    * Frames one chunk: the loop every byte of the file goes through, so it keeps its state in
    * locals. Returns the whole records it completed (with the carry of an earlier chunk); a
    * record still open is carried to the next chunk.
@@ -380,7 +366,11 @@ export class CsvFramer extends Transform {
               }
               line++;
               if (fields + 1 !== this.width) this.fault(this.start, null, CSV_FAULTS.width(fields + 1, this.width));
-              if (bills) this.followBill(out);
+              if (bills) {
+                ids!.addBillRow(out, this.idFrom, this.idTo, this.idQuoted, this.billType, this.billStatus);
+                this.billType = null;
+                this.billStatus = null;
+              }
               this.rows++;
               done = o;
               bytes = 0;
@@ -488,10 +478,6 @@ export class CsvFramer extends Transform {
     }
   }
 }
-
-const SUCCEEDED = Buffer.from('succeeded');
-const PAYOUT = Buffer.from('payout');
-const PAYOUT_FEE = Buffer.from('payout_fee');
 
 /** Writes the decimal digits of `v` at `o`; returns the new offset. */
 function writeNumber(out: Buffer, o: number, v: number): number {

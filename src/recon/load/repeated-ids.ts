@@ -8,6 +8,10 @@ import { parse } from 'csv-parse/sync';
  * need. A quoted id is counted as repeated (its bytes as written are not its value). Past
  * 70% of MAX_SLOTS ids it gives up (null), and the state counts in SQL.
  */
+const SUCCEEDED = Buffer.from('succeeded');
+const PAYOUT = Buffer.from('payout');
+const PAYOUT_FEE = Buffer.from('payout_fee');
+
 export class RepeatedIds {
   private static readonly MAX_SLOTS = 1 << 23;
   private slots = new Float64Array(1 << 21);
@@ -42,6 +46,16 @@ export class RepeatedIds {
     }
     const key = (h1 >>> 0) * 2097152 + ((h2 >>> 0) & 0x1fffff) + 1;
     if (this.insert(key)) this.found.push(out.toString('utf8', from, to));
+  }
+
+  /**
+   * A bill record's order id, followed with its type (codes as the framing writes them): an
+   * order with two 成功 经纪公司打款 (or two 成功 服务费) rows counts as repeated, and a row of
+   * any other type or status makes its order repeated at once.
+   */
+  addBillRow(out: Buffer, from: number, to: number, quoted: boolean, type: Buffer | null, status: Buffer | null): void {
+    const simple = status !== null && status.equals(SUCCEEDED) && type !== null && (type.equals(PAYOUT) || type.equals(PAYOUT_FEE));
+    this.add(out, from, to, quoted, simple && type.equals(PAYOUT) ? 1 : 2, !simple);
   }
 
   /** Where `key` is looked for first: its first hash (the key's high 32 bits), masked. */
