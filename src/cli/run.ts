@@ -5,7 +5,7 @@ import { ReconError } from '../errors.js';
 import { ProviderClient } from '../provider/client.js';
 import { dateRange, parseBusinessDate, yesterdayInShanghai } from '../recon/runs/business-date.js';
 import { openFindings, pushRunMetrics, reconciledDays } from '../recon/runs/metrics.js';
-import { notifyAfterRun } from '../recon/notify/notify.js';
+import { notifyAfterRun } from '../recon/notify/after-run.js';
 import { buildReportPage, reportFileName, writeReportPage } from '../recon/report/page.js';
 import { runDay, type RunResult } from '../recon/runs/run-day.js';
 import type { Logger } from '../logger.js';

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDay } from '../bench/generate.js';
 import type { Engine } from '../../src/db/connection.js';
-import { Sandbox } from '../../src/provider/sandbox.js';
+import { Sandbox } from '../../src/provider/sandbox-server.js';
 import { lastLine, runCli, type CliResult } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
 import { ENGINES } from '../helpers/db.js';

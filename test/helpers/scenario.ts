@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import type { DatabaseHandle, Engine } from '../../src/db/connection.js';
 import { ProviderClient } from '../../src/provider/client.js';
-import { Sandbox } from '../../src/provider/sandbox.js';
+import { Sandbox } from '../../src/provider/sandbox-server.js';
 import type { FollowUpConfig } from '../../src/config.js';
 import { runDay, type RunMode, type RunResult } from '../../src/recon/runs/run-day.js';
-import type { FileSource } from '../../src/recon/runs/archive.js';
+import type { FileSource } from '../../src/recon/runs/day-files.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 import { KEYS, providerConfig, silentLog } from './provider.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedFixtureLedger } from '../../src/db/seed.js';
 import { runDay } from '../../src/recon/runs/run-day.js';
-import type { Sandbox } from '../../src/provider/sandbox.js';
+import type { Sandbox } from '../../src/provider/sandbox-server.js';
 import { freshDatabase, ENGINES, type TestDatabase } from '../helpers/db.js';
 import { client, FIXTURE_DATE, silentLog, startSandbox } from '../helpers/provider.js';
 

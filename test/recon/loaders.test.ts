@@ -12,7 +12,7 @@ import type { FileKind } from '../../src/provider/protocol.js';
 import { createLoadTable, ensureDealerTables, qualified } from '../../src/recon/load/day-tables.js';
 import { loadEmbedded } from '../../src/recon/load/embedded-loader.js';
 import type { FileLoader } from '../../src/recon/load/loader.js';
-import { ROW_COLUMNS } from '../../src/recon/load/provider-rows.js';
+import { ROW_COLUMNS } from '../../src/recon/load/row-columns.js';
 import { loadOnServer } from '../../src/recon/load/server-loader.js';
 import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
 import { encodeGb18030 } from '../helpers/gb18030.js';

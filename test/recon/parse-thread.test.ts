@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ReconError } from '../../src/errors.js';
 import { copyText, type ParseJob } from '../../src/recon/load/copy-text.js';
-import { copyPrefix } from '../../src/recon/load/provider-rows.js';
+import { copyPrefix } from '../../src/recon/load/row-columns.js';
 import { FIXTURE_DATE, FIXTURE_DIR } from '../helpers/provider.js';
 
 // The test runner executes TypeScript sources, where parseInThread parses on the calling

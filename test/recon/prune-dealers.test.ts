@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { prune } from '../../src/cli/prune.js';
 import { loadConfig } from '../../src/config.js';
 import { ENDPOINTS } from '../../src/provider/protocol.js';
-import { Archive } from '../../src/provider/archive.js';
+import { Archive } from '../../src/provider/file-archive.js';
 import { ENGINES } from '../helpers/db.js';
 import { silentLog } from '../helpers/provider.js';
 import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';

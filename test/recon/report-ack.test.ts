@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Session } from '../../src/db/connection.js';
-import { applyAcks, decodeCsvFile, MAX_ACK_BY, MAX_ACK_NOTE, parseAckCsv, planAcks, type AckFileRow } from '../../src/recon/report/ack.js';
+import { applyAcks, decodeCsvFile, MAX_ACK_BY, MAX_ACK_NOTE, parseAckCsv, planAcks, type AckFileRow } from '../../src/recon/report/ack-import.js';
 import { selectDiscrepancies } from '../../src/recon/report/findings.js';
 import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
-import { decodeCsvFile, parseAckCsv, type CsvEncoding } from '../../src/recon/report/ack.js';
+import { decodeCsvFile, parseAckCsv, type CsvEncoding } from '../../src/recon/report/ack-import.js';
 import { CSV_COLUMNS, formatCsv, neutralizeCell, restoreCell } from '../../src/recon/report/csv.js';
 import { formatAckPlan } from '../../src/cli/ack.js';
 import { formatTable } from '../../src/cli/report.js';

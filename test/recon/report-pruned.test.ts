@@ -1,6 +1,6 @@
 import { parseHTML } from 'linkedom';
 import { describe, expect, it } from 'vitest';
-import { pruneProviderDays } from '../../src/recon/lifecycle/prune/provider-rows.js';
+import { pruneProviderDays } from '../../src/recon/lifecycle/prune/provider-rows-pruner.js';
 import { LABELS } from '../../src/recon/report/labels.js';
 import { buildReportPage } from '../../src/recon/report/page.js';
 import { ENGINES } from '../helpers/db.js';

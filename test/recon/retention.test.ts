@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pruneProviderDays } from '../../src/recon/lifecycle/prune/provider-rows.js';
+import { pruneProviderDays } from '../../src/recon/lifecycle/prune/provider-rows-pruner.js';
 import { ENGINES } from '../helpers/db.js';
 import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
 

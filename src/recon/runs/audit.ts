@@ -19,7 +19,7 @@ import type { Session } from '../../db/connection.js';
  * link's position in it, so that "the last run that wrote a finding" is a query.
  *
  * `verify` recomputes both from the tables, and also checks that every discrepancy is as the
- * last run that recorded it left it (src/recon/runs/verify.ts).
+ * last run that recorded it left it (src/recon/runs/verify-checks.ts).
  */
 
 export const AUDIT_VERSION = 'yzh-recon audit v1';

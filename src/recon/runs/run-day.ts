@@ -4,7 +4,7 @@ import { migrate } from '../../db/migrator.js';
 import type { RunTrigger } from '../../db/schema.js';
 import { coerceError, fileError, ReconError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { Archive } from '../../provider/archive.js';
+import { Archive } from '../../provider/file-archive.js';
 import type { DownloadResult, ProviderClient } from '../../provider/client.js';
 import { FILE_KINDS, type FileKind } from '../../provider/protocol.js';
 import { carryForwardBalanceFindings, checkBalances, type BalanceResult } from '../match/balances.js';
@@ -13,10 +13,10 @@ import { followUp, type FollowUpResult } from '../lifecycle/followup/follow-up.j
 import { discard, dropSideTables, loadProviderFiles, type FileIngest } from '../load/ingest.js';
 import { DROP_ROW_VIEWS_SQL, ensureDealerTables, prunedFileKinds, rowViewsSql, swapDay } from '../load/day-tables.js';
 import { computeFindings, prepareFindings } from '../match/matching.js';
-import { pruneProviderDays } from '../lifecycle/prune/provider-rows.js';
+import { pruneProviderDays } from '../lifecycle/prune/provider-rows-pruner.js';
 import { createRunDir, type RunDir } from './run-dir.js';
 import { acquireRunLock, insertRun, markFailed, markSucceeded, releaseAlive, releaseRunLock } from './runs.js';
-import { obtainDayFile, type DayFile, type FileSource } from './archive.js';
+import { obtainDayFile, type DayFile, type FileSource } from './day-files.js';
 import { recordAudit } from './audit.js';
 
 export interface RunRequest {

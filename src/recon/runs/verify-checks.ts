@@ -1,6 +1,6 @@
 import type { DateTime } from 'luxon';
 import type { Session } from '../../db/connection.js';
-import { Archive, hashFile, parseArchiveKey } from '../../provider/archive.js';
+import { Archive, hashFile, parseArchiveKey } from '../../provider/file-archive.js';
 import { PROVIDER_ZONE } from '../../provider/file-format.js';
 import { FILE_LABELS } from '../load/ingest.js';
 import { findingsDigest, linkHash, RUN_COLUMNS, runFindings, type AuditedRun, type FindingRecord } from './audit.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Session } from '../../db/connection.js';
 import { ReconError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { Archive, archiveKey, hashFile } from '../../provider/archive.js';
+import { Archive, archiveKey, hashFile } from '../../provider/file-archive.js';
 import { isExpired, type DownloadResult, type ProviderClient } from '../../provider/client.js';
 import type { FileKind } from '../../provider/protocol.js';
 import { discard, fetchProviderFile, FILE_LABELS, tempFileName } from '../load/ingest.js';

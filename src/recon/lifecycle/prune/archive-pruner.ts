@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { Archive } from '../../../provider/archive.js';
+import { Archive } from '../../../provider/file-archive.js';
 import type { Pruner } from './pruner.js';
 
 /**
