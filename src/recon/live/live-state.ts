@@ -1,6 +1,6 @@
-import type { LiveState } from '../../../db/schema.js';
-import type { RealtimeOrder } from '../../../provider/client.js';
-import { formatFen, parseFen, parseShanghaiTime } from '../../../provider/file-format.js';
+import type { LiveState } from '../../db/schema.js';
+import type { RealtimeOrder } from '../../provider/client.js';
+import { formatFen, parseFen, parseShanghaiTime } from '../../provider/file-format.js';
 
 /** Codes with which the real-time order query says that it has no such order. */
 export const NOT_FOUND_CODES: ReadonlySet<string> = new Set(['2011', '2018']);

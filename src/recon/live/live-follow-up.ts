@@ -1,11 +1,11 @@
-import { DEFAULT_FOLLOW_UP, type FollowUpConfig } from '../../../config.js';
-import type { Session } from '../../../db/connection.js';
-import type { LiveState } from '../../../db/schema.js';
-import { coerceError } from '../../../errors.js';
-import type { Logger } from '../../../logger.js';
-import type { ProviderClient } from '../../../provider/client.js';
-import { rejudgeFindings } from '../../match/matching.js';
-import { insertChecks, markAsked, selectCandidates, type Candidate, type CheckRow } from './checks.js';
+import { DEFAULT_FOLLOW_UP, type FollowUpConfig } from '../../config.js';
+import type { Session } from '../../db/connection.js';
+import type { LiveState } from '../../db/schema.js';
+import { coerceError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { ProviderClient } from '../../provider/client.js';
+import { rejudgeFindings } from '../match/matching.js';
+import { insertChecks, markAsked, selectCandidates, type Candidate, type CheckRow } from './order-checks.js';
 import { liveAmount, liveTime, readAnswer } from './live-state.js';
 
 export interface FollowUpResult {

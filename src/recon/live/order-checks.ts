@@ -1,6 +1,6 @@
-import type { Session } from '../../../db/connection.js';
-import type { LiveState } from '../../../db/schema.js';
-import type { Channel } from '../../../provider/protocol.js';
+import type { Session } from '../../db/connection.js';
+import type { LiveState } from '../../db/schema.js';
+import type { Channel } from '../../provider/protocol.js';
 
 /** The queries of the live follow-up, over the matching's temp tables and its own table. */
 
