@@ -1,7 +1,7 @@
 import { openDatabase } from '../db/connection.js';
 import { ReconError } from '../errors.js';
 import { ProviderClient } from '../provider/client.js';
-import { parseBusinessDate } from '../recon/runs/business-date.js';
+import { parseBusinessDate } from './business-date.js';
 import { newestIngestedDay, runDay } from '../recon/runs/run-day.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';

@@ -3,7 +3,7 @@ import { openDatabase, type DatabaseHandle } from '../db/connection.js';
 import type { RunTrigger } from '../db/schema.js';
 import { ReconError } from '../errors.js';
 import { ProviderClient } from '../provider/client.js';
-import { dateRange, parseBusinessDate, yesterdayInShanghai } from '../recon/runs/business-date.js';
+import { dateRange, parseBusinessDate, yesterdayInShanghai } from './business-date.js';
 import { openFindings, pushRunMetrics, reconciledDays } from '../recon/runs/metrics.js';
 import { notifyAfterRun } from '../recon/notify/after-run.js';
 import { buildReportPage, reportFileName, writeReportPage } from '../recon/report/page.js';

@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { dateRange, parseBusinessDate, yesterdayInShanghai } from '../../src/recon/runs/business-date.js';
+import { dateRange, parseBusinessDate, yesterdayInShanghai } from '../../src/cli/business-date.js';
 
 // 2024-03-01 23:59:59 and 2024-03-02 00:00:00 in Asia/Shanghai (UTC+8), a leap year's end of February behind them.
 const LAST_SECOND = DateTime.fromISO('2024-03-01T15:59:59Z');

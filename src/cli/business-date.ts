@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
-import { ReconError } from '../../errors.js';
-import { PROVIDER_ZONE } from '../../provider/file-format.js';
+import { ReconError } from '../errors.js';
+import { PROVIDER_ZONE } from '../provider/file-format.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
