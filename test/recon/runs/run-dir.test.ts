@@ -4,8 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, wr
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRunDir, currentOwner, removeAbandoned, RUN_DIR_PREFIX } from '../../src/recon/runs/run-dir.js';
-import { silentLog } from '../helpers/provider.js';
+import { createRunDir, currentOwner, removeAbandoned, RUN_DIR_PREFIX } from '../../../src/recon/runs/run-dir.js';
+import { silentLog } from '../../helpers/provider.js';
 
 const root = mkdtempSync(join(tmpdir(), 'yzh-run-dir-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -16,7 +16,7 @@ const freshTmp = () => {
   return dir;
 };
 
-const RUN_DIR_JS = new URL('../../dist/recon/runs/run-dir.js', import.meta.url).href;
+const RUN_DIR_JS = new URL('../../../dist/recon/runs/run-dir.js', import.meta.url).href;
 
 /** Another process that makes its run folder, puts a download in it and waits to be killed. */
 async function otherRun(tmp: string): Promise<{ pid: number; path: string }> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ENGINES } from '../helpers/db.js';
-import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
+import { ENGINES } from '../../helpers/db.js';
+import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../../helpers/scenario.js';
 
 const D = '2024-03-10';
 

@@ -2,9 +2,9 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../src/provider/sandbox-server.js';
-import { fetchProviderFile, tempFileName } from '../../src/recon/load/ingest.js';
-import { client, FIXTURE_DATE, silentLog, startSandbox } from '../helpers/provider.js';
+import type { Sandbox } from '../../../src/provider/sandbox-server.js';
+import { fetchProviderFile, tempFileName } from '../../../src/recon/load/ingest.js';
+import { client, FIXTURE_DATE, silentLog, startSandbox } from '../../helpers/provider.js';
 
 /**
  * The configuration refuses a dealer id that is not 1-64 of A-Z a-z 0-9 _ - (test/config.test.ts);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ReconError } from '../../src/errors.js';
-import { ENGINES } from '../helpers/db.js';
-import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
+import { ReconError } from '../../../src/errors.js';
+import { ENGINES } from '../../helpers/db.js';
+import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../../helpers/scenario.js';
 
 const D = '2024-05-20';
 const D1 = '2024-05-21';

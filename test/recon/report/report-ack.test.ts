@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Session } from '../../src/db/connection.js';
-import { applyAcks, decodeCsvFile, MAX_ACK_BY, MAX_ACK_NOTE, parseAckCsv, planAcks, type AckFileRow } from '../../src/recon/report/ack-import.js';
-import { selectDiscrepancies } from '../../src/recon/report/findings.js';
-import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
+import type { Session } from '../../../src/db/connection.js';
+import { applyAcks, decodeCsvFile, MAX_ACK_BY, MAX_ACK_NOTE, parseAckCsv, planAcks, type AckFileRow } from '../../../src/recon/report/ack-import.js';
+import { selectDiscrepancies } from '../../../src/recon/report/findings.js';
+import { ENGINES, freshDatabase, type TestDatabase } from '../../helpers/db.js';
 
 /**
  * The acknowledgement import and the report's selection, in-process and row by row: the file's

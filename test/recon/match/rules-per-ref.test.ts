@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { pruneProviderDays } from '../../src/recon/lifecycle/prune/provider-rows-pruner.js';
-import { ENGINES } from '../helpers/db.js';
-import { paidBills, scenarioSuite, type ProviderBill, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
+import { pruneProviderDays } from '../../../src/recon/lifecycle/prune/provider-rows-pruner.js';
+import { ENGINES } from '../../helpers/db.js';
+import { paidBills, scenarioSuite, type ProviderBill, type ProviderOrder, type Scenario } from '../../helpers/scenario.js';
 
 /**
  * CONTRACT.md section 6: an order's provider evidence is kept per 订单流水号, a retry the

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { ENDPOINTS } from '../../src/provider/protocol.js';
-import { ENGINES } from '../helpers/db.js';
-import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
+import { loadConfig } from '../../../src/config.js';
+import { ENDPOINTS } from '../../../src/provider/protocol.js';
+import { ENGINES } from '../../helpers/db.js';
+import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../../helpers/scenario.js';
 
 const D = '2024-03-10';
 const D1 = '2024-03-11';

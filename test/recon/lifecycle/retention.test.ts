@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { pruneProviderDays } from '../../src/recon/lifecycle/prune/provider-rows-pruner.js';
-import { ENGINES } from '../helpers/db.js';
-import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
+import { pruneProviderDays } from '../../../src/recon/lifecycle/prune/provider-rows-pruner.js';
+import { ENGINES } from '../../helpers/db.js';
+import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../../helpers/scenario.js';
 
 const D = '2024-05-20';
 const after = (days: number) => new Date(Date.parse(`${D}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { CsvFramer, providerFileAsCopyCsv, type FrameMode } from '../../src/recon/load/copy-framer.js';
-import { BILL_COLUMNS, ORDER_COLUMNS } from '../../src/provider/file-format.js';
+import { CsvFramer, providerFileAsCopyCsv, type FrameMode } from '../../../src/recon/load/copy-framer.js';
+import { BILL_COLUMNS, ORDER_COLUMNS } from '../../../src/provider/file-format.js';
 
 const HEADER = Object.keys(BILL_COLUMNS).join(',');
 const ROW = 'A1,R1,B1,经纪公司打款,成功,银行卡,王**,27,1.00,c,2017-11-20 00:00:00,2017-11-20 00:00:01';

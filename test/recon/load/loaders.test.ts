@@ -5,18 +5,18 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../../src/db/connection.js';
-import { ORDER_STATUS_TEXT } from '../../src/provider/file-format.js';
-import { readProviderFile } from '../../src/provider/file-reader.js';
-import type { FileKind } from '../../src/provider/protocol.js';
-import { createLoadTable, ensureDealerTables, qualified } from '../../src/recon/load/day-tables.js';
-import { loadEmbedded } from '../../src/recon/load/embedded-loader.js';
-import type { FileLoader } from '../../src/recon/load/loader.js';
-import { ROW_COLUMNS } from '../../src/recon/load/row-columns.js';
-import { loadOnServer } from '../../src/recon/load/server-loader.js';
-import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
-import { encodeGb18030 } from '../helpers/gb18030.js';
-import { FIXTURE_DATE, FIXTURE_DIR } from '../helpers/provider.js';
+import type { Engine } from '../../../src/db/connection.js';
+import { ORDER_STATUS_TEXT } from '../../../src/provider/file-format.js';
+import { readProviderFile } from '../../../src/provider/file-reader.js';
+import type { FileKind } from '../../../src/provider/protocol.js';
+import { createLoadTable, ensureDealerTables, qualified } from '../../../src/recon/load/day-tables.js';
+import { loadEmbedded } from '../../../src/recon/load/embedded-loader.js';
+import type { FileLoader } from '../../../src/recon/load/loader.js';
+import { ROW_COLUMNS } from '../../../src/recon/load/row-columns.js';
+import { loadOnServer } from '../../../src/recon/load/server-loader.js';
+import { ENGINES, freshDatabase, type TestDatabase } from '../../helpers/db.js';
+import { encodeGb18030 } from '../../helpers/gb18030.js';
+import { FIXTURE_DATE, FIXTURE_DIR } from '../../helpers/provider.js';
 
 // The same files through both loaders: PGlite's (csv-parse feeding COPY) and the server's
 // (Postgres' COPY parser, then the conversion in SQL). They must store the same rows and

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { RealtimeOrder } from '../../src/provider/client.js';
-import { liveAmount, liveDetail, liveState, liveStatus, liveTime, readAnswer } from '../../src/recon/live/live-state.js';
+import type { RealtimeOrder } from '../../../src/provider/client.js';
+import { liveAmount, liveDetail, liveState, liveStatus, liveTime, readAnswer } from '../../../src/recon/live/live-state.js';
 
 const order = (status: unknown, detail: unknown = 0): RealtimeOrder => ({ status, status_detail: detail } as unknown as RealtimeOrder);
 

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedFixtureLedger } from '../../src/db/seed.js';
-import { runDay } from '../../src/recon/runs/run-day.js';
-import type { Sandbox } from '../../src/provider/sandbox-server.js';
-import { freshDatabase, ENGINES, type TestDatabase } from '../helpers/db.js';
-import { client, FIXTURE_DATE, silentLog, startSandbox } from '../helpers/provider.js';
+import { seedFixtureLedger } from '../../../src/db/seed.js';
+import { runDay } from '../../../src/recon/runs/run-day.js';
+import type { Sandbox } from '../../../src/provider/sandbox-server.js';
+import { freshDatabase, ENGINES, type TestDatabase } from '../../helpers/db.js';
+import { client, FIXTURE_DATE, silentLog, startSandbox } from '../../helpers/provider.js';
 
 
 describe.each(ENGINES)('the fixture day on %s', (engine) => {

@@ -1,10 +1,10 @@
 import { parseHTML } from 'linkedom';
 import { describe, expect, it } from 'vitest';
-import { formatCsv } from '../../src/recon/report/csv.js';
-import { selectDiscrepancies } from '../../src/recon/report/findings.js';
-import { buildReportPage } from '../../src/recon/report/page.js';
-import { ENGINES } from '../helpers/db.js';
-import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
+import { formatCsv } from '../../../src/recon/report/csv.js';
+import { selectDiscrepancies } from '../../../src/recon/report/findings.js';
+import { buildReportPage } from '../../../src/recon/report/page.js';
+import { ENGINES } from '../../helpers/db.js';
+import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../../helpers/scenario.js';
 
 const D = '2024-05-20';
 

@@ -2,12 +2,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ReconError } from '../../src/errors.js';
-import { runDay } from '../../src/recon/runs/run-day.js';
-import { ENGINES } from '../helpers/db.js';
-import { silentLog } from '../helpers/provider.js';
-import { scenarioSuite, type Scenario } from '../helpers/scenario.js';
-import { encodeGb18030 as gb18030 } from '../helpers/gb18030.js';
+import { ReconError } from '../../../src/errors.js';
+import { runDay } from '../../../src/recon/runs/run-day.js';
+import { ENGINES } from '../../helpers/db.js';
+import { silentLog } from '../../helpers/provider.js';
+import { scenarioSuite, type Scenario } from '../../helpers/scenario.js';
+import { encodeGb18030 as gb18030 } from '../../helpers/gb18030.js';
 
 /**
  * Files that must fail the run, on each engine (PGlite's csv-parse loader and the server's COPY

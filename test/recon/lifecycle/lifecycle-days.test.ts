@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ENGINES } from '../helpers/db.js';
-import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../helpers/scenario.js';
+import { ENGINES } from '../../helpers/db.js';
+import { paidBills, scenarioSuite, type ProviderOrder, type Scenario } from '../../helpers/scenario.js';
 
 /**
  * Findings whose day is not the run's day: file-level rows of earlier days re-checked by later

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ReconError } from '../../src/errors.js';
-import { copyText, type ParseJob } from '../../src/recon/load/copy-text.js';
-import { copyPrefix } from '../../src/recon/load/row-columns.js';
-import { FIXTURE_DATE, FIXTURE_DIR } from '../helpers/provider.js';
+import { ReconError } from '../../../src/errors.js';
+import { copyText, type ParseJob } from '../../../src/recon/load/copy-text.js';
+import { copyPrefix } from '../../../src/recon/load/row-columns.js';
+import { FIXTURE_DATE, FIXTURE_DIR } from '../../helpers/provider.js';
 
 // The test runner executes TypeScript sources, where parseInThread parses on the calling
 // thread; the compiled module (built by `npm test`) starts the real worker thread.
-const compiled = (await import(new URL('../../dist/recon/load/parse-thread.js', import.meta.url).href)) as typeof import('../../src/recon/load/parse-thread.js');
+const compiled = (await import(new URL('../../../dist/recon/load/parse-thread.js', import.meta.url).href)) as typeof import('../../../src/recon/load/parse-thread.js');
 
 const dir = mkdtempSync(join(tmpdir(), 'yzh-parse-thread-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

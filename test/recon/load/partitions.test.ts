@@ -1,11 +1,11 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { rowViewsSql, DROP_ROW_VIEWS_SQL } from '../../src/recon/load/day-tables.js';
-import { pruneProviderDays } from '../../src/recon/lifecycle/prune/provider-rows-pruner.js';
-import { migrate, readMigrations } from '../../src/db/migrator.js';
-import { ENGINES, freshDatabase } from '../helpers/db.js';
-import { silentLog } from '../helpers/provider.js';
-import { paidBills, Scenario, scenarioSuite, type ProviderOrder } from '../helpers/scenario.js';
+import { rowViewsSql, DROP_ROW_VIEWS_SQL } from '../../../src/recon/load/day-tables.js';
+import { pruneProviderDays } from '../../../src/recon/lifecycle/prune/provider-rows-pruner.js';
+import { migrate, readMigrations } from '../../../src/db/migrator.js';
+import { ENGINES, freshDatabase } from '../../helpers/db.js';
+import { silentLog } from '../../helpers/provider.js';
+import { paidBills, Scenario, scenarioSuite, type ProviderOrder } from '../../helpers/scenario.js';
 
 const D = '2024-05-20';
 

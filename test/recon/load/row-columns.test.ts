@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { OrderRow } from '../../src/provider/file-format.js';
-import { copyPrefix, orderCopyLine } from '../../src/recon/load/row-columns.js';
+import type { OrderRow } from '../../../src/provider/file-format.js';
+import { copyPrefix, orderCopyLine } from '../../../src/recon/load/row-columns.js';
 
 const row: OrderRow = {
   line: 7, orderId: 'A\tB', providerRef: '987654321098765432', batchId: null, name: '张\\**\n', brokerId: 'b\r',

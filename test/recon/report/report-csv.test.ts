@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
-import { decodeCsvFile, parseAckCsv, type CsvEncoding } from '../../src/recon/report/ack-import.js';
-import { CSV_COLUMNS, formatCsv, neutralizeCell, restoreCell } from '../../src/recon/report/csv.js';
-import { formatAckPlan } from '../../src/cli/ack.js';
-import { formatTable } from '../../src/cli/report.js';
-import { jsonWithoutControls, restoreControls, showControls } from '../../src/recon/report/visible.js';
-import { formatAmount, formatCount, formatYuan, toFen } from '../../src/recon/report/money.js';
-import type { ReportRow } from '../../src/recon/report/findings.js';
-import { encodeGb18030 } from '../helpers/gb18030.js';
+import { decodeCsvFile, parseAckCsv, type CsvEncoding } from '../../../src/recon/report/ack-import.js';
+import { CSV_COLUMNS, formatCsv, neutralizeCell, restoreCell } from '../../../src/recon/report/csv.js';
+import { formatAckPlan } from '../../../src/cli/ack.js';
+import { formatTable } from '../../../src/cli/report.js';
+import { jsonWithoutControls, restoreControls, showControls } from '../../../src/recon/report/visible.js';
+import { formatAmount, formatCount, formatYuan, toFen } from '../../../src/recon/report/money.js';
+import type { ReportRow } from '../../../src/recon/report/findings.js';
+import { encodeGb18030 } from '../../helpers/gb18030.js';
 
 const row = (over: Partial<ReportRow>): ReportRow => ({
   id: 7, dealer_id: 'd', business_date: '2024-06-30', kind: 'amount_mismatch', severity: 'critical', status: 'open',

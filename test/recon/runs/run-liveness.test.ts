@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { openPostgres, type Session } from '../../src/db/connection.js';
-import { acquireRunLock, insertRun, releaseAlive, releaseRunLock } from '../../src/recon/runs/runs.js';
-import { ENGINES } from '../helpers/db.js';
-import { paidBills, scenarioSuite } from '../helpers/scenario.js';
+import { openPostgres, type Session } from '../../../src/db/connection.js';
+import { acquireRunLock, insertRun, releaseAlive, releaseRunLock } from '../../../src/recon/runs/runs.js';
+import { ENGINES } from '../../helpers/db.js';
+import { paidBills, scenarioSuite } from '../../helpers/scenario.js';
 
 /**
  * Which 'running' rows are dead: a run that holds the dealer's lock marks as abandoned only the

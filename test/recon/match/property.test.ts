@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
-import { paidBills, Scenario, type LedgerRow, type ProviderBill, type ProviderOrder } from '../helpers/scenario.js';
+import { ENGINES, freshDatabase, type TestDatabase } from '../../helpers/db.js';
+import { paidBills, Scenario, type LedgerRow, type ProviderBill, type ProviderOrder } from '../../helpers/scenario.js';
 
 const D = '2024-07-01';
 
