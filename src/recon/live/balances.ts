@@ -1,4 +1,4 @@
-import type { Session } from '../../db/connection.js';
+import type { RunTx } from '../runs/run-transaction.js';
 import { coerceError, ReconError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { DealerAccount, ProviderClient } from '../../provider/client.js';
@@ -86,7 +86,7 @@ const CARRY_FORWARD_SQL = `
     from recon.discrepancies d cross join recon_params p
    where d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = 'balance_low'`;
 
-export async function carryForwardBalanceFindings(session: Session): Promise<void> {
+export async function carryForwardBalanceFindings(session: RunTx): Promise<void> {
   await session.query(CARRY_FORWARD_SQL);
 }
 
@@ -101,7 +101,7 @@ export interface BalanceDeps {
  * recon_findings. Never fails the run: a failed query (or database error, rolled back to the
  * step's savepoint) is logged and carries the day's open balance_low rows forward.
  */
-export async function checkBalances(session: Session, deps: BalanceDeps, runId: number, dealerId: string, date: string): Promise<BalanceResult> {
+export async function checkBalances(session: RunTx, deps: BalanceDeps, runId: number, dealerId: string, date: string): Promise<BalanceResult> {
   const { client, log, signal } = deps;
   await session.query('savepoint balances');
   try {

@@ -1,5 +1,5 @@
 import { DEFAULT_FOLLOW_UP, type FollowUpConfig } from '../../config.js';
-import type { Session } from '../../db/connection.js';
+import type { RunTx } from '../runs/run-transaction.js';
 import type { LiveState } from '../../db/schema.js';
 import { coerceError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -35,7 +35,7 @@ export interface FollowUpDeps {
 export const NO_FOLLOW_UP: FollowUpResult = { candidates: 0, asked: 0, answered: {}, unanswered: 0, deferred: 0 };
 
 /**
- * The live follow-up, inside the run's transaction, after the rules have run: asks the
+ * The live follow-up, after the rules have run: asks the
  * real-time order query about the orders whose truth the files cannot tell, records every
  * answer in recon.provider_order_checks, and has the rules judge those orders again with the
  * answers as their newest evidence (rejudgeFindings).
@@ -53,7 +53,7 @@ export const NO_FOLLOW_UP: FollowUpResult = { candidates: 0, asked: 0, answered:
  * (YZH_FOLLOWUP_BUDGET_MS): past it no call starts and those under way are cut, so the run's
  * transaction and the dealer's lock are not held for the provider's sake beyond it.
  */
-export async function followUp(session: Session, deps: FollowUpDeps, runId: number, dealerId: string): Promise<FollowUpResult> {
+export async function followUp(session: RunTx, deps: FollowUpDeps, runId: number, dealerId: string): Promise<FollowUpResult> {
   const { log, signal } = deps;
   if (deps.config.max === 0) return NO_FOLLOW_UP;
   const budgetMs = deps.config.budgetMs ?? DEFAULT_FOLLOW_UP.budgetMs!;
