@@ -3,14 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine, Session } from '../../src/db/connection.js';
-import { createLoadTable, ensureDealerTables, rowViewsSql } from '../../src/recon/load/day-tables.js';
-import { loadEmbedded } from '../../src/recon/load/embedded-loader.js';
-import type { FileLoader } from '../../src/recon/load/loader.js';
-import { loadOnServer } from '../../src/recon/load/server-loader.js';
-import { BILL_STATE_SQL } from '../../src/recon/match/match-state.js';
-import { ENGINES, freshDatabase, type TestDatabase } from '../helpers/db.js';
-import { FIXTURE_DATE, FIXTURE_DIR } from '../helpers/provider.js';
+import type { Engine, Session } from '../../../src/db/connection.js';
+import { createLoadTable, ensureDealerTables, rowViewsSql } from '../../../src/recon/load/day-tables.js';
+import { loadEmbedded } from '../../../src/recon/load/embedded-loader.js';
+import type { FileLoader } from '../../../src/recon/load/loader.js';
+import { loadOnServer } from '../../../src/recon/load/server-loader.js';
+import { BILL_STATE_SQL } from '../../../src/recon/match/match-state.js';
+import { ENGINES, freshDatabase, type TestDatabase } from '../../helpers/db.js';
+import { FIXTURE_DATE, FIXTURE_DIR } from '../../helpers/provider.js';
 
 // The bill file's per-order state is built two ways: the orders whose rows are one 成功
 // 经纪公司打款 and one 成功 服务费 row at most side by side, the others aggregated; which
