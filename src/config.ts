@@ -48,7 +48,7 @@ export interface Config {
   readonly followUp: FollowUpConfig;
   /** Where `run` writes the finance page after each day (YZH_REPORT_DIR); unset: not written. */
   readonly reportDir: string | undefined;
-  /** Where every downloaded file is kept verbatim (src/provider/archive.ts). */
+  /** Where every downloaded file is kept verbatim (src/provider/file-archive.ts). */
   readonly archiveDir: string;
   /** Archive objects of business days older than this many days are pruned; null keeps them forever. */
   readonly archiveRetainDays: number | null;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { openDatabase } from '../db/connection.js';
 import { ReconError } from '../errors.js';
-import { applyAcks, CSV_ENCODINGS, decodeCsvFile, parseAckCsv, planAcks, type AckPlan, type CsvEncoding } from '../recon/report/ack.js';
+import { applyAcks, CSV_ENCODINGS, decodeCsvFile, parseAckCsv, planAcks, type AckPlan, type CsvEncoding } from '../recon/report/ack-import.js';
 import { isXlsx, readAckXlsx } from '../recon/report/xlsx-import.js';
 import { showControls } from '../recon/report/visible.js';
 import { parseCommandArgs } from './args.js';

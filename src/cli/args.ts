@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ReconError } from '../errors.js';
-import { parseBusinessDate } from '../recon/runs/business-date.js';
+import { parseBusinessDate } from './business-date.js';
 
 export interface CommandSpec<O extends ParseArgsConfig['options']> {
   name: string;

@@ -6,13 +6,13 @@ import { migrate } from '../db/migrator.js';
 import { seedFixtureLedger } from '../db/seed.js';
 import { loadConfig } from '../config.js';
 import { ProviderClient } from '../provider/client.js';
-import { Sandbox } from '../provider/sandbox.js';
+import { Sandbox } from '../provider/sandbox-server.js';
 import type { Session } from '../db/connection.js';
 import { buildReportPage, writeReportPage } from '../recon/report/page.js';
 import { selectDiscrepancies } from '../recon/report/findings.js';
-import { runDay } from '../recon/runs/run-day.js';
+import { followUpDay, runDay } from '../recon/runs/run-day.js';
 import { messageMarkdown } from '../recon/notify/message.js';
-import { runFacts } from '../recon/notify/notify.js';
+import { runFacts } from '../recon/notify/after-run.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 import { formatTable } from './report.js';
@@ -111,7 +111,7 @@ export async function demoCommand(ctx: CommandContext, argv: string[]): Promise<
     // The live follow-up: a red packet the files cannot settle.
     const deps = { db, client, config, log: ctx.log };
     const run = (date: string, mode: 'run' | 'follow-up' = 'run') =>
-      runDay(deps, { dealerId: SANDBOX_KEYS.dealerId, date, trigger: 'manual', mode, signal: ctx.signal });
+      (mode === 'run' ? runDay : followUpDay)(deps, { dealerId: SANDBOX_KEYS.dealerId, date, trigger: 'manual', signal: ctx.signal });
     await db.withSession((s) => s.db.insertInto('recon.ledger_payouts').values({
       order_id: DEMO_PACKET, dealer_id: SANDBOX_KEYS.dealerId, broker_id: 'yiyun**', channel: 'wxpay', amount: '88.00', status: 'paid',
       created_at: `${DEMO_PACKET_DATE} 09:59:58+08`,

@@ -1,8 +1,8 @@
 import { openDatabase } from '../db/connection.js';
 import { ReconError } from '../errors.js';
 import { ProviderClient } from '../provider/client.js';
-import { parseBusinessDate } from '../recon/runs/business-date.js';
-import { newestIngestedDay, runDay } from '../recon/runs/run-day.js';
+import { parseBusinessDate } from './business-date.js';
+import { followUpDay, newestIngestedDay } from '../recon/runs/run-day.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 import { formatRunSummary } from './summary.js';
@@ -36,7 +36,7 @@ export async function followUpCommand(ctx: CommandContext, argv: string[]): Prom
     const dealerId = config.provider.dealerId;
     const date = given ?? await db.withSession((s) => newestIngestedDay(s, dealerId).catch(() => null));
     if (date === null) throw new ReconError('USAGE', `no day has been run yet for dealer ${dealerId}: run \`yzh-recon run\` first`);
-    const result = await runDay({ db, client, config, log: ctx.log }, { dealerId, date, trigger: 'manual', mode: 'follow-up', signal: ctx.signal });
+    const result = await followUpDay({ db, client, config, log: ctx.log }, { dealerId, date, trigger: 'manual', signal: ctx.signal });
     ctx.stdout.write(formatRunSummary(result));
     return 0;
   } finally {

@@ -1,7 +1,7 @@
 import { ReconError } from '../errors.js';
 import { reportLink, type RunFacts } from '../recon/notify/message.js';
 import { sendAll } from '../recon/notify/send.js';
-import { yesterdayInShanghai } from '../recon/runs/business-date.js';
+import { yesterdayInShanghai } from './business-date.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { openDatabase, type Session } from '../db/connection.js';
 import { ReconError } from '../errors.js';
-import { yesterdayInShanghai } from '../recon/runs/business-date.js';
+import { yesterdayInShanghai } from './business-date.js';
 import { formatCsv } from '../recon/report/csv.js';
 import type { Lang } from '../recon/report/labels.js';
 import { buildReportPage, HISTORY_DAYS, OPEN_LIMIT, writeReportPage } from '../recon/report/page.js';

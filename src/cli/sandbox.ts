@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { Sandbox } from '../provider/sandbox.js';
+import { Sandbox } from '../provider/sandbox-server.js';
 import { ReconError } from '../errors.js';
 import { parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';

@@ -1,9 +1,9 @@
 import { DateTime } from 'luxon';
 import { openDatabase } from '../db/connection.js';
 import { ReconError } from '../errors.js';
-import { Archive } from '../provider/archive.js';
+import { Archive } from '../provider/file-archive.js';
 import { PROVIDER_ZONE } from '../provider/file-format.js';
-import { verifyChain, verifyFiles, type VerifyCheck, type VerifyScope } from '../recon/runs/verify.js';
+import { verifyChain, verifyFiles, type VerifyCheck, type VerifyScope } from '../recon/runs/verify-checks.js';
 import { datePeriod, parseCommandArgs } from './args.js';
 import type { CommandContext } from './context.js';
 

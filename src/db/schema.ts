@@ -21,7 +21,7 @@ import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
  * - recon.provider_files: written and read as SQL by the load (src/recon/load/*) and the
  *   retention of provider rows (src/recon/lifecycle/prune/, with the day partitions and
  *   recon.provider_row_tables); the archive's reads, the prune mark, verify and the report page use Kysely.
- * - recon.balance_snapshots: inserted with Kysely by the balance check (src/recon/match/balances.ts).
+ * - recon.balance_snapshots: inserted with Kysely by the balance check (src/recon/live/balances.ts).
  * - recon.provider_orders/provider_bills (per-dealer day partitions), provider_row_tables,
  *   provider_day_payouts, provider_days: SQL only (COPY, staging, partition functions); not typed here.
  */

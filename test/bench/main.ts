@@ -38,7 +38,7 @@ import { migrate } from '../../src/db/migrator.js';
 import { ProviderClient } from '../../src/provider/client.js';
 import { readProviderFile } from '../../src/provider/file-reader.js';
 import type { FileKind } from '../../src/provider/protocol.js';
-import { Sandbox } from '../../src/provider/sandbox.js';
+import { Sandbox } from '../../src/provider/sandbox-server.js';
 import { BENCH_BROKER, generateDay, type Planted } from './generate.js';
 import { generateRealDay, REAL_RATES } from './generate-real.js';
 

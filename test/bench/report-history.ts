@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import type { DatabaseHandle } from '../../src/db/connection.js';
 import type { Logger } from '../../src/logger.js';
 import { ProviderClient } from '../../src/provider/client.js';
-import { Sandbox } from '../../src/provider/sandbox.js';
+import { Sandbox } from '../../src/provider/sandbox-server.js';
 import { runDay } from '../../src/recon/runs/run-day.js';
 
 /**

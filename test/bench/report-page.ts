@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { openPglite } from '../../src/db/connection.js';
 import { migrate } from '../../src/db/migrator.js';
-import { yesterdayInShanghai } from '../../src/recon/runs/business-date.js';
+import { yesterdayInShanghai } from '../../src/cli/business-date.js';
 import { buildReportPage } from '../../src/recon/report/page.js';
 import { openInChromium } from './browser.js';
 import { buildHistory } from './report-history.js';

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Sandbox } from '../../src/provider/sandbox.js';
+import type { Sandbox } from '../../src/provider/sandbox-server.js';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { ackCommand } from '../../src/cli/ack.js';

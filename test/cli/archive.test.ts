@@ -1,8 +1,8 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive } from '../../src/provider/archive.js';
-import type { Sandbox } from '../../src/provider/sandbox.js';
+import { Archive } from '../../src/provider/file-archive.js';
+import type { Sandbox } from '../../src/provider/sandbox-server.js';
 import { lastLine, runCli } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
 import { ENGINES } from '../helpers/db.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readMigrations } from '../../src/db/migrator.js';
-import { Sandbox } from '../../src/provider/sandbox.js';
+import { Sandbox } from '../../src/provider/sandbox-server.js';
 import { lastLine, runCli } from '../helpers/cli.js';
 import { FIXTURE_DIR, KEYS } from '../helpers/provider.js';
 

@@ -14,7 +14,7 @@ import { reportCommand } from '../../src/cli/report.js';
 import { runCommand } from '../../src/cli/run.js';
 import { loadConfig } from '../../src/config.js';
 import { coerceError } from '../../src/errors.js';
-import type { Sandbox } from '../../src/provider/sandbox.js';
+import type { Sandbox } from '../../src/provider/sandbox-server.js';
 import { cellText } from '../../src/recon/report/xlsx-import.js';
 import type { CliResult } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';

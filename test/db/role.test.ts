@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrator.js';
 import { seedFixtureLedger } from '../../src/db/seed.js';
-import type { Sandbox } from '../../src/provider/sandbox.js';
+import type { Sandbox } from '../../src/provider/sandbox-server.js';
 import { runCli } from '../helpers/cli.js';
 import { providerEnv } from '../helpers/cli-env.js';
 import { freshDatabase, type TestDatabase } from '../helpers/db.js';

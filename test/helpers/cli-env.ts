@@ -5,7 +5,7 @@ import type { Engine } from '../../src/db/connection.js';
 import { openPglite } from '../../src/db/connection.js';
 import { migrate } from '../../src/db/migrator.js';
 import { seedFixtureLedger } from '../../src/db/seed.js';
-import type { Sandbox } from '../../src/provider/sandbox.js';
+import type { Sandbox } from '../../src/provider/sandbox-server.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 import { KEYS, silentLog } from './provider.js';
 

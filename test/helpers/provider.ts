@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig, type ProviderConfig } from '../../src/config.js';
 import { ProviderClient } from '../../src/provider/client.js';
-import { Sandbox } from '../../src/provider/sandbox.js';
+import { Sandbox } from '../../src/provider/sandbox-server.js';
 
 /** The document's own keys, used by the fixture day and the demo. */
 export const KEYS = {

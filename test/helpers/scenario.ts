@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import type { DatabaseHandle, Engine } from '../../src/db/connection.js';
 import { ProviderClient } from '../../src/provider/client.js';
-import { Sandbox } from '../../src/provider/sandbox.js';
+import { Sandbox } from '../../src/provider/sandbox-server.js';
 import type { FollowUpConfig } from '../../src/config.js';
-import { runDay, type RunMode, type RunResult } from '../../src/recon/runs/run-day.js';
-import type { FileSource } from '../../src/recon/runs/archive.js';
+import { followUpDay, runDay, type RunMode, type RunResult } from '../../src/recon/runs/run-day.js';
+import type { FileSource } from '../../src/recon/runs/day-files.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 import { KEYS, providerConfig, silentLog } from './provider.js';
 
@@ -179,21 +179,19 @@ export class Scenario {
   } = {}): Promise<RunResult> {
     const client = this.client(options.clientEnv);
     try {
-      return await runDay(
-        {
-          db: this.db, client, log: silentLog,
-          config: {
-            lockTimeoutMs: options.lockTimeoutMs ?? 10_000, tmpDir: tmpdir(), archiveDir: options.archiveDir ?? this.archiveDir,
-            ...(options.followUp ? { followUp: options.followUp } : {}),
-            ...(options.retainDays === undefined ? {} : { retainDays: options.retainDays }),
-            ...(options.duplicateWindowDays === undefined ? {} : { duplicateWindowDays: options.duplicateWindowDays }),
-          },
+      const deps = {
+        db: this.db, client, log: silentLog,
+        config: {
+          lockTimeoutMs: options.lockTimeoutMs ?? 10_000, tmpDir: tmpdir(), archiveDir: options.archiveDir ?? this.archiveDir,
+          ...(options.followUp ? { followUp: options.followUp } : {}),
+          ...(options.retainDays === undefined ? {} : { retainDays: options.retainDays }),
+          ...(options.duplicateWindowDays === undefined ? {} : { duplicateWindowDays: options.duplicateWindowDays }),
         },
-        {
-          dealerId: this.dealerId, date, trigger: 'manual', signal: options.signal, source: options.source ?? 'provider',
-          ...(options.mode ? { mode: options.mode } : {}),
-        },
-      );
+      };
+      const request = { dealerId: this.dealerId, date, trigger: 'manual' as const, signal: options.signal };
+      return options.mode === 'follow-up'
+        ? await followUpDay(deps, request)
+        : await runDay(deps, { ...request, source: options.source ?? 'provider' });
     } finally {
       await client.close();
     }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDay } from '../bench/generate.js';
-import { Sandbox } from '../../src/provider/sandbox.js';
+import { Sandbox } from '../../src/provider/sandbox-server.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { childDatabase, providerEnv, type ChildDatabase } from '../helpers/cli-env.js';
 import { ENGINES } from '../helpers/db.js';

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReconError } from '../../src/errors.js';
 import { ProviderClient } from '../../src/provider/client.js';
 import { ENDPOINTS } from '../../src/provider/protocol.js';
-import type { Sandbox } from '../../src/provider/sandbox.js';
+import type { Sandbox } from '../../src/provider/sandbox-server.js';
 import { client, FIXTURE_DATE, FIXTURE_DIR, KEYS, providerConfig, silentLog, startSandbox } from '../helpers/provider.js';
 
 let sandbox: Sandbox;

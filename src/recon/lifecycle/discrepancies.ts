@@ -1,4 +1,4 @@
-import type { Session } from '../../db/connection.js';
+import type { RunTx } from '../runs/run-transaction.js';
 
 /** The share of a day's orders with new critical findings above which a run says so once. */
 export const SYSTEMIC_SHARE = 0.2;
@@ -158,7 +158,7 @@ const OTHER_DAYS_SYSTEMIC_SQL = `
  * opens the new ones, resolves the open ones in scope that no longer hold. Never touches the
  * ack_* columns.
  */
-export async function applyFindings(session: Session, runId: number): Promise<LifecycleResult> {
+export async function applyFindings(session: RunTx, runId: number): Promise<LifecycleResult> {
   const systemic = await session.query(SYSTEMIC_SQL);
   await session.query(OTHER_DAYS_SYSTEMIC_SQL);
   const refreshed = await session.query(

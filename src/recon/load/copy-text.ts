@@ -3,7 +3,7 @@ import { Transform, pipeline, type Readable } from 'node:stream';
 import type { BillRow, OrderRow } from '../../provider/file-format.js';
 import { readProviderFile } from '../../provider/file-reader.js';
 import type { FileKind } from '../../provider/protocol.js';
-import { billCopyLine, orderCopyLine } from './provider-rows.js';
+import { billCopyLine, orderCopyLine } from './row-columns.js';
 
 /** What a parser needs to know about one downloaded file. */
 export interface ParseJob {

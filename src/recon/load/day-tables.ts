@@ -1,5 +1,6 @@
 import { DateTime } from 'luxon';
 import type { Session } from '../../db/connection.js';
+import type { RunTx } from '../runs/run-transaction.js';
 import type { FileKind } from '../../provider/protocol.js';
 
 /**
@@ -97,7 +98,7 @@ export async function dropLoadTables(session: Session, dealerId: string, name: s
 }
 
 /** The loaded table becomes the day's partition; the old one is dropped. Last before commit. */
-export async function swapDay(session: Session, kind: FileKind, dealerId: string, date: string, name: string): Promise<void> {
+export async function swapDay(session: RunTx, kind: FileKind, dealerId: string, date: string, name: string): Promise<void> {
   await session.query('select recon.provider_swap_day($1, $2, $3, $4)', [kind, dealerId, date, name]);
 }
 
@@ -145,3 +146,7 @@ export function rowViewsSql(dealerId: string, date: string, loaded: Partial<Reco
 /** Dropped before the swap (a view would hold the loaded table) and before every commit. */
 export const DROP_ROW_VIEWS_SQL = `drop view if exists recon_orders, recon_bills, recon_day_orders, recon_day_bills, recon_other_orders,
   recon_other_bills, recon_window_orders`;
+
+export async function dropRowViews(session: RunTx): Promise<void> {
+  await session.query(DROP_ROW_VIEWS_SQL);
+}

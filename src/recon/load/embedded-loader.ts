@@ -1,7 +1,7 @@
 import { parseInThread } from './parse-thread.js';
 import { qualified } from './day-tables.js';
 import type { FileLoader } from './loader.js';
-import { copyPrefix, ROW_COLUMNS } from './provider-rows.js';
+import { copyPrefix, ROW_COLUMNS } from './row-columns.js';
 
 /**
  * Characters of COPY text handed to PGlite at once (about 600 rows): PGlite reads

@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Session } from '../../db/connection.js';
+import type { RunTx } from '../runs/run-transaction.js';
 import { ReconError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ProviderClient, DownloadResult } from '../../provider/client.js';
@@ -125,7 +126,7 @@ export async function dropSideTables(session: Session, dealerId: string, names: 
  * COPY, embedded-loader.ts) the order file loads first, then the bill file.
  */
 export async function loadProviderFiles(
-  session: Session, dealerId: string, date: string, files: FileToLoad[], runId: number, log: Logger, signal?: AbortSignal,
+  session: RunTx, dealerId: string, date: string, files: FileToLoad[], runId: number, log: Logger, signal?: AbortSignal,
   hooks: LoadHooks = {}, side: SideSession | null = null,
 ): Promise<LoadResult> {
   const started = performance.now();

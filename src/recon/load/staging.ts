@@ -6,7 +6,7 @@ import {
 import { formatError } from '../../provider/file-reader.js';
 import type { FileKind } from '../../provider/protocol.js';
 import { literal, qualified } from './day-tables.js';
-import { ROW_COLUMNS } from './provider-rows.js';
+import { ROW_COLUMNS } from './row-columns.js';
 
 /**
  * The server-side load's SQL: a provider file's records COPYed as text into a temporary

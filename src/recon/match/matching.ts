@@ -1,4 +1,5 @@
 import type { Session } from '../../db/connection.js';
+import type { RunTx } from '../runs/run-transaction.js';
 import { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL, REJUDGE_SQL } from './match-state.js';
 import { LIVE_DETAILS_SQL, RULES } from './rules.js';
 
@@ -24,10 +25,10 @@ export const MATCH_SETTINGS_SQL: readonly string[] = [
 ];
 
 /**
- * The first part of matching, which needs only day D's order rows (see LoadHooks). Must run
- * inside the run's transaction (the temp tables are dropped at commit).
+ * The first part of matching, which needs only day D's order rows (see LoadHooks). Its temp
+ * tables are dropped at the run's commit.
  */
-export async function prepareFindings(session: Session, dealerId: string, date: string): Promise<void> {
+export async function prepareFindings(session: RunTx, dealerId: string, date: string): Promise<void> {
   for (const sql of MATCH_SETTINGS_SQL) await session.query(sql);
   const [params, ...rest] = PARAMS_SQL;
   await session.query(params!, [dealerId, date]);
@@ -35,7 +36,7 @@ export async function prepareFindings(session: Session, dealerId: string, date: 
 }
 
 /** The rest of matching, once both files are in: per-order state, candidates, every rule. */
-export async function computeFindings(session: Session): Promise<void> {
+export async function computeFindings(session: RunTx): Promise<void> {
   const other = await session.query<{ other_days: boolean }>(HAS_OTHER_DAYS_SQL);
   for (const sql of findingStatements(other.rows[0]!.other_days)) await session.query(sql);
   await runRules(session);
@@ -47,7 +48,7 @@ export async function computeFindings(session: Session): Promise<void> {
  * of recon_match, a few hundred candidate rows, so that recon_findings stays what the rules
  * make of recon_match and nothing else.
  */
-export async function rejudgeFindings(session: Session): Promise<void> {
+export async function rejudgeFindings(session: RunTx): Promise<void> {
   for (const sql of REJUDGE_SQL) await session.query(sql);
   await runRules(session);
 }

@@ -1,7 +1,7 @@
 /**
  * The finance page's words, in Chinese (the default) and English. Both sets have the same
  * shape (the type enforces it) and every discrepancy kind has a name, a one-line 说明 (what it
- * means) and a 建议处理 (what to do); test/recon/report-page.test.ts checks that no label is
+ * means) and a 建议处理 (what to do); test/recon/report/report-page.test.ts checks that no label is
  * empty and that every kind the schema allows is described.
  */
 

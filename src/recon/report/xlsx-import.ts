@@ -1,6 +1,6 @@
 import ExcelJS from 'exceljs';
 import { ReconError } from '../../errors.js';
-import { parseAckCsv, type AckFileRow } from './ack.js';
+import { parseAckCsv, type AckFileRow } from './ack-import.js';
 import { headerIndex, SHEET_NAMES } from './xlsx.js';
 
 /**

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Session } from '../../db/connection.js';
+import type { RunTx } from './run-transaction.js';
 
 /**
  * The runs' audit chain. Each succeeded run of a dealer records, in the same transaction as its
@@ -19,7 +20,7 @@ import type { Session } from '../../db/connection.js';
  * link's position in it, so that "the last run that wrote a finding" is a query.
  *
  * `verify` recomputes both from the tables, and also checks that every discrepancy is as the
- * last run that recorded it left it (src/recon/runs/verify.ts).
+ * last run that recorded it left it (src/recon/runs/verify-checks.ts).
  */
 
 export const AUDIT_VERSION = 'yzh-recon audit v1';
@@ -92,11 +93,11 @@ export async function auditedRun(session: Session, runId: number): Promise<Audit
 }
 
 /**
- * Records the run's findings and its link, inside the run's transaction, after its findings
+ * Records the run's findings and its link, after its findings
  * are written and its row is marked succeeded. The caller holds the dealer's run lock, so the
  * dealer's chain has one head: its audited run with the highest audit_seq.
  */
-export async function recordAudit(session: Session, runId: number, dealerId: string): Promise<string> {
+export async function recordAudit(session: RunTx, runId: number, dealerId: string): Promise<string> {
   await session.db
     .insertInto('recon.run_findings')
     .columns(['run_id', 'discrepancy_id', 'action', 'dealer_id', 'business_date', 'kind', 'order_id', 'severity', 'ledger_amount', 'provider_amount', 'status'])

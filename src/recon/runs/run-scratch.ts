@@ -40,7 +40,7 @@ export const RUN_SCRATCH: readonly ScratchObject[] = [
   },
   {
     name: 'recon_orders', kind: 'view', createdBy: 'recon/load/day-tables.ts',
-    readBy: ['recon/match/match-state.ts', 'recon/match/ref-state.ts', 'recon/lifecycle/followup/checks.ts', 'recon/lifecycle/discrepancies.ts'],
+    readBy: ['recon/match/match-state.ts', 'recon/match/ref-state.ts', 'recon/live/order-checks.ts', 'recon/lifecycle/discrepancies.ts'],
     holds: 'every day\'s order rows of the dealer, as the run will leave them',
   },
   {
@@ -62,16 +62,16 @@ export const RUN_SCRATCH: readonly ScratchObject[] = [
   },
   {
     name: 'recon_params', kind: 'table', createdBy: 'recon/match/match-state.ts',
-    readBy: ['recon/match/rules.ts', 'recon/match/balances.ts', 'recon/lifecycle/followup/checks.ts', 'recon/lifecycle/discrepancies.ts'],
+    readBy: ['recon/match/rules.ts', 'recon/live/balances.ts', 'recon/live/order-checks.ts', 'recon/lifecycle/discrepancies.ts'],
     holds: 'one row: the dealer, the day, its bounds in Asia/Shanghai, and the clock time-based rules judge at',
   },
   {
     name: 'recon_order_state', kind: 'table', createdBy: 'recon/match/match-state.ts',
-    readBy: ['recon/lifecycle/followup/checks.ts', 'recon/lifecycle/discrepancies.ts'],
+    readBy: ['recon/live/order-checks.ts', 'recon/lifecycle/discrepancies.ts'],
     holds: 'per order of D\'s order file (and, merged, of other days for the orders that need them): its rows aggregated',
   },
   {
-    name: 'recon_bill_state', kind: 'table', createdBy: 'recon/match/match-state.ts', readBy: ['recon/lifecycle/followup/checks.ts'],
+    name: 'recon_bill_state', kind: 'table', createdBy: 'recon/match/match-state.ts', readBy: ['recon/live/order-checks.ts'],
     holds: 'per order of D\'s bill file (and merged, of other days): the counted payouts, fees, refs and returns',
   },
   {
@@ -88,7 +88,7 @@ export const RUN_SCRATCH: readonly ScratchObject[] = [
   },
   {
     name: 'recon_live', kind: 'table', createdBy: 'recon/match/match-state.ts',
-    readBy: ['recon/match/ref-state.ts', 'recon/match/rules.ts', 'recon/lifecycle/followup/checks.ts'],
+    readBy: ['recon/match/ref-state.ts', 'recon/match/rules.ts', 'recon/live/order-checks.ts'],
     holds: 'each order\'s newest live answer, and whether it is newer than every order-file row',
   },
   {
@@ -113,11 +113,11 @@ export const RUN_SCRATCH: readonly ScratchObject[] = [
   },
   {
     name: 'recon_findings', kind: 'table', createdBy: 'recon/match/match-state.ts',
-    readBy: ['recon/match/rules.ts', 'recon/match/matching.ts', 'recon/match/balances.ts', 'recon/lifecycle/followup/checks.ts', 'recon/lifecycle/discrepancies.ts'],
+    readBy: ['recon/match/rules.ts', 'recon/match/matching.ts', 'recon/live/balances.ts', 'recon/live/order-checks.ts', 'recon/lifecycle/discrepancies.ts'],
     holds: 'what the rules found this run, before it is written into recon.discrepancies',
   },
   {
-    name: 'recon_asked', kind: 'table', createdBy: 'recon/lifecycle/followup/checks.ts', readBy: ['recon/match/match-state.ts', 'recon/match/matching.ts'],
+    name: 'recon_asked', kind: 'table', createdBy: 'recon/live/order-checks.ts', readBy: ['recon/match/match-state.ts', 'recon/match/matching.ts'],
     holds: 'the orders a live follow-up asked about, whose answers the rules read again',
   },
 ];

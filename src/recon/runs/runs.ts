@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Session } from '../../db/connection.js';
+import type { RunTx } from './run-transaction.js';
 import type { RunTrigger } from '../../db/schema.js';
 import { ReconError } from '../../errors.js';
 
@@ -30,7 +31,7 @@ export interface RunOutcome {
   summary: unknown;
 }
 
-export async function markSucceeded(session: Session, runId: number, outcome: RunOutcome): Promise<void> {
+export async function markSucceeded(session: RunTx, runId: number, outcome: RunOutcome): Promise<void> {
   await session.db
     .updateTable('recon.runs')
     .set({

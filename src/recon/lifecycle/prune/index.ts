@@ -1,9 +1,9 @@
 import type { Session } from '../../../db/connection.js';
 import { ReconError } from '../../../errors.js';
-import { Archive } from '../../../provider/archive.js';
+import { Archive } from '../../../provider/file-archive.js';
 import { acquireRunLock, releaseRunLock } from '../../runs/runs.js';
-import { archivePruner } from './archive.js';
-import { providerRowsPruner } from './provider-rows.js';
+import { archivePruner } from './archive-pruner.js';
+import { providerRowsPruner } from './provider-rows-pruner.js';
 import type { PruneContext, Pruner, PruneResult } from './pruner.js';
 
 export type { Pruner, PruneContext, PruneResult } from './pruner.js';
