@@ -128,7 +128,7 @@ export class ReferenceModel {
   }
 
   /**
-   * The orders a run asks about (src/recon/lifecycle/followup/checks.ts; every one, every run:
+   * The orders a run asks about (src/recon/live/order-checks.ts; every one, every run:
    * the driver sets no limit and no re-ask pause): those of the run's findings of the kinds the
    * files cannot settle (FOLLOW_UP_KINDS; missing_at_provider not at the cut-off), and the
    * orders in scope still 成功(待领取) in their order rows (none paid, failed or deleted, none
