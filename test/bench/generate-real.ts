@@ -67,15 +67,14 @@ function shiftDay(date: string, days: number): string {
  * Writes a day of `n` orders the way real files may come: rows in no particular order (neither
  * by 商户订单号 nor by time), 商户订单号 from three merchant sequences unrelated to a row's
  * position, an order's 经纪公司打款 and 服务费 rows far apart in the bill file, three brokers
- * whose rates change inside the month, three channels, and a ledger (shuffled too) that holds,
- * besides the day's orders, a tenth as many rows of the neighbouring days: 2% of the day's
- * orders were booked in the last minutes of the day before, 4% of the rows are the day
- * before's own orders, and with `nextDay`, 4% the next day's. The planted discrepancies are
- * those of generate.ts at the same strides, plus fee_mismatch; their counts are exact.
+ * whose rates change inside the month, three channels, and a ledger (shuffled too) in which
+ * 2% of the day's orders were booked in the last minutes of the day before and, with
+ * `nextDay`, a tenth as many rows again are the next day's orders. The planted discrepancies
+ * are those of generate.ts at the same strides, plus fee_mismatch; their counts are exact.
  *
- * The day before's rows are of orders its files do not hold: a run of that day finds them
- * missing at the provider, as it would a day whose order file came late; that is its finding,
- * not this day's. Rows created on the next day are not this day's either.
+ * The next day's rows are not this day's to judge. A day of history is generated without them
+ * (the day after it is run too, and its files would not hold them); its early orders' rows, in
+ * its ledger, fall on the day before it (the cut-off's `info`, until its own run matches them).
  */
 export async function generateRealDay(dir: string, date: string, n: number, options: { ledgerFile?: string; nextDay?: boolean } = {}): Promise<Planted> {
   const day = join(dir, date);
@@ -175,13 +174,11 @@ export async function generateRealDay(dir: string, date: string, n: number, opti
   }
   await bills.close();
 
-  // Ledger rows, shuffled: the day's orders (i), the day before's (n + j), the next day's (2n + j).
-  const before = Math.floor(n / 25);
-  const after = options.nextDay === true ? Math.floor(n / 25) : 0;
+  // Ledger rows, shuffled: the day's orders (i), the next day's (2n + j).
+  const after = options.nextDay === true ? Math.floor(n / 10) : 0;
   const extra = Math.max(1, Math.floor(n / 10_000));
   const ledgerRows: number[] = [];
   for (let i = 0; i < n; i++) if (kind(i) !== 'unledgered') ledgerRows.push(i);
-  for (let j = 0; j < before; j++) ledgerRows.push(n + j);
   for (let j = 0; j < after; j++) ledgerRows.push(2 * n + j);
   for (let j = 0; j < extra; j++) ledgerRows.push(3 * n + j);
   planted.missing_at_provider! += extra;
@@ -202,9 +199,8 @@ export async function generateRealDay(dir: string, date: string, n: number, opti
       line = `${id(i)},sixcn,${broker(i)},${channel(i)[1]},${yuan(fen)},${status},${created}`;
     } else if (code < 3 * n) {
       const j = code % n;
-      const other = code < 2 * n ? previous : next;
       const i = scatter(j, 23);
-      line = `N${other.replace(/-/g, '')}${String(i).padStart(10, '0')},sixcn,${broker(j)},${channel(j)[1]},${yuan(fenOf(j))},paid,${clock(other, 600 + (i % 80_000))}+08`;
+      line = `N${next.replace(/-/g, '')}${String(i).padStart(10, '0')},sixcn,${broker(j)},${channel(j)[1]},${yuan(fenOf(j))},paid,${clock(next, 600 + (i % 80_000))}+08`;
     } else {
       // Paid in the ledger at midday, never at the provider.
       line = `L${compact}${String(code - 3 * n).padStart(6, '0')},sixcn,${BROKERS[0]},bankcard,10.00,paid,${date} 12:00:00+08`;

@@ -37,6 +37,7 @@ const ANY_DAY = ANY_DAY_FILE_LEVEL_KINDS.map((k) => `'${k}'`).join(', ');
  * later one, as versions before this rule opened one per day, is not continued and resolves).
  */
 const SAME_KEY = `d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = f.kind
+  and coalesce(d.order_id, '') = coalesce(f.order_id, '')
   and (d.order_id = f.order_id
        or (f.order_id is null and d.order_id is null and coalesce(d.provider_ref, '') = coalesce(f.provider_ref, '')
            and case when d.kind in (${ANY_DAY})
