@@ -357,7 +357,7 @@ with ids as (select distinct order_id from recon_ref_ids),
 o as (
   select o.order_id, o.provider_ref as ref, o.status, o.status_text, o.amount, o.fee, o.broker_id,
          coalesce(o.finished_at, o.created_at) as finished_at, o.business_date, o.line
-    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id) o
+    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id offset 0) o
 ),
 b as (
   select b.order_id, b.provider_ref as ref,
@@ -368,7 +368,7 @@ b as (
          min(b.business_date) as first_date,
          min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
     from ids i cross join lateral (
-           select * from recon_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim')) b
+           select * from recon_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim') offset 0) b
    group by b.order_id, b.provider_ref
 ),
 last_row as (
@@ -410,7 +410,7 @@ floating as (
   select t.order_id, t.amount, row_number() over (partition by t.order_id, t.amount order by t.business_date, t.line) as n
     from ids i cross join lateral (
            select * from recon_bills t
-            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return') t
+            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return' offset 0) t
    where not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
 ),
 paid0 as (
@@ -634,7 +634,7 @@ with other as (
        min(o.provider_ref) as provider_ref, min(o.status) as status, min(o.status_text) as status_text,
        min(o.amount) as amount, min(o.fee) as fee, min(o.broker_id) as broker_id,
        min(coalesce(o.finished_at, o.created_at)) as finished_at
-    from recon_other_ids i cross join lateral (select * from recon_other_orders o where o.order_id = i.order_id) o
+    from recon_other_ids i cross join lateral (select * from recon_other_orders o where o.order_id = i.order_id offset 0) o
    group by o.order_id
 ), taken as (
   delete from recon_order_state s using other where s.order_id = other.order_id returning s.*
@@ -656,7 +656,7 @@ with other as (
        bool_or(b.bill_type = 'return') as returned,
        min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
     from recon_other_ids i cross join lateral (
-           select * from recon_other_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim')) b
+           select * from recon_other_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim') offset 0) b
    group by b.order_id
 ), taken as (
   delete from recon_bill_state s using other where s.order_id = other.order_id returning s.*
@@ -777,7 +777,7 @@ with ids as (select distinct order_id from recon_ref_ids),
 o as (
   select o.order_id, o.provider_ref as ref, o.status, o.status_text, o.amount, o.fee, o.broker_id,
          coalesce(o.finished_at, o.created_at) as finished_at, o.business_date, o.line
-    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id) o
+    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id offset 0) o
 ),
 b as (
   select b.order_id, b.provider_ref as ref,
@@ -788,7 +788,7 @@ b as (
          min(b.business_date) as first_date,
          min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
     from ids i cross join lateral (
-           select * from recon_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim')) b
+           select * from recon_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim') offset 0) b
    group by b.order_id, b.provider_ref
 ),
 last_row as (
@@ -830,7 +830,7 @@ floating as (
   select t.order_id, t.amount, row_number() over (partition by t.order_id, t.amount order by t.business_date, t.line) as n
     from ids i cross join lateral (
            select * from recon_bills t
-            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return') t
+            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return' offset 0) t
    where not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
 ),
 paid0 as (
@@ -1161,7 +1161,7 @@ with ids as (select distinct order_id from recon_ref_ids),
 o as (
   select o.order_id, o.provider_ref as ref, o.status, o.status_text, o.amount, o.fee, o.broker_id,
          coalesce(o.finished_at, o.created_at) as finished_at, o.business_date, o.line
-    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id) o
+    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id offset 0) o
 ),
 b as (
   select b.order_id, b.provider_ref as ref,
@@ -1172,7 +1172,7 @@ b as (
          min(b.business_date) as first_date,
          min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
     from ids i cross join lateral (
-           select * from recon_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim')) b
+           select * from recon_bills b where b.order_id = i.order_id and b.bill_status in ('succeeded', 'pending_claim') offset 0) b
    group by b.order_id, b.provider_ref
 ),
 last_row as (
@@ -1214,7 +1214,7 @@ floating as (
   select t.order_id, t.amount, row_number() over (partition by t.order_id, t.amount order by t.business_date, t.line) as n
     from ids i cross join lateral (
            select * from recon_bills t
-            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return') t
+            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return' offset 0) t
    where not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
 ),
 paid0 as (
