@@ -161,15 +161,15 @@ export async function loadProviderFiles(
   const tables: Partial<Record<FileKind, string>> = {};
   // Both files to load on a server with a second connection: the bill file goes there.
   const sideLoad = side !== null && session.engine === 'pg' && toLoad.length === 2 ? side : null;
-  if (sideLoad !== null) {
-    // Created and committed first, so that this run's transaction sees it; before it, any
-    // load table a run that died left behind.
-    tables.bill = await sideLoad(async (s) => {
+  if (side !== null && session.engine === 'pg') {
+    // A load table a run that died left behind (committed by its second connection), whatever
+    // this run loads; then this run's, created and committed first so that its transaction sees it.
+    tables.bill = await side(async (s) => {
       const stale = await dropLoadTables(s, dealerId);
       if (stale.length > 0) log.info({ tables: stale }, 'dropped load tables that a run which did not finish left behind');
-      return createLoadTable(s, 'bill', dealerId, date, runId);
+      return sideLoad === null ? undefined : createLoadTable(s, 'bill', dealerId, date, runId);
     });
-    hooks.sideTableCreated?.(tables.bill);
+    if (tables.bill !== undefined) hooks.sideTableCreated?.(tables.bill);
   }
   for (const { kind } of toLoad) tables[kind] ??= await createLoadTable(session, kind, dealerId, date, runId);
   await hooks.tablesCreated?.(tables);
