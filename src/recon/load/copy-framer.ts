@@ -367,7 +367,7 @@ export class CsvFramer extends Transform {
               line++;
               if (fields + 1 !== this.width) this.fault(this.start, null, CSV_FAULTS.width(fields + 1, this.width));
               if (bills) {
-                ids!.addBillRow(out, this.idFrom, this.idTo, this.idQuoted, this.billType, this.billStatus);
+                ids.addBillRow(out, this.idFrom, this.idTo, this.idQuoted, this.billType, this.billStatus);
                 this.billType = null;
                 this.billStatus = null;
               }
