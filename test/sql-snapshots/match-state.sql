@@ -357,7 +357,8 @@ with ids as (select distinct order_id from recon_ref_ids),
 o as (
   select o.order_id, o.provider_ref as ref, o.status, o.status_text, o.amount, o.fee, o.broker_id,
          coalesce(o.finished_at, o.created_at) as finished_at, o.business_date, o.line
-    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id offset 0) o
+    from ids i cross join lateral (
+           select * from recon_orders o where o.order_id = i.order_id offset 0) o
 ),
 b as (
   select b.order_id, b.provider_ref as ref,
@@ -409,8 +410,7 @@ r0 as (
 floating as (
   select t.order_id, t.amount, row_number() over (partition by t.order_id, t.amount order by t.business_date, t.line) as n
     from ids i cross join lateral (
-           select * from recon_bills t
-            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return' offset 0) t
+           select * from recon_bills t where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return' offset 0) t
    where not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
 ),
 paid0 as (
@@ -634,7 +634,8 @@ with other as (
        min(o.provider_ref) as provider_ref, min(o.status) as status, min(o.status_text) as status_text,
        min(o.amount) as amount, min(o.fee) as fee, min(o.broker_id) as broker_id,
        min(coalesce(o.finished_at, o.created_at)) as finished_at
-    from recon_other_ids i cross join lateral (select * from recon_other_orders o where o.order_id = i.order_id offset 0) o
+    from recon_other_ids i cross join lateral (
+           select * from recon_other_orders o where o.order_id = i.order_id offset 0) o
    group by o.order_id
 ), taken as (
   delete from recon_order_state s using other where s.order_id = other.order_id returning s.*
@@ -777,7 +778,8 @@ with ids as (select distinct order_id from recon_ref_ids),
 o as (
   select o.order_id, o.provider_ref as ref, o.status, o.status_text, o.amount, o.fee, o.broker_id,
          coalesce(o.finished_at, o.created_at) as finished_at, o.business_date, o.line
-    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id offset 0) o
+    from ids i cross join lateral (
+           select * from recon_orders o where o.order_id = i.order_id offset 0) o
 ),
 b as (
   select b.order_id, b.provider_ref as ref,
@@ -829,8 +831,7 @@ r0 as (
 floating as (
   select t.order_id, t.amount, row_number() over (partition by t.order_id, t.amount order by t.business_date, t.line) as n
     from ids i cross join lateral (
-           select * from recon_bills t
-            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return' offset 0) t
+           select * from recon_bills t where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return' offset 0) t
    where not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
 ),
 paid0 as (
@@ -1161,7 +1162,8 @@ with ids as (select distinct order_id from recon_ref_ids),
 o as (
   select o.order_id, o.provider_ref as ref, o.status, o.status_text, o.amount, o.fee, o.broker_id,
          coalesce(o.finished_at, o.created_at) as finished_at, o.business_date, o.line
-    from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id offset 0) o
+    from ids i cross join lateral (
+           select * from recon_orders o where o.order_id = i.order_id offset 0) o
 ),
 b as (
   select b.order_id, b.provider_ref as ref,
@@ -1213,8 +1215,7 @@ r0 as (
 floating as (
   select t.order_id, t.amount, row_number() over (partition by t.order_id, t.amount order by t.business_date, t.line) as n
     from ids i cross join lateral (
-           select * from recon_bills t
-            where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return' offset 0) t
+           select * from recon_bills t where t.order_id = i.order_id and t.bill_status in ('succeeded', 'pending_claim') and t.bill_type = 'return' offset 0) t
    where not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
 ),
 paid0 as (

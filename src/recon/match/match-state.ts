@@ -1,4 +1,4 @@
-import { COUNTED_BILL_STATUSES, RATES_SQL, REFS_TABLE_SQL, refsInsertSql } from './ref-state.js';
+import { COUNTED_BILL_STATUSES, RATES_SQL, REFS_TABLE_SQL, refsInsertSql, rowsById } from './ref-state.js';
 import { CANDIDATE_FILTER, PAID } from './rules.js';
 
 /**
@@ -236,8 +236,8 @@ function ledgerLookup(ids: string, skip: 'absent' | 'created elsewhere' | 'new')
 /**
  * Only when the dealer has files of other days: the orders that need their other days' rows
  * (see the top), those rows merged into the states, and their candidate rows built again.
- * Other days' rows are read by id (a lateral lookup in each day's index, kept one by `offset
- * 0`: see ref-state.ts), whatever the planner guesses of how many ids there are.
+ * Other days' rows are read by id (ref-state.ts rowsById), whatever the planner guesses of how
+ * many ids there are.
  */
 const OTHER_DAYS_SQL: readonly string[] = [
   `create temp table recon_other_ids on commit drop as
@@ -250,12 +250,11 @@ const OTHER_DAYS_SQL: readonly string[] = [
   'analyze recon_other_ids',
   mergeInto('recon_order_state', `
      select o.order_id, false as in_day_file, ${ORDER_AGGREGATES}
-       from recon_other_ids i cross join lateral (select * from recon_other_orders o where o.order_id = i.order_id offset 0) o
+       from ${rowsById('recon_other_ids', 'recon_other_orders', 'o')}
       group by o.order_id`, ORDER_COMBINED),
   mergeInto('recon_bill_state', `
      select b.order_id, ${BILL_AGGREGATES}
-       from recon_other_ids i cross join lateral (
-              select * from recon_other_bills b where b.order_id = i.order_id and b.bill_status in ${COUNTED_BILL_STATUSES} offset 0) b
+       from ${rowsById('recon_other_ids', 'recon_other_bills', 'b', `b.bill_status in ${COUNTED_BILL_STATUSES}`)}
       group by b.order_id`, BILL_COMBINED),
   ledgerLookup('select order_id from recon_other_ids', 'absent'),
   'analyze recon_order_state',

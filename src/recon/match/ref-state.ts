@@ -41,14 +41,24 @@ export const REFS_TABLE_SQL = `create temp table recon_refs (
      payouts jsonb, bill_details jsonb
    ) on commit drop`;
 
+/**
+ * `<ids> i` joined to the rows of the run view `source` (as `alias`) of each id, looked up one
+ * id at a time through each day's index (`offset 0` keeps the lateral subquery from being
+ * pulled up into a join: through the union of the run's views the planner, which cannot know
+ * how few the ids are, then hashed them against every day's rows of the dealer, 2.4 s a
+ * statement at 100k orders after 15 days). `where`: more conditions on the rows.
+ */
+export function rowsById(ids: string, source: string, alias: string, where = ''): string {
+  return `${ids} i cross join lateral (
+              select * from ${source} ${alias} where ${alias}.order_id = i.order_id${where === '' ? '' : ` and ${where}`} offset 0) ${alias}`;
+}
+
 /** The order of a ref within its order: the paid refs first, then the live answer's, then the latest row's. */
 const TOP = `order by (r.status in ${PAID}) desc, r.live desc, r.is_last desc, r.first_date, r.ref`;
 
 /**
- * recon_refs' rows of the orders the temp table `ids` names (none of which it has yet). Their
- * rows are read by id, a lateral lookup each (`offset 0` keeps it one: pulled up into a join,
- * the planner, which cannot know how few the ids are, hashed them against every day's rows of
- * the dealer, 2.4 s a statement at 100k orders after 15 days).
+ * recon_refs' rows of the orders the temp table `ids` names (none of which it has yet), their
+ * rows read by id (rowsById).
  */
 export function refsInsertSql(ids: string): string {
   return `insert into recon_refs
@@ -56,7 +66,7 @@ export function refsInsertSql(ids: string): string {
    o as (
      select o.order_id, o.provider_ref as ref, o.status, o.status_text, o.amount, o.fee, o.broker_id,
             coalesce(o.finished_at, o.created_at) as finished_at, o.business_date, o.line
-       from ids i cross join lateral (select * from recon_orders o where o.order_id = i.order_id offset 0) o
+       from ${rowsById('ids', 'recon_orders', 'o')}
    ),
    b as (
      select b.order_id, b.provider_ref as ref,
@@ -66,8 +76,7 @@ export function refsInsertSql(ids: string): string {
             bool_or(b.bill_type = 'return') as returned,
             min(b.business_date) as first_date,
             min(b.bill_ref) filter (where b.bill_type = 'payout') as first_payout_ref
-       from ids i cross join lateral (
-              select * from recon_bills b where b.order_id = i.order_id and b.bill_status in ${COUNTED_BILL_STATUSES} offset 0) b
+       from ${rowsById('ids', 'recon_bills', 'b', `b.bill_status in ${COUNTED_BILL_STATUSES}`)}
       group by b.order_id, b.provider_ref
    ),
    last_row as (
@@ -106,9 +115,7 @@ export function refsInsertSql(ids: string): string {
    -- earliest first), else the earliest paid ref left.
    floating as (
      select t.order_id, t.amount, row_number() over (partition by t.order_id, t.amount order by t.business_date, t.line) as n
-       from ids i cross join lateral (
-              select * from recon_bills t
-               where t.order_id = i.order_id and t.bill_status in ${COUNTED_BILL_STATUSES} and t.bill_type = 'return' offset 0) t
+       from ${rowsById('ids', 'recon_bills', 't', `t.bill_status in ${COUNTED_BILL_STATUSES} and t.bill_type = 'return'`)}
       where not exists (select 1 from r0 where r0.order_id = t.order_id and r0.ref = t.provider_ref)
    ),
    paid0 as (
