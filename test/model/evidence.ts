@@ -39,7 +39,7 @@ export interface OrderView {
   home: string;
   /** The newest live answer, when it is the newest evidence (no file ingested since gives a row of the order) and not "not found". */
   live: LiveCheck | undefined;
-  /** Its home is the ledger's day, whose rows were pruned, and no order file from before that day is left: only the rules that do not ask whether something is absent apply. */
+  /** Its home is a pruned day on or after the ledger's day, before any order file left: only the rules that do not ask whether something is absent apply. */
   prunedHome: boolean;
 }
 

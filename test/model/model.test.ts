@@ -169,6 +169,18 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
     steps: [day(0), day(2), act('prune', 0, 1), day(2)],
   }));
 
+  // Found by the property (seed 302203251, history 431): an order booked in the ledger the
+  // evening before its first order file, once that file's day is pruned, keeps the pruned day
+  // (the first day pruned since its ledger day) and is judged only by the rules that do not
+  // ask whether something is absent; its payout under a ref only the pruned file gave is no
+  // payout under an unknown ref.
+  named('an order whose first order file was pruned keeps that day, though its ledger day was never run', example({
+    days: 3, rate: null,
+    orders: [plan({ shape: 'bothPaid', amountFen: 1, bills: 'nextDay', ret: { after: 2, as: 'orderRow' },
+      ledger: { status: 'refunded', deltaFen: 0, time: '09:59:00', dayShift: -1 } })],
+    steps: [day(2), day(0), { ...day(1), retain: 1 }, day(2)],
+  }));
+
   named('follow-up refuses a day never run and a pruned day, and asks on a day still kept; a run with a retention of its own drops days again', example({
     days: 4, rate: null, orders: [plan({ shape: 'pending', finished: 'night' }), plan({ shape: 'unresolved', day: 2 }), plan({ day: 3 }), ...paidOthers(2)],
     steps: [act('followUp', 1), day(0), day(2), act('prune', 0, 1), act('followUp', 0, undefined, [{ order: 0, answer: 'claimed' }]),

@@ -255,15 +255,19 @@ export class ReferenceModel {
     const refs = refStates(orderRows, bills, live);
     const paidRefs = refs.filter((r) => PAID.includes(r.status));
     // Section 3: the order's first order file, else the ledger's creation day, else its first bill file.
-    // docs/design.md: when the ledger's day is pruned and no order file from before it is left,
-    // the order keeps the ledger's day and only the rules that do not ask whether something is
-    // absent apply. READING: status_mismatch applies only where the provider paid (a failed
-    // or deleted order, every ref unpaid, may owe that to its paid row being pruned: a retry
-    // rejected on a later day would read as failed against a paid ledger row).
+    // READING (docs/design.md): a day pruned on or after the ledger's day, before the first order
+    // file left (or with none left), may have held the order's first order file; the order keeps
+    // the first such day and only the rules that do not ask whether something is absent apply.
+    // What the pruned file said is gone, so the model, as the engine, does not read it.
+    // READING: status_mismatch applies only where the provider paid (a failed or deleted order,
+    // every ref unpaid, may owe that to its paid row being pruned: a retry rejected on a later
+    // day would read as failed against a paid ledger row).
     const ledgerDay = ledger ? dayOf(ledger.created) : undefined;
-    const prunedHome = ledgerDay !== undefined && this.pruned.has(ledgerDay) && (orderRows.length === 0 || orderRows[0]!.day > ledgerDay);
-    const home = prunedHome ? ledgerDay : orderRows[0]?.day ?? ledgerDay ?? bills[0]?.day;
+    const firstLeft = orderRows[0]?.day;
+    const prunedDay = ledgerDay === undefined ? undefined
+      : [...this.pruned].filter((p) => p >= ledgerDay && (firstLeft === undefined || p < firstLeft)).sort()[0];
+    const home = prunedDay ?? firstLeft ?? ledgerDay ?? bills[0]?.day;
     if (home === undefined) return undefined;
-    return { orderId, orderRows, bills, ledger, refs, status: orderStatus(refs, bills), paidRefs, home, live, prunedHome };
+    return { orderId, orderRows, bills, ledger, refs, status: orderStatus(refs, bills), paidRefs, home, live, prunedHome: prunedDay !== undefined };
   }
 }

@@ -323,9 +323,10 @@ function liveSelect(only: string | null): string {
  * a file row says; its findings carry the answer (LIVE_DETAILS_SQL).
  *
  * An order's day (docs/contract.md section 3) is its first order file's, else the ledger's creation
- * day, else its first bill file's. An order whose ledger day's rows retention has dropped, and
- * that no later order file has from before that day, keeps that day and is judged only by the
- * rules that do not ask whether something is absent (`pruned_home`).
+ * day, else its first bill file's. An order in the ledger whose first order file left is later
+ * than a day retention has dropped since its ledger day (or that no order file left has) may
+ * have had that dropped day's file as its first: it keeps the first such day and is judged only
+ * by the rules that do not ask whether something is absent (`pruned_home`).
  */
 export function matchSelect(only: string | null, keepUnledgered = false): string {
   const within = (table: string) => (only === null ? table : `(select * from ${table} where order_id in (select order_id from ${only}))`);
@@ -374,19 +375,26 @@ export function matchSelect(only: string | null, keepUnledgered = false): string
       where o.order_id is not null or b.order_id is not null
          or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
          or l.order_id in (select order_id from recon_extra)
-   ), homed as (
-     -- Never null: an order with no ledger row has no pruned home (\`not pruned_home\` would be
-     -- null, and every rule that asks it would hold for no order not in the ledger).
-     select j.*, coalesce(j.ledger_date in (select business_date from recon_pruned_days)
-                          and (j.file_date is null or j.file_date > j.ledger_date), false) as pruned_home
+   ), pruned as (
+     -- The first pruned day from the ledger's day on, before any order file left: the day the
+     -- order's first order file may have been. Looked for only where a pruned day is that late
+     -- (none for every order of a dealer that has pruned nothing).
+     select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
+                      then (select min(d.business_date) from recon_pruned_days d
+                             where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
+                 end as pruned_date
        from joined j
+   ), homed as (
+     -- Never null (\`not pruned_home\` must hold for every order not in the ledger).
+     select j.*, j.pruned_date is not null as pruned_home
+       from pruned j
    ), priced as (
      -- The contract's rate on the order's day. round() on numeric rounds half away from zero:
      -- half-up for these positive amounts. An order judged per ref has its fee judged there.
      select m.*, coalesce(m.refs_fee_bad, m.rate is not null and m.fee is distinct from m.expected_fee) as fee_bad
        from (select h.*, case when h.refs_fee_bad is null then r.rate else h.refs_rate end as rate,
                     case when h.refs_fee_bad is null then round(h.provider_amount * r.rate, 2) else h.refs_expected_fee end as expected_fee
-               from (select h.*, case when h.pruned_home then h.ledger_date else coalesce(h.file_date, h.ledger_date, h.bill_date) end as home_date,
+               from (select h.*, coalesce(h.pruned_date, h.file_date, h.ledger_date, h.bill_date) as home_date,
                             coalesce(h.refs_bill_bad,
                                      h.at_provider and h.payout_rows > 0 and h.provider_status <> 'returned'
                                      and (not coalesce(h.bills_single_ref, false) or h.bill_amount <> h.provider_amount
