@@ -198,6 +198,7 @@ with rates as (
          r.order_id is null and (o.order_rows > 1 or b.min_ref <> b.max_ref
                                  or (o.order_id is not null and b.order_id is not null and b.min_ref is distinct from o.min_ref)
                                  or coalesce(v.newest and v.state <> 'not_found', false)) as needs_refs,
+         o.order_id is null and b.order_id is not null as bill_only,
          l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
          l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
     from recon_order_state o
@@ -255,7 +256,7 @@ select m.* from priced m cross join recon_params p
       or coalesce((at_provider and bill_bad and not pruned_home), false)
       or coalesce((at_provider and provider_status in ('paid', 'paid_pending_claim') and payout_rows = 0 and not pruned_home), false)
       or coalesce((provider_status = 'paid_pending_claim' and finished_at < p.as_of - interval '48 hours'), false)
-      or coalesce((at_provider and provider_status = 'unresolved'), false))) or not m.in_ledger;
+      or coalesce((at_provider and provider_status = 'unresolved'), false))) or m.bill_only or not m.in_ledger;
 
 create temp table recon_ledger_ids on commit drop as select order_id from recon_match where not in_ledger;
 
@@ -301,6 +302,7 @@ with rates as (
          r.order_id is null and (o.order_rows > 1 or b.min_ref <> b.max_ref
                                  or (o.order_id is not null and b.order_id is not null and b.min_ref is distinct from o.min_ref)
                                  or coalesce(v.newest and v.state <> 'not_found', false)) as needs_refs,
+         o.order_id is null and b.order_id is not null as bill_only,
          l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
          l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
     from (select * from recon_order_state where order_id in (select order_id from recon_ledger_ids)) o
@@ -358,7 +360,7 @@ select m.* from priced m cross join recon_params p
       or coalesce((at_provider and bill_bad and not pruned_home), false)
       or coalesce((at_provider and provider_status in ('paid', 'paid_pending_claim') and payout_rows = 0 and not pruned_home), false)
       or coalesce((provider_status = 'paid_pending_claim' and finished_at < p.as_of - interval '48 hours'), false)
-      or coalesce((at_provider and provider_status = 'unresolved'), false)));
+      or coalesce((at_provider and provider_status = 'unresolved'), false))) or m.bill_only;
 
 delete from recon_ref_ids;
 
@@ -575,6 +577,7 @@ with rates as (
          r.order_id is null and (o.order_rows > 1 or b.min_ref <> b.max_ref
                                  or (o.order_id is not null and b.order_id is not null and b.min_ref is distinct from o.min_ref)
                                  or coalesce(v.newest and v.state <> 'not_found', false)) as needs_refs,
+         o.order_id is null and b.order_id is not null as bill_only,
          l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
          l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
     from (select * from recon_order_state where order_id in (select order_id from recon_ref_ids)) o
@@ -632,15 +635,13 @@ select m.* from priced m cross join recon_params p
       or coalesce((at_provider and bill_bad and not pruned_home), false)
       or coalesce((at_provider and provider_status in ('paid', 'paid_pending_claim') and payout_rows = 0 and not pruned_home), false)
       or coalesce((provider_status = 'paid_pending_claim' and finished_at < p.as_of - interval '48 hours'), false)
-      or coalesce((at_provider and provider_status = 'unresolved'), false)));
+      or coalesce((at_provider and provider_status = 'unresolved'), false))) or m.bill_only;
 
 analyze recon_match;
 
 create temp table recon_other_ids on commit drop as
 select order_id from recon_match
 union select order_id from recon_extra
-union select b.order_id from recon_bill_state b
-       where not exists (select 1 from recon_order_state o where o.order_id = b.order_id)
 union select o.order_id from recon_window_orders o
        where o.order_id in (select order_id from recon_order_state);
 
@@ -736,6 +737,7 @@ with rates as (
          r.order_id is null and (o.order_rows > 1 or b.min_ref <> b.max_ref
                                  or (o.order_id is not null and b.order_id is not null and b.min_ref is distinct from o.min_ref)
                                  or coalesce(v.newest and v.state <> 'not_found', false)) as needs_refs,
+         o.order_id is null and b.order_id is not null as bill_only,
          l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
          l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
     from (select * from recon_order_state where order_id in (select order_id from recon_other_ids)) o
@@ -793,7 +795,7 @@ select m.* from priced m cross join recon_params p
       or coalesce((at_provider and bill_bad and not pruned_home), false)
       or coalesce((at_provider and provider_status in ('paid', 'paid_pending_claim') and payout_rows = 0 and not pruned_home), false)
       or coalesce((provider_status = 'paid_pending_claim' and finished_at < p.as_of - interval '48 hours'), false)
-      or coalesce((at_provider and provider_status = 'unresolved'), false)));
+      or coalesce((at_provider and provider_status = 'unresolved'), false))) or m.bill_only;
 
 delete from recon_ref_ids;
 
@@ -1010,6 +1012,7 @@ with rates as (
          r.order_id is null and (o.order_rows > 1 or b.min_ref <> b.max_ref
                                  or (o.order_id is not null and b.order_id is not null and b.min_ref is distinct from o.min_ref)
                                  or coalesce(v.newest and v.state <> 'not_found', false)) as needs_refs,
+         o.order_id is null and b.order_id is not null as bill_only,
          l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
          l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
     from (select * from recon_order_state where order_id in (select order_id from recon_ref_ids)) o
@@ -1067,7 +1070,7 @@ select m.* from priced m cross join recon_params p
       or coalesce((at_provider and bill_bad and not pruned_home), false)
       or coalesce((at_provider and provider_status in ('paid', 'paid_pending_claim') and payout_rows = 0 and not pruned_home), false)
       or coalesce((provider_status = 'paid_pending_claim' and finished_at < p.as_of - interval '48 hours'), false)
-      or coalesce((at_provider and provider_status = 'unresolved'), false)));
+      or coalesce((at_provider and provider_status = 'unresolved'), false))) or m.bill_only;
 
 analyze recon_match;
 
@@ -1134,6 +1137,7 @@ with rates as (
          r.order_id is null and (o.order_rows > 1 or b.min_ref <> b.max_ref
                                  or (o.order_id is not null and b.order_id is not null and b.min_ref is distinct from o.min_ref)
                                  or coalesce(v.newest and v.state <> 'not_found', false)) as needs_refs,
+         o.order_id is null and b.order_id is not null as bill_only,
          l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
          l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
     from (select * from recon_order_state where order_id in (select order_id from recon_asked)) o
@@ -1191,7 +1195,7 @@ select m.* from priced m cross join recon_params p
       or coalesce((at_provider and bill_bad and not pruned_home), false)
       or coalesce((at_provider and provider_status in ('paid', 'paid_pending_claim') and payout_rows = 0 and not pruned_home), false)
       or coalesce((provider_status = 'paid_pending_claim' and finished_at < p.as_of - interval '48 hours'), false)
-      or coalesce((at_provider and provider_status = 'unresolved'), false)));
+      or coalesce((at_provider and provider_status = 'unresolved'), false))) or m.bill_only;
 
 delete from recon_ref_ids;
 
@@ -1408,6 +1412,7 @@ with rates as (
          r.order_id is null and (o.order_rows > 1 or b.min_ref <> b.max_ref
                                  or (o.order_id is not null and b.order_id is not null and b.min_ref is distinct from o.min_ref)
                                  or coalesce(v.newest and v.state <> 'not_found', false)) as needs_refs,
+         o.order_id is null and b.order_id is not null as bill_only,
          l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
          l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
     from (select * from recon_order_state where order_id in (select order_id from recon_ref_ids)) o
@@ -1465,6 +1470,6 @@ select m.* from priced m cross join recon_params p
       or coalesce((at_provider and bill_bad and not pruned_home), false)
       or coalesce((at_provider and provider_status in ('paid', 'paid_pending_claim') and payout_rows = 0 and not pruned_home), false)
       or coalesce((provider_status = 'paid_pending_claim' and finished_at < p.as_of - interval '48 hours'), false)
-      or coalesce((at_provider and provider_status = 'unresolved'), false)));
+      or coalesce((at_provider and provider_status = 'unresolved'), false))) or m.bill_only;
 
 delete from recon_findings;

@@ -121,10 +121,13 @@ export function rowViewsSql(dealerId: string, date: string, loaded: Partial<Reco
   const dealer = literal(dealerId);
   const day = `${literal(date)}::date`;
   const views: string[] = [];
+  // Two ranges rather than `<>`: the planner prunes D's own partition out of a range, not out
+  // of an inequality, and would otherwise read it (whole, for the duplicate window).
+  const notDay = `(business_date < ${day} or business_date > ${day})`;
   for (const [kind, prefix] of [['order', 'orders'], ['bill', 'bills']] as const) {
     const table = loaded[kind];
     const parent = PARENTS[kind];
-    const others = `select * from ${parent} where dealer_id = ${dealer} and business_date <> ${day}`;
+    const others = `select * from ${parent} where dealer_id = ${dealer} and ${notDay}`;
     views.push(`create or replace temp view recon_other_${prefix} as ${others}`);
     if (table === undefined) {
       views.push(`create or replace temp view recon_day_${prefix} as select * from ${parent} where dealer_id = ${dealer} and business_date = ${day}`);
@@ -138,7 +141,7 @@ export function rowViewsSql(dealerId: string, date: string, loaded: Partial<Reco
   const to = DateTime.fromISO(date).plus({ days: duplicateWindowDays }).toISODate()!;
   views.push(`create or replace temp view recon_window_orders as
     select * from ${PARENTS.order} where dealer_id = ${dealer} and business_date between ${literal(from)}::date and ${literal(to)}::date
-       and business_date <> ${day}`);
+       and ${notDay}`);
   return views;
 }
 

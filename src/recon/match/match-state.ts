@@ -15,9 +15,10 @@ import { CANDIDATE_FILTER, PAID } from './rules.js';
  * What a run reads does not grow with the history kept. Day D's rows are aggregated per order
  * and joined with the ledger rows created on D (plus those of D's orders created on other
  * days, looked up by id); only the candidates (orders for which some rule's condition holds
- * on D's rows) are kept in recon_match. Other days' rows are then read only for the orders
- * that need them: the candidates, the orders with an open finding, the orders of D's bill
- * file that are not in its order file (a 退汇 laid against an order of any age), and the
+ * on D's rows) are kept in recon_match, with the orders of D's bill file that are not in its
+ * order file (\`bill_only\`: a 退汇 laid against an order of any age, a payout of yesterday's
+ * order). Other days' rows are then read only for the orders that need them: those of
+ * recon_match, the orders with an open finding, and the
  * orders of D seen again within YZH_DUPLICATE_WINDOW_DAYS days (a 商户订单号 paid twice). Those
  * orders' states take in their other days' rows and their candidate rows are built again.
  *
@@ -243,8 +244,6 @@ const OTHER_DAYS_SQL: readonly string[] = [
   `create temp table recon_other_ids on commit drop as
    select order_id from recon_match
    union select order_id from recon_extra
-   union select b.order_id from recon_bill_state b
-          where not exists (select 1 from recon_order_state o where o.order_id = b.order_id)
    union select o.order_id from recon_window_orders o
           where o.order_id in (select order_id from recon_order_state)`,
   'analyze recon_other_ids',
@@ -363,6 +362,7 @@ export function matchSelect(only: string | null, keepUnledgered = false): string
             r.order_id is null and (o.order_rows > 1 or b.min_ref <> b.max_ref
                                     or (o.order_id is not null and b.order_id is not null and b.min_ref is distinct from o.min_ref)
                                     or coalesce(v.newest and v.state <> 'not_found', false)) as needs_refs,
+            o.order_id is null and b.order_id is not null as bill_only,
             l.order_id is not null as in_ledger, l.amount as ledger_amount, l.status as ledger_status,
             l.created_at as ledger_created_at, (l.created_at at time zone 'Asia/Shanghai')::date as ledger_date
        from ${within('recon_order_state')} o
@@ -404,7 +404,7 @@ export function matchSelect(only: string | null, keepUnledgered = false): string
                                 and (r.valid_until is null or h.home_date < r.valid_until)) m
    )
    select m.* from priced m cross join recon_params p
-    where ${CANDIDATE_FILTER}${keepUnledgered ? ' or not m.in_ledger' : ''}`;
+    where ${CANDIDATE_FILTER} or m.bill_only${keepUnledgered ? ' or not m.in_ledger' : ''}`;
 }
 
 /** recon_match's rows of the orders the temp table `ids` names, built again. */
