@@ -40,7 +40,7 @@ grant select on recon.provider_row_tables, recon.provider_days to yzh_recon_job;
 grant select, insert, delete on recon.provider_day_payouts to yzh_recon_job;
 grant execute on function recon.provider_dealer_table(text, text), recon.provider_load_table(text, text, date, bigint),
   recon.provider_load_finish(text, text), recon.provider_swap_day(text, text, date, text), recon.provider_drop_days(text, date),
-  recon.provider_drop_load_tables(text, text)
+  recon.provider_drop_load_tables(text, text), recon.provider_load_analyze(text), recon.provider_load_index(text, text)
   to yzh_recon_job;
 -- The live answers and balance snapshots: written once, never changed.
 grant select, insert on recon.provider_order_checks, recon.balance_snapshots to yzh_recon_job;

@@ -75,6 +75,16 @@ export async function indexLoadTable(session: Session, kind: FileKind, name: str
   await session.query('select recon.provider_load_finish($1, $2)', [kind, name]);
 }
 
+/** A loaded table's statistics alone (its indexes come after, buildLoadTableIndexes). */
+export async function analyzeLoadTable(session: Session, name: string): Promise<void> {
+  await session.query('select recon.provider_load_analyze($1)', [name]);
+}
+
+/** A loaded table's indexes alone. */
+export async function buildLoadTableIndexes(session: Session, kind: FileKind, name: string): Promise<void> {
+  await session.query('select recon.provider_load_index($1, $2)', [kind, name]);
+}
+
 /** The day's payout totals per broker and channel, from the loaded bill table; in the run's transaction. */
 export async function recordDayPayouts(session: Session, name: string, dealerId: string, date: string): Promise<void> {
   await session.query('delete from recon.provider_day_payouts where dealer_id = $1 and business_date = $2', [dealerId, date]);
@@ -121,9 +131,12 @@ export function rowViewsSql(dealerId: string, date: string, loaded: Partial<Reco
   const dealer = literal(dealerId);
   const day = `${literal(date)}::date`;
   const views: string[] = [];
-  // Two ranges rather than `<>`: the planner prunes D's own partition out of a range, not out
-  // of an inequality, and would otherwise read it (whole, for the duplicate window).
-  const notDay = `(business_date < ${day} or business_date > ${day})`;
+  // Two ranges rather than `<>`: the planner prunes D's own partition out of ranges, not out
+  // of an inequality, and would otherwise read it (whole, for the duplicate window). The upper
+  // range starts at D + 1: \`> D\` would not prune either (a range bound is not known to be
+  // of whole days).
+  const next = `${literal(DateTime.fromISO(date).plus({ days: 1 }).toISODate()!)}::date`;
+  const notDay = `(business_date < ${day} or business_date >= ${next})`;
   for (const [kind, prefix] of [['order', 'orders'], ['bill', 'bills']] as const) {
     const table = loaded[kind];
     const parent = PARENTS[kind];

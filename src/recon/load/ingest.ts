@@ -7,7 +7,7 @@ import type { Logger } from '../../logger.js';
 import type { ProviderClient, DownloadResult } from '../../provider/client.js';
 import type { FileKind } from '../../provider/protocol.js';
 import { startProgress } from './progress.js';
-import { createLoadTable, dropLoadTables, finishLoadTable, indexLoadTable, qualified, recordDayPayouts } from './day-tables.js';
+import { analyzeLoadTable, buildLoadTableIndexes, createLoadTable, dropLoadTables, finishLoadTable, indexLoadTable, qualified, recordDayPayouts } from './day-tables.js';
 import { recordFileTotals, totalsObjectSql } from './file-totals.js';
 import { loadEmbedded } from './embedded-loader.js';
 import type { FileLoader } from './loader.js';
@@ -93,6 +93,12 @@ export interface LoadHooks {
    * views hold a lock on the table until then).
    */
   sideTableCreated?: (name: string) => void;
+  /**
+   * Work a side connection goes on with once the load is over: the bill table's index, built
+   * while the run matches. The run waits for it before it reads the table by id, and before
+   * it drops the table after a failure; its error is the run's.
+   */
+  sideWork?: (work: Promise<void>) => void;
 }
 
 export interface LoadResult {
@@ -121,8 +127,9 @@ export async function dropSideTables(session: Session, dealerId: string, names: 
  *
  * On a Postgres server (Postgres' own COPY parser, server-loader.ts) with a side connection,
  * the two files load at once: the order file on the run's connection, inside its transaction,
- * the bill file on the side connection into a table it commits (and indexes) on its own, which
- * the run's transaction then reads and attaches like its own. On PGlite (csv-parse feeding
+ * the bill file on the side connection into a table it commits on its own (and indexes after,
+ * while the run matches: hooks.sideWork), which the run's transaction then reads and attaches
+ * like its own. On PGlite (csv-parse feeding
  * COPY, embedded-loader.ts) the order file loads first, then the bill file.
  */
 export async function loadProviderFiles(
@@ -184,7 +191,7 @@ export async function loadProviderFiles(
   };
   const loaded = sideLoad === null
     ? await loadFiles(session, dealerId, date, toLoad, tables, log, signal, finished)
-    : await loadFilesAtOnce(session, sideLoad, dealerId, date, toLoad, tables, log, signal, ordersLoaded);
+    : await loadFilesAtOnce(session, sideLoad, dealerId, date, toLoad, tables, log, signal, ordersLoaded, hooks.sideWork ?? (() => {}));
   for (const { kind, download, archiveKey } of toLoad) {
     const { rows, loadMs } = loaded.get(kind)!;
     const label = FILE_LABELS[kind](date);
@@ -240,12 +247,16 @@ async function loadFiles(
 /**
  * Both files at once: the order file on the run's connection (then its indexes and the
  * order-state hook, while the bill file is still loading), the bill file on the side
- * connection, in a transaction of its own that loads, indexes and commits its table. The
+ * connection, in a transaction of its own that loads, analyzes and commits its table. The
  * first to fail stops the other; its error is the load's.
+ *
+ * The bill table's index is built after that commit, on the side connection, while the run
+ * matches on its own (`sideWork`): matching reads the day's rows whole until the lookups by id,
+ * and the index build (a sort of two million ids) and the matching each keep a core busy.
  */
 async function loadFilesAtOnce(
   session: Session, side: SideSession, dealerId: string, date: string, files: FileToLoad[], tables: Partial<Record<FileKind, string>>,
-  log: Logger, signal: AbortSignal | undefined, ordersLoaded: () => Promise<void>,
+  log: Logger, signal: AbortSignal | undefined, ordersLoaded: () => Promise<void>, sideWork: (work: Promise<void>) => void,
 ): Promise<Map<FileKind, Loaded>> {
   signal?.throwIfAborted();
   const stop = new AbortController();
@@ -272,17 +283,23 @@ async function loadFilesAtOnce(
         await ordersLoaded();
         return r;
       })().catch(failed),
-      side(async (s) => {
-        await s.exec('begin');
-        try {
-          const r = await loadOne(s, bill, tables.bill!, dealerId, date, log, stop.signal, (ids) => { seen.repeats = ids; });
-          await indexLoadTable(s, 'bill', tables.bill!);
-          await s.exec('commit');
-          return r;
-        } catch (err) {
-          await s.exec('rollback').catch(() => {});
-          throw err;
-        }
+      new Promise<Loaded>((loadedBill, failedBill) => {
+        const indexing = side(async (s) => {
+          await s.exec('begin');
+          try {
+            const r = await loadOne(s, bill, tables.bill!, dealerId, date, log, stop.signal, (ids) => { seen.repeats = ids; });
+            await analyzeLoadTable(s, tables.bill!);
+            await s.exec('commit');
+            loadedBill(r);
+          } catch (err) {
+            await s.exec('rollback').catch(() => {});
+            throw err;
+          }
+          await buildLoadTableIndexes(s, 'bill', tables.bill!);
+        });
+        // Whoever waits for it sees its error; a failure of the load itself is the load's.
+        indexing.catch(failedBill);
+        sideWork(indexing);
       }).catch(failed),
     ]);
     if (seen.failure !== null) throw seen.failure;

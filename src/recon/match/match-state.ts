@@ -443,6 +443,10 @@ const CANDIDATES_SQL: readonly string[] = [
   `create temp table recon_ledger_ids on commit drop as select order_id from recon_match where not in_ledger`,
   ledgerLookup('select order_id from recon_ledger_ids', 'new'),
   ...rebuildMatchRows('recon_ledger_ids'),
+];
+
+/** The candidates' refs: the first statements that read the day's rows by id (their indexes). */
+const CANDIDATE_REFS_SQL: readonly string[] = [
   ...refsPassSql(),
   'analyze recon_match',
 ];
@@ -468,7 +472,17 @@ export const REJUDGE_SQL: readonly string[] = [
   'delete from recon_findings',
 ];
 
-/** The statements after the order state, in order; OTHER_DAYS_SQL only when it applies. */
+/**
+ * The statements after the order state, in order, in two parts: those that read the day's
+ * rows whole, then those that also read rows by id, the day's among them (matching.ts waits
+ * for the day's indexes in between). OTHER_DAYS_SQL only when it applies.
+ */
+export function findingStatementParts(otherDays: boolean): [string[], string[]] {
+  return [[...SCOPE_SQL, ...CANDIDATES_SQL],
+    [...CANDIDATE_REFS_SQL, ...(otherDays ? [...OTHER_DAYS_SQL, 'analyze recon_match'] : []), FINDINGS_TABLE_SQL]];
+}
+
+/** findingStatementParts, one after the other. */
 export function findingStatements(otherDays: boolean): string[] {
-  return [...SCOPE_SQL, ...CANDIDATES_SQL, ...(otherDays ? [...OTHER_DAYS_SQL, 'analyze recon_match'] : []), FINDINGS_TABLE_SQL];
+  return findingStatementParts(otherDays).flat();
 }

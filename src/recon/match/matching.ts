@@ -1,6 +1,6 @@
 import type { Session } from '../../db/connection.js';
 import type { RunTx } from '../runs/run-transaction.js';
-import { findingStatements, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL, REJUDGE_SQL } from './match-state.js';
+import { findingStatementParts, HAS_OTHER_DAYS_SQL, ORDER_STATE_SQL, PARAMS_SQL, REJUDGE_SQL } from './match-state.js';
 import { LIVE_DETAILS_SQL, RULES } from './rules.js';
 
 export const MATCH_WORK_MEM = '256MB';
@@ -35,10 +35,18 @@ export async function prepareFindings(session: RunTx, dealerId: string, date: st
   for (const sql of [...rest, ...ORDER_STATE_SQL]) await session.query(sql);
 }
 
-/** The rest of matching, once both files are in: per-order state, candidates, every rule. */
-export async function computeFindings(session: RunTx): Promise<void> {
+/**
+ * The rest of matching, once both files are in: per-order state, candidates, every rule.
+ * `indexed` resolves once the day's tables have their indexes (one may still be building on
+ * a second connection): the statements before it read the day's rows whole, those after it
+ * also read rows by id.
+ */
+export async function computeFindings(session: RunTx, indexed: () => Promise<void> = async () => {}): Promise<void> {
   const other = await session.query<{ other_days: boolean }>(HAS_OTHER_DAYS_SQL);
-  for (const sql of findingStatements(other.rows[0]!.other_days)) await session.query(sql);
+  const [whole, byId] = findingStatementParts(other.rows[0]!.other_days);
+  for (const sql of whole) await session.query(sql);
+  await indexed();
+  for (const sql of byId) await session.query(sql);
   await runRules(session);
 }
 

@@ -91,6 +91,7 @@ export async function runDay(deps: RunDeps, request: RunRequest): Promise<RunRes
       tablesCreated: (tables) => createRowViews(tx, run, tables, config.duplicateWindowDays),
       ordersLoaded: () => times.stage('match', () => prepareFindings(tx, dealerId, date)),
       sideTableCreated: (name) => run.sideTables.push(name),
+      sideWork: (work) => run.sideWork.push(work),
     }, deps.db.engine === 'pg' ? (work) => deps.db.withSession(work) : null));
     const downloadMs = times.ms('download');
     return judgeDay(tx, run, {

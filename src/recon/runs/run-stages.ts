@@ -40,6 +40,8 @@ export interface ActiveRun {
   readonly downloads: DownloadResult[];
   /** Load tables a second connection committed for this run: dropped unless the run commits. */
   readonly sideTables: string[];
+  /** What a second connection still does for this run (a side table's index): awaited before the table is read by id, swapped in or dropped. */
+  readonly sideWork: Promise<void>[];
   /** Begins the run's transaction. */
   begin(): Promise<RunTx>;
   /** Commits it; the side tables are the day's from then on. */
@@ -77,6 +79,7 @@ export async function withRun<T>(
     log.info({ trigger: request.trigger, mode }, 'run started');
     const downloads: DownloadResult[] = [];
     const sideTables: string[] = [];
+    const sideWork: Promise<void>[] = [];
     let runDir: RunDir | null = null;
     let locked = false;
     const transaction: { current: RunTransaction | null } = { current: null };
@@ -87,7 +90,7 @@ export async function withRun<T>(
         throw fileError(err, `creating the run's folder in YZH_TMP_DIR (${deps.config.tmpDir})`);
       });
       return await work({
-        session, runId, dealerId, date, mode, signal, log, client, times, dir: runDir, downloads, sideTables,
+        session, runId, dealerId, date, mode, signal, log, client, times, dir: runDir, downloads, sideTables, sideWork,
         begin: async () => (transaction.current = await RunTransaction.begin(session, signal)).tx,
         commit: async () => {
           await transaction.current!.commit();
@@ -97,6 +100,7 @@ export async function withRun<T>(
     } catch (err) {
       const error = signal?.aborted ? interruption(signal) : coerceError(err);
       await transaction.current?.rollback();
+      await Promise.allSettled(sideWork);
       await dropSideTables(session, dealerId, sideTables)
         .catch((e: unknown) => log.warn({ err: (e as Error).message, tables: sideTables }, 'could not drop the side load table; the next run drops it'));
       await recordFailure(session, runId, error, log);
@@ -154,7 +158,7 @@ export async function judgeDay(tx: RunTx, run: ActiveRun, input: DayInput, retai
   const { runId, dealerId, date, mode, signal, log, client, times } = run;
   const { files, tables } = input;
   interrupted(signal);
-  await times.stage('match', () => computeFindings(tx));
+  await times.stage('match', () => computeFindings(tx, () => Promise.all(run.sideWork).then(() => {})));
   interrupted(signal);
   const followUpResult = await times.stage('followUp', () => followUp(tx, {
     client, config: input.followUp, log, signal, ...(input.reaskAfterHours === undefined ? {} : { reaskAfterHours: input.reaskAfterHours }),
@@ -188,6 +192,7 @@ export async function judgeDay(tx: RunTx, run: ActiveRun, input: DayInput, retai
   // The loaded tables become the day's partitions last: from here to commit the dealer's
   // provider tables are locked against readers, for moments.
   await dropRowViews(tx);
+  await Promise.all(run.sideWork);
   for (const kind of FILE_KINDS) {
     const table = tables[kind];
     if (table !== undefined) await swapDay(tx, kind, dealerId, date, table);

@@ -107,6 +107,39 @@ describe.each(ENGINES)('provider rows by day on %s', (engine) => {
     expect(await s.open()).toEqual([]);
   });
 
+  // On a server the bill table is indexed on the second connection while the run matches.
+  it.skipIf(engine === 'pglite')('a bill table whose index cannot be built after its load fails the run, which leaves the day as it was (Postgres only)', async () => {
+    const s = await scenario();
+    const a = order(s, '1');
+    s.writeDay(D, [a], paidBills(a));
+    await paid(s, ['1'], D);
+    await s.run(D);
+    const rows = async () => query<{ kind: string; n: number }>(
+      `select 'order' as kind, count(*)::int as n from recon.provider_orders where dealer_id = $1
+       union all select 'bill', count(*)::int from recon.provider_bills where dealer_id = $1 order by 1`, [s.dealerId]);
+    const before = await rows();
+    s.regenerateDay(D, [a, order(s, '2')], [...paidBills(a), ...paidBills(order(s, '2'))], new Date('2024-05-21T08:45:00Z'));
+    await query(`create function recon.test_refuse_bill_index() returns event_trigger language plpgsql as $$
+                 begin
+                   if exists (select 1 from pg_event_trigger_ddl_commands()
+                               where command_tag = 'CREATE INDEX' and object_identity like '%provider\\_bills%\\_load%') then
+                     raise exception 'bill index refused by the test';
+                   end if;
+                 end $$`);
+    await query('create event trigger test_refuse_bill_index on ddl_command_end when tag in (\'CREATE INDEX\') execute function recon.test_refuse_bill_index()');
+    try {
+      await expect(s.run(D)).rejects.toThrow(/bill index refused by the test/);
+    } finally {
+      await query('drop event trigger test_refuse_bill_index');
+      await query('drop function recon.test_refuse_bill_index()');
+    }
+    expect(await loadTables(s)).toEqual([]);
+    expect(await rows()).toEqual(before);
+    // The next run loads the regenerated day whole.
+    await s.run(D);
+    expect((await rows()).map((r) => r.n)).toEqual([2, 2]);
+  });
+
   it('retention drops old days by partition and keeps every finding, runs and file records', async () => {
     const s = await scenario();
     await oldAndNewDay(s);
