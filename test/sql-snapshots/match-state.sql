@@ -212,13 +212,12 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), pruned as (
-  -- The first pruned day from the ledger's day on, before any order file left: the day the
-  -- order's first order file may have been. Looked for only where a pruned day is that late
-  -- (none for every order of a dealer that has pruned nothing).
+  -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
-                   then (select min(d.business_date) from recon_pruned_days d
-                          where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-              end as pruned_date
+                  and (j.file_date is null or j.file_date > j.ledger_date)
+             then (select min(d.business_date) from recon_pruned_days d
+                    where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
+        end as pruned_date
     from joined j
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
@@ -316,13 +315,12 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), pruned as (
-  -- The first pruned day from the ledger's day on, before any order file left: the day the
-  -- order's first order file may have been. Looked for only where a pruned day is that late
-  -- (none for every order of a dealer that has pruned nothing).
+  -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
-                   then (select min(d.business_date) from recon_pruned_days d
-                          where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-              end as pruned_date
+                  and (j.file_date is null or j.file_date > j.ledger_date)
+             then (select min(d.business_date) from recon_pruned_days d
+                    where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
+        end as pruned_date
     from joined j
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
@@ -391,7 +389,16 @@ b as (
 last_row as (
   select distinct on (order_id) order_id, ref from o order by order_id, business_date desc, line desc
 ),
-homes as (select order_id, min(business_date) as home_date from o group by order_id),
+-- The order's day, as matchSelect has it: its first order file's, or the pruned day it keeps.
+homes as (
+  select h.order_id, coalesce(case when (l.created_at at time zone 'Asia/Shanghai')::date <= (select max(business_date) from recon_pruned_days)
+                  and (h.first_file is null or h.first_file > (l.created_at at time zone 'Asia/Shanghai')::date)
+             then (select min(d.business_date) from recon_pruned_days d
+                    where d.business_date >= (l.created_at at time zone 'Asia/Shanghai')::date and (h.first_file is null or d.business_date < h.first_file))
+        end, h.first_file) as home_date
+    from (select order_id, min(business_date) as first_file from o group by order_id) h
+    left join recon_ledger l on l.order_id = h.order_id
+),
 rates as (select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
     from recon.broker_fee_rates),
 v as (
@@ -591,13 +598,12 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), pruned as (
-  -- The first pruned day from the ledger's day on, before any order file left: the day the
-  -- order's first order file may have been. Looked for only where a pruned day is that late
-  -- (none for every order of a dealer that has pruned nothing).
+  -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
-                   then (select min(d.business_date) from recon_pruned_days d
-                          where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-              end as pruned_date
+                  and (j.file_date is null or j.file_date > j.ledger_date)
+             then (select min(d.business_date) from recon_pruned_days d
+                    where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
+        end as pruned_date
     from joined j
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
@@ -751,13 +757,12 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), pruned as (
-  -- The first pruned day from the ledger's day on, before any order file left: the day the
-  -- order's first order file may have been. Looked for only where a pruned day is that late
-  -- (none for every order of a dealer that has pruned nothing).
+  -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
-                   then (select min(d.business_date) from recon_pruned_days d
-                          where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-              end as pruned_date
+                  and (j.file_date is null or j.file_date > j.ledger_date)
+             then (select min(d.business_date) from recon_pruned_days d
+                    where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
+        end as pruned_date
     from joined j
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
@@ -826,7 +831,16 @@ b as (
 last_row as (
   select distinct on (order_id) order_id, ref from o order by order_id, business_date desc, line desc
 ),
-homes as (select order_id, min(business_date) as home_date from o group by order_id),
+-- The order's day, as matchSelect has it: its first order file's, or the pruned day it keeps.
+homes as (
+  select h.order_id, coalesce(case when (l.created_at at time zone 'Asia/Shanghai')::date <= (select max(business_date) from recon_pruned_days)
+                  and (h.first_file is null or h.first_file > (l.created_at at time zone 'Asia/Shanghai')::date)
+             then (select min(d.business_date) from recon_pruned_days d
+                    where d.business_date >= (l.created_at at time zone 'Asia/Shanghai')::date and (h.first_file is null or d.business_date < h.first_file))
+        end, h.first_file) as home_date
+    from (select order_id, min(business_date) as first_file from o group by order_id) h
+    left join recon_ledger l on l.order_id = h.order_id
+),
 rates as (select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
     from recon.broker_fee_rates),
 v as (
@@ -1026,13 +1040,12 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), pruned as (
-  -- The first pruned day from the ledger's day on, before any order file left: the day the
-  -- order's first order file may have been. Looked for only where a pruned day is that late
-  -- (none for every order of a dealer that has pruned nothing).
+  -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
-                   then (select min(d.business_date) from recon_pruned_days d
-                          where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-              end as pruned_date
+                  and (j.file_date is null or j.file_date > j.ledger_date)
+             then (select min(d.business_date) from recon_pruned_days d
+                    where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
+        end as pruned_date
     from joined j
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
@@ -1151,13 +1164,12 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), pruned as (
-  -- The first pruned day from the ledger's day on, before any order file left: the day the
-  -- order's first order file may have been. Looked for only where a pruned day is that late
-  -- (none for every order of a dealer that has pruned nothing).
+  -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
-                   then (select min(d.business_date) from recon_pruned_days d
-                          where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-              end as pruned_date
+                  and (j.file_date is null or j.file_date > j.ledger_date)
+             then (select min(d.business_date) from recon_pruned_days d
+                    where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
+        end as pruned_date
     from joined j
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
@@ -1226,7 +1238,16 @@ b as (
 last_row as (
   select distinct on (order_id) order_id, ref from o order by order_id, business_date desc, line desc
 ),
-homes as (select order_id, min(business_date) as home_date from o group by order_id),
+-- The order's day, as matchSelect has it: its first order file's, or the pruned day it keeps.
+homes as (
+  select h.order_id, coalesce(case when (l.created_at at time zone 'Asia/Shanghai')::date <= (select max(business_date) from recon_pruned_days)
+                  and (h.first_file is null or h.first_file > (l.created_at at time zone 'Asia/Shanghai')::date)
+             then (select min(d.business_date) from recon_pruned_days d
+                    where d.business_date >= (l.created_at at time zone 'Asia/Shanghai')::date and (h.first_file is null or d.business_date < h.first_file))
+        end, h.first_file) as home_date
+    from (select order_id, min(business_date) as first_file from o group by order_id) h
+    left join recon_ledger l on l.order_id = h.order_id
+),
 rates as (select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
     from recon.broker_fee_rates),
 v as (
@@ -1426,13 +1447,12 @@ with rates as (
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
 ), pruned as (
-  -- The first pruned day from the ledger's day on, before any order file left: the day the
-  -- order's first order file may have been. Looked for only where a pruned day is that late
-  -- (none for every order of a dealer that has pruned nothing).
+  -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
-                   then (select min(d.business_date) from recon_pruned_days d
-                          where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-              end as pruned_date
+                  and (j.file_date is null or j.file_date > j.ledger_date)
+             then (select min(d.business_date) from recon_pruned_days d
+                    where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
+        end as pruned_date
     from joined j
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).

@@ -191,7 +191,7 @@ export async function loadProviderFiles(
   };
   const loaded = sideLoad === null
     ? await loadFiles(session, dealerId, date, toLoad, tables, log, signal, finished)
-    : await loadFilesAtOnce(session, sideLoad, dealerId, date, toLoad, tables, log, signal, ordersLoaded, hooks.sideWork ?? (() => {}));
+    : await loadFilesAtOnce(session, sideLoad, dealerId, date, toLoad, tables, log, signal, ordersLoaded, hooks.sideWork ?? null);
   for (const { kind, download, archiveKey } of toLoad) {
     const { rows, loadMs } = loaded.get(kind)!;
     const label = FILE_LABELS[kind](date);
@@ -256,7 +256,7 @@ async function loadFiles(
  */
 async function loadFilesAtOnce(
   session: Session, side: SideSession, dealerId: string, date: string, files: FileToLoad[], tables: Partial<Record<FileKind, string>>,
-  log: Logger, signal: AbortSignal | undefined, ordersLoaded: () => Promise<void>, sideWork: (work: Promise<void>) => void,
+  log: Logger, signal: AbortSignal | undefined, ordersLoaded: () => Promise<void>, sideWork: ((work: Promise<void>) => void) | null,
 ): Promise<Map<FileKind, Loaded>> {
   signal?.throwIfAborted();
   const stop = new AbortController();
@@ -274,6 +274,7 @@ async function loadFilesAtOnce(
   };
   const order = files.find((f) => f.kind === 'order')!;
   const bill = files.find((f) => f.kind === 'bill')!;
+  let indexing: Promise<void> = Promise.resolve();
   try {
     const [orderLoaded, billLoaded] = await Promise.allSettled([
       (async () => {
@@ -284,7 +285,7 @@ async function loadFilesAtOnce(
         return r;
       })().catch(failed),
       new Promise<Loaded>((loadedBill, failedBill) => {
-        const indexing = side(async (s) => {
+        indexing = side(async (s) => {
           await s.exec('begin');
           try {
             const r = await loadOne(s, bill, tables.bill!, dealerId, date, log, stop.signal, (ids) => { seen.repeats = ids; });
@@ -299,9 +300,11 @@ async function loadFilesAtOnce(
         });
         // Whoever waits for it sees its error; a failure of the load itself is the load's.
         indexing.catch(failedBill);
-        sideWork(indexing);
+        sideWork?.(indexing);
       }).catch(failed),
     ]);
+    // No one to hand the index to: it is waited for here.
+    if (sideWork === null) await indexing;
     if (seen.failure !== null) throw seen.failure;
     if (orderLoaded.status === 'rejected' || billLoaded.status === 'rejected') throw new Error('unreachable: a load failed without an error');
     // What needs the bill table on the run's connection: the framing's list, the day's totals.

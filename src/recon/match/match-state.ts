@@ -1,4 +1,4 @@
-import { COUNTED_BILL_STATUSES, RATES_SQL, REFS_TABLE_SQL, refsInsertSql, rowsById } from './ref-state.js';
+import { COUNTED_BILL_STATUSES, prunedDaySql, RATES_SQL, REFS_TABLE_SQL, refsInsertSql, rowsById } from './ref-state.js';
 import { CANDIDATE_FILTER, PAID } from './rules.js';
 
 /**
@@ -376,13 +376,8 @@ export function matchSelect(only: string | null, keepUnledgered = false): string
          or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
          or l.order_id in (select order_id from recon_extra)
    ), pruned as (
-     -- The first pruned day from the ledger's day on, before any order file left: the day the
-     -- order's first order file may have been. Looked for only where a pruned day is that late
-     -- (none for every order of a dealer that has pruned nothing).
-     select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
-                      then (select min(d.business_date) from recon_pruned_days d
-                             where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-                 end as pruned_date
+     -- The day the order's first order file may have been, dropped by retention since.
+     select j.*, ${prunedDaySql('j.ledger_date', 'j.file_date')} as pruned_date
        from joined j
    ), homed as (
      -- Never null (\`not pruned_home\` must hold for every order not in the ledger).

@@ -53,6 +53,20 @@ export function rowsById(ids: string, source: string, alias: string, where = '')
               select * from ${source} ${alias} where ${alias}.order_id = i.order_id${where === '' ? '' : ` and ${where}`} offset 0) ${alias}`;
 }
 
+/**
+ * The day retention dropped that an order keeps as its day (docs/design.md, Discrepancy kinds),
+ * or null: the first pruned day on or after its ledger day and before its first order file left
+ * (or with none left). Looked for only where a pruned day is that late, so not for the orders
+ * of a dealer that has pruned nothing nor for one whose first file left is its ledger day's.
+ */
+export function prunedDaySql(ledgerDate: string, fileDate: string): string {
+  return `case when ${ledgerDate} <= (select max(business_date) from recon_pruned_days)
+                     and (${fileDate} is null or ${fileDate} > ${ledgerDate})
+                then (select min(d.business_date) from recon_pruned_days d
+                       where d.business_date >= ${ledgerDate} and (${fileDate} is null or d.business_date < ${fileDate}))
+           end`;
+}
+
 /** The order of a ref within its order: the paid refs first, then the live answer's, then the latest row's. */
 const TOP = `order by (r.status in ${PAID}) desc, r.live desc, r.is_last desc, r.first_date, r.ref`;
 
@@ -82,7 +96,12 @@ export function refsInsertSql(ids: string): string {
    last_row as (
      select distinct on (order_id) order_id, ref from o order by order_id, business_date desc, line desc
    ),
-   homes as (select order_id, min(business_date) as home_date from o group by order_id),
+   -- The order's day, as matchSelect has it: its first order file's, or the pruned day it keeps.
+   homes as (
+     select h.order_id, coalesce(${prunedDaySql("(l.created_at at time zone 'Asia/Shanghai')::date", 'h.first_file')}, h.first_file) as home_date
+       from (select order_id, min(business_date) as first_file from o group by order_id) h
+       left join recon_ledger l on l.order_id = h.order_id
+   ),
    rates as (${RATES_SQL}),
    v as (
      select v.order_id, coalesce(nullif(v.provider_ref, ''), l.ref, '') as ref, v.state, v.amount, v.finished_at,

@@ -158,7 +158,8 @@ export async function judgeDay(tx: RunTx, run: ActiveRun, input: DayInput, retai
   const { runId, dealerId, date, mode, signal, log, client, times } = run;
   const { files, tables } = input;
   interrupted(signal);
-  await times.stage('match', () => computeFindings(tx, () => Promise.all(run.sideWork).then(() => {})));
+  // A stop that came while the run's connection waited for the index found no statement to cancel.
+  await times.stage('match', () => computeFindings(tx, () => Promise.all(run.sideWork).then(() => interrupted(signal))));
   interrupted(signal);
   const followUpResult = await times.stage('followUp', () => followUp(tx, {
     client, config: input.followUp, log, signal, ...(input.reaskAfterHours === undefined ? {} : { reaskAfterHours: input.reaskAfterHours }),
