@@ -211,6 +211,10 @@ with rates as (
    where o.order_id is not null or b.order_id is not null
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
+   -- Each step's columns computed once a row (offset 0, here and below): pulled up into the
+   -- next, every use of a column is its whole expression again, and the candidate filter
+   -- uses each many times (a second in all at a million orders).
+  offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
@@ -218,7 +222,7 @@ with rates as (
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
         end as pruned_date
-    from joined j
+    from joined j offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -234,7 +238,7 @@ with rates as (
                                   h.at_provider and h.payout_rows > 0 and h.provider_status <> 'returned'
                                   and (not coalesce(h.bills_single_ref, false) or h.bill_amount <> h.provider_amount
                                        or h.bill_fee <> coalesce(h.fee, 0))) as bill_bad
-                    from homed h) h
+                    from homed h offset 0) h
             left join rates r on r.broker_id = h.broker_id and r.valid_from <= h.home_date
                              and (r.valid_until is null or h.home_date < r.valid_until)) m
 )
@@ -314,6 +318,10 @@ with rates as (
    where o.order_id is not null or b.order_id is not null
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
+   -- Each step's columns computed once a row (offset 0, here and below): pulled up into the
+   -- next, every use of a column is its whole expression again, and the candidate filter
+   -- uses each many times (a second in all at a million orders).
+  offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
@@ -321,7 +329,7 @@ with rates as (
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
         end as pruned_date
-    from joined j
+    from joined j offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -337,7 +345,7 @@ with rates as (
                                   h.at_provider and h.payout_rows > 0 and h.provider_status <> 'returned'
                                   and (not coalesce(h.bills_single_ref, false) or h.bill_amount <> h.provider_amount
                                        or h.bill_fee <> coalesce(h.fee, 0))) as bill_bad
-                    from homed h) h
+                    from homed h offset 0) h
             left join rates r on r.broker_id = h.broker_id and r.valid_from <= h.home_date
                              and (r.valid_until is null or h.home_date < r.valid_until)) m
 )
@@ -597,6 +605,10 @@ with rates as (
    where o.order_id is not null or b.order_id is not null
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
+   -- Each step's columns computed once a row (offset 0, here and below): pulled up into the
+   -- next, every use of a column is its whole expression again, and the candidate filter
+   -- uses each many times (a second in all at a million orders).
+  offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
@@ -604,7 +616,7 @@ with rates as (
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
         end as pruned_date
-    from joined j
+    from joined j offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -620,7 +632,7 @@ with rates as (
                                   h.at_provider and h.payout_rows > 0 and h.provider_status <> 'returned'
                                   and (not coalesce(h.bills_single_ref, false) or h.bill_amount <> h.provider_amount
                                        or h.bill_fee <> coalesce(h.fee, 0))) as bill_bad
-                    from homed h) h
+                    from homed h offset 0) h
             left join rates r on r.broker_id = h.broker_id and r.valid_from <= h.home_date
                              and (r.valid_until is null or h.home_date < r.valid_until)) m
 )
@@ -756,6 +768,10 @@ with rates as (
    where o.order_id is not null or b.order_id is not null
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
+   -- Each step's columns computed once a row (offset 0, here and below): pulled up into the
+   -- next, every use of a column is its whole expression again, and the candidate filter
+   -- uses each many times (a second in all at a million orders).
+  offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
@@ -763,7 +779,7 @@ with rates as (
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
         end as pruned_date
-    from joined j
+    from joined j offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -779,7 +795,7 @@ with rates as (
                                   h.at_provider and h.payout_rows > 0 and h.provider_status <> 'returned'
                                   and (not coalesce(h.bills_single_ref, false) or h.bill_amount <> h.provider_amount
                                        or h.bill_fee <> coalesce(h.fee, 0))) as bill_bad
-                    from homed h) h
+                    from homed h offset 0) h
             left join rates r on r.broker_id = h.broker_id and r.valid_from <= h.home_date
                              and (r.valid_until is null or h.home_date < r.valid_until)) m
 )
@@ -1039,6 +1055,10 @@ with rates as (
    where o.order_id is not null or b.order_id is not null
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
+   -- Each step's columns computed once a row (offset 0, here and below): pulled up into the
+   -- next, every use of a column is its whole expression again, and the candidate filter
+   -- uses each many times (a second in all at a million orders).
+  offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
@@ -1046,7 +1066,7 @@ with rates as (
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
         end as pruned_date
-    from joined j
+    from joined j offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -1062,7 +1082,7 @@ with rates as (
                                   h.at_provider and h.payout_rows > 0 and h.provider_status <> 'returned'
                                   and (not coalesce(h.bills_single_ref, false) or h.bill_amount <> h.provider_amount
                                        or h.bill_fee <> coalesce(h.fee, 0))) as bill_bad
-                    from homed h) h
+                    from homed h offset 0) h
             left join rates r on r.broker_id = h.broker_id and r.valid_from <= h.home_date
                              and (r.valid_until is null or h.home_date < r.valid_until)) m
 )
@@ -1163,6 +1183,10 @@ with rates as (
    where o.order_id is not null or b.order_id is not null
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
+   -- Each step's columns computed once a row (offset 0, here and below): pulled up into the
+   -- next, every use of a column is its whole expression again, and the candidate filter
+   -- uses each many times (a second in all at a million orders).
+  offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
@@ -1170,7 +1194,7 @@ with rates as (
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
         end as pruned_date
-    from joined j
+    from joined j offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -1186,7 +1210,7 @@ with rates as (
                                   h.at_provider and h.payout_rows > 0 and h.provider_status <> 'returned'
                                   and (not coalesce(h.bills_single_ref, false) or h.bill_amount <> h.provider_amount
                                        or h.bill_fee <> coalesce(h.fee, 0))) as bill_bad
-                    from homed h) h
+                    from homed h offset 0) h
             left join rates r on r.broker_id = h.broker_id and r.valid_from <= h.home_date
                              and (r.valid_until is null or h.home_date < r.valid_until)) m
 )
@@ -1446,6 +1470,10 @@ with rates as (
    where o.order_id is not null or b.order_id is not null
       or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
       or l.order_id in (select order_id from recon_extra)
+   -- Each step's columns computed once a row (offset 0, here and below): pulled up into the
+   -- next, every use of a column is its whole expression again, and the candidate filter
+   -- uses each many times (a second in all at a million orders).
+  offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
   select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
@@ -1453,7 +1481,7 @@ with rates as (
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
         end as pruned_date
-    from joined j
+    from joined j offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -1469,7 +1497,7 @@ with rates as (
                                   h.at_provider and h.payout_rows > 0 and h.provider_status <> 'returned'
                                   and (not coalesce(h.bills_single_ref, false) or h.bill_amount <> h.provider_amount
                                        or h.bill_fee <> coalesce(h.fee, 0))) as bill_bad
-                    from homed h) h
+                    from homed h offset 0) h
             left join rates r on r.broker_id = h.broker_id and r.valid_from <= h.home_date
                              and (r.valid_until is null or h.home_date < r.valid_until)) m
 )

@@ -375,10 +375,14 @@ export function matchSelect(only: string | null, keepUnledgered = false): string
       where o.order_id is not null or b.order_id is not null
          or (l.created_at >= (select day_start from recon_params) and l.created_at < (select day_end from recon_params))
          or l.order_id in (select order_id from recon_extra)
+      -- Each step's columns computed once a row (offset 0, here and below): pulled up into the
+      -- next, every use of a column is its whole expression again, and the candidate filter
+      -- uses each many times (a second in all at a million orders).
+     offset 0
    ), pruned as (
      -- The day the order's first order file may have been, dropped by retention since.
      select j.*, ${prunedDaySql('j.ledger_date', 'j.file_date')} as pruned_date
-       from joined j
+       from joined j offset 0
    ), homed as (
      -- Never null (\`not pruned_home\` must hold for every order not in the ledger).
      select j.*, j.pruned_date is not null as pruned_home
@@ -394,7 +398,7 @@ export function matchSelect(only: string | null, keepUnledgered = false): string
                                      h.at_provider and h.payout_rows > 0 and h.provider_status <> 'returned'
                                      and (not coalesce(h.bills_single_ref, false) or h.bill_amount <> h.provider_amount
                                           or h.bill_fee <> coalesce(h.fee, 0))) as bill_bad
-                       from homed h) h
+                       from homed h offset 0) h
                left join rates r on r.broker_id = h.broker_id and r.valid_from <= h.home_date
                                 and (r.valid_until is null or h.home_date < r.valid_until)) m
    )
