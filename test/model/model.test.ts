@@ -181,6 +181,17 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
     steps: [day(2), day(0), { ...day(1), retain: 1 }, day(2)],
   }));
 
+  // Found by the property (seed 302203213, history 78): an order paid twice on the day after
+  // its ledger day, that ledger day pruned; judged per ref, its day must still read as the
+  // first order file left (the pruned day kept as its day, the duplicate not judged), not as
+  // the pruned day already, which made the engine see no pruned day after its ledger's.
+  named('an order judged per ref keeps the pruned ledger day as its day and is no duplicate there', example({
+    days: 4, rate: null,
+    orders: [plan({ shape: 'bothPaid', day: 1, amountFen: 1, ledger: { status: 'paid', deltaFen: 0, time: '09:59:00', dayShift: -1 } }),
+      plan({ amountFen: 1, ledger: null })],
+    steps: [day(2), { ...day(0), retain: 1 }, day(1)],
+  }));
+
   named('follow-up refuses a day never run and a pruned day, and asks on a day still kept; a run with a retention of its own drops days again', example({
     days: 4, rate: null, orders: [plan({ shape: 'pending', finished: 'night' }), plan({ shape: 'unresolved', day: 2 }), plan({ day: 3 }), ...paidOthers(2)],
     steps: [act('followUp', 1), day(0), day(2), act('prune', 0, 1), act('followUp', 0, undefined, [{ order: 0, answer: 'claimed' }]),

@@ -96,10 +96,12 @@ export function refsInsertSql(ids: string): string {
    last_row as (
      select distinct on (order_id) order_id, ref from o order by order_id, business_date desc, line desc
    ),
-   -- The order's day, as matchSelect has it: its first order file's, or the pruned day it keeps.
+   -- The order's first order file's day (matchSelect's file_date), and the day its rate is
+   -- taken on: that one, or the pruned day the order keeps (matchSelect's home_date).
    homes as (
-     select h.order_id, coalesce(${prunedDaySql("(l.created_at at time zone 'Asia/Shanghai')::date", 'h.first_file')}, h.first_file) as home_date
-       from (select order_id, min(business_date) as first_file from o group by order_id) h
+     select h.order_id, h.home_date,
+            coalesce(${prunedDaySql("(l.created_at at time zone 'Asia/Shanghai')::date", 'h.home_date')}, h.home_date) as rate_date
+       from (select order_id, min(business_date) as home_date from o group by order_id) h
        left join recon_ledger l on l.order_id = h.order_id
    ),
    rates as (${RATES_SQL}),
@@ -166,8 +168,8 @@ export function refsInsertSql(ids: string): string {
             r0.payout_rows, r0.payout_amount, r0.fee_amount, rt.rate, round(r0.amount * rt.rate, 2) as expected_fee
        from r0
        left join homes h on h.order_id = r0.order_id
-       left join rates rt on rt.broker_id = r0.broker_id and rt.valid_from <= h.home_date
-                         and (rt.valid_until is null or h.home_date < rt.valid_until)
+       left join rates rt on rt.broker_id = r0.broker_id and rt.valid_from <= h.rate_date
+                         and (rt.valid_until is null or h.rate_date < rt.valid_until)
    ),
    r as (
      -- A paid ref's 服务费 as its order row gave it, against the contract's rate on the order's
