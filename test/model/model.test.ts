@@ -192,6 +192,16 @@ describe.each(ENGINES)('the engine against the reference model on %s', (engine) 
     steps: [day(2), { ...day(0), retain: 1 }, day(1)],
   }));
 
+  // Found by the property (seed 302203251, history 638): an order whose findings are kept on
+  // its pruned day, returned two days later, its ledger row created on the day between; the
+  // run of that day keeps the order's day, the pruned one, rather than the 退汇's.
+  named('an order whose findings are kept on a pruned day keeps that day for later evidence', example({
+    days: 4, rate: null,
+    orders: [plan({ day: 1, amountFen: 1, ret: { after: 2, as: 'orderRow' }, ledger: { status: 'cancelled', deltaFen: 0, time: '09:59:00', dayShift: 1 } }),
+      plan({ amountFen: 1, ledger: null })],
+    steps: [day(1), day(3), { ...day(0), retain: 1 }, day(2)],
+  }));
+
   named('follow-up refuses a day never run and a pruned day, and asks on a day still kept; a run with a retention of its own drops days again', example({
     days: 4, rate: null, orders: [plan({ shape: 'pending', finished: 'night' }), plan({ shape: 'unresolved', day: 2 }), plan({ day: 3 }), ...paidOthers(2)],
     steps: [act('followUp', 1), day(0), day(2), act('prune', 0, 1), act('followUp', 0, undefined, [{ order: 0, answer: 'claimed' }]),

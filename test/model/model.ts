@@ -264,8 +264,10 @@ export class ReferenceModel {
     // day would read as failed against a paid ledger row).
     const ledgerDay = ledger ? dayOf(ledger.created) : undefined;
     const firstLeft = orderRows[0]?.day;
-    const prunedDay = ledgerDay === undefined ? undefined
-      : [...this.pruned].filter((p) => p >= ledgerDay && (firstLeft === undefined || p < firstLeft)).sort()[0];
+    // READING: an order whose open findings are kept as they were on a pruned day keeps that day.
+    const frozenDay = this.rows.filter((r) => r.orderId === orderId && r.status === 'open' && this.frozen(r)).map((r) => r.businessDate).sort()[0];
+    const prunedDay = frozenDay ?? (ledgerDay === undefined ? undefined
+      : [...this.pruned].filter((p) => p >= ledgerDay && (firstLeft === undefined || p < firstLeft)).sort()[0]);
     const home = prunedDay ?? firstLeft ?? ledgerDay ?? bills[0]?.day;
     if (home === undefined) return undefined;
     return { orderId, orderRows, bills, ledger, refs, status: orderStatus(refs, bills), paidRefs, home, live, prunedHome: prunedDay !== undefined };

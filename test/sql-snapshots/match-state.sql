@@ -97,6 +97,12 @@ select distinct f.business_date from recon.provider_files f cross join recon_par
    and not exists (select 1 from recon.provider_days d
                     where d.dealer_id = p.dealer_id and d.kind = 'order' and d.business_date = f.business_date);
 
+create temp table recon_frozen_homes on commit drop as
+select d.order_id, min(d.business_date) as business_date from recon.discrepancies d
+ where d.dealer_id = (select dealer_id from recon_params) and d.status = 'open' and d.order_id is not null
+   and d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days)
+ group by d.order_id;
+
 create temp table recon_extra on commit drop as
 select d.order_id from recon.discrepancies d
  where d.dealer_id = (select dealer_id from recon_params) and d.status = 'open' and d.order_id is not null
@@ -217,12 +223,12 @@ with rates as (
   offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
-  select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
+  select j.*, coalesce(fh.business_date, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
                   and (j.file_date is null or j.file_date > j.ledger_date)
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-        end as pruned_date
-    from joined j offset 0
+        end) as pruned_date
+    from joined j left join recon_frozen_homes fh on fh.order_id = j.order_id offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -324,12 +330,12 @@ with rates as (
   offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
-  select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
+  select j.*, coalesce(fh.business_date, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
                   and (j.file_date is null or j.file_date > j.ledger_date)
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-        end as pruned_date
-    from joined j offset 0
+        end) as pruned_date
+    from joined j left join recon_frozen_homes fh on fh.order_id = j.order_id offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -401,13 +407,14 @@ last_row as (
 -- taken on: that one, or the pruned day the order keeps (matchSelect's home_date).
 homes as (
   select h.order_id, h.home_date,
-         coalesce(case when (l.created_at at time zone 'Asia/Shanghai')::date <= (select max(business_date) from recon_pruned_days)
+         coalesce(fh.business_date, case when (l.created_at at time zone 'Asia/Shanghai')::date <= (select max(business_date) from recon_pruned_days)
                   and (h.home_date is null or h.home_date > (l.created_at at time zone 'Asia/Shanghai')::date)
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= (l.created_at at time zone 'Asia/Shanghai')::date and (h.home_date is null or d.business_date < h.home_date))
         end, h.home_date) as rate_date
     from (select order_id, min(business_date) as home_date from o group by order_id) h
     left join recon_ledger l on l.order_id = h.order_id
+    left join recon_frozen_homes fh on fh.order_id = h.order_id
 ),
 rates as (select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
     from recon.broker_fee_rates),
@@ -613,12 +620,12 @@ with rates as (
   offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
-  select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
+  select j.*, coalesce(fh.business_date, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
                   and (j.file_date is null or j.file_date > j.ledger_date)
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-        end as pruned_date
-    from joined j offset 0
+        end) as pruned_date
+    from joined j left join recon_frozen_homes fh on fh.order_id = j.order_id offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -776,12 +783,12 @@ with rates as (
   offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
-  select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
+  select j.*, coalesce(fh.business_date, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
                   and (j.file_date is null or j.file_date > j.ledger_date)
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-        end as pruned_date
-    from joined j offset 0
+        end) as pruned_date
+    from joined j left join recon_frozen_homes fh on fh.order_id = j.order_id offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -853,13 +860,14 @@ last_row as (
 -- taken on: that one, or the pruned day the order keeps (matchSelect's home_date).
 homes as (
   select h.order_id, h.home_date,
-         coalesce(case when (l.created_at at time zone 'Asia/Shanghai')::date <= (select max(business_date) from recon_pruned_days)
+         coalesce(fh.business_date, case when (l.created_at at time zone 'Asia/Shanghai')::date <= (select max(business_date) from recon_pruned_days)
                   and (h.home_date is null or h.home_date > (l.created_at at time zone 'Asia/Shanghai')::date)
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= (l.created_at at time zone 'Asia/Shanghai')::date and (h.home_date is null or d.business_date < h.home_date))
         end, h.home_date) as rate_date
     from (select order_id, min(business_date) as home_date from o group by order_id) h
     left join recon_ledger l on l.order_id = h.order_id
+    left join recon_frozen_homes fh on fh.order_id = h.order_id
 ),
 rates as (select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
     from recon.broker_fee_rates),
@@ -1065,12 +1073,12 @@ with rates as (
   offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
-  select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
+  select j.*, coalesce(fh.business_date, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
                   and (j.file_date is null or j.file_date > j.ledger_date)
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-        end as pruned_date
-    from joined j offset 0
+        end) as pruned_date
+    from joined j left join recon_frozen_homes fh on fh.order_id = j.order_id offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -1193,12 +1201,12 @@ with rates as (
   offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
-  select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
+  select j.*, coalesce(fh.business_date, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
                   and (j.file_date is null or j.file_date > j.ledger_date)
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-        end as pruned_date
-    from joined j offset 0
+        end) as pruned_date
+    from joined j left join recon_frozen_homes fh on fh.order_id = j.order_id offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home
@@ -1270,13 +1278,14 @@ last_row as (
 -- taken on: that one, or the pruned day the order keeps (matchSelect's home_date).
 homes as (
   select h.order_id, h.home_date,
-         coalesce(case when (l.created_at at time zone 'Asia/Shanghai')::date <= (select max(business_date) from recon_pruned_days)
+         coalesce(fh.business_date, case when (l.created_at at time zone 'Asia/Shanghai')::date <= (select max(business_date) from recon_pruned_days)
                   and (h.home_date is null or h.home_date > (l.created_at at time zone 'Asia/Shanghai')::date)
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= (l.created_at at time zone 'Asia/Shanghai')::date and (h.home_date is null or d.business_date < h.home_date))
         end, h.home_date) as rate_date
     from (select order_id, min(business_date) as home_date from o group by order_id) h
     left join recon_ledger l on l.order_id = h.order_id
+    left join recon_frozen_homes fh on fh.order_id = h.order_id
 ),
 rates as (select broker_id, rate, valid_from, lead(valid_from) over (partition by broker_id order by valid_from) as valid_until
     from recon.broker_fee_rates),
@@ -1482,12 +1491,12 @@ with rates as (
   offset 0
 ), pruned as (
   -- The day the order's first order file may have been, dropped by retention since.
-  select j.*, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
+  select j.*, coalesce(fh.business_date, case when j.ledger_date <= (select max(business_date) from recon_pruned_days)
                   and (j.file_date is null or j.file_date > j.ledger_date)
              then (select min(d.business_date) from recon_pruned_days d
                     where d.business_date >= j.ledger_date and (j.file_date is null or d.business_date < j.file_date))
-        end as pruned_date
-    from joined j offset 0
+        end) as pruned_date
+    from joined j left join recon_frozen_homes fh on fh.order_id = j.order_id offset 0
 ), homed as (
   -- Never null (`not pruned_home` must hold for every order not in the ledger).
   select j.*, j.pruned_date is not null as pruned_home

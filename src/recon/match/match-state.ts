@@ -178,6 +178,14 @@ const SCOPE_SQL: readonly string[] = [
       and not exists (select 1 from recon.provider_days d
                        where d.dealer_id = p.dealer_id and d.kind = 'order' and d.business_date = f.business_date)`,
 
+  // The orders whose open findings are kept as they were on a day retention dropped: that
+  // day was the order's, and stays so (their later evidence is judged on it).
+  `create temp table recon_frozen_homes on commit drop as
+   select d.order_id, min(d.business_date) as business_date from recon.discrepancies d
+    where d.dealer_id = (select dealer_id from recon_params) and d.status = 'open' and d.order_id is not null
+      and d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days)
+    group by d.order_id`,
+
   // Orders in scope beyond day D's files and ledger rows: those with a discrepancy still open
   // (but not those of a day whose provider rows retention has dropped: nothing is left to judge
   // them by, so they stay as they are until the day is loaded again), and red packets still
@@ -381,8 +389,8 @@ export function matchSelect(only: string | null, keepUnledgered = false): string
      offset 0
    ), pruned as (
      -- The day the order's first order file may have been, dropped by retention since.
-     select j.*, ${prunedDaySql('j.ledger_date', 'j.file_date')} as pruned_date
-       from joined j offset 0
+     select j.*, coalesce(fh.business_date, ${prunedDaySql('j.ledger_date', 'j.file_date')}) as pruned_date
+       from joined j left join recon_frozen_homes fh on fh.order_id = j.order_id offset 0
    ), homed as (
      -- Never null (\`not pruned_home\` must hold for every order not in the ledger).
      select j.*, j.pruned_date is not null as pruned_home

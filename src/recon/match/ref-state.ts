@@ -100,9 +100,10 @@ export function refsInsertSql(ids: string): string {
    -- taken on: that one, or the pruned day the order keeps (matchSelect's home_date).
    homes as (
      select h.order_id, h.home_date,
-            coalesce(${prunedDaySql("(l.created_at at time zone 'Asia/Shanghai')::date", 'h.home_date')}, h.home_date) as rate_date
+            coalesce(fh.business_date, ${prunedDaySql("(l.created_at at time zone 'Asia/Shanghai')::date", 'h.home_date')}, h.home_date) as rate_date
        from (select order_id, min(business_date) as home_date from o group by order_id) h
        left join recon_ledger l on l.order_id = h.order_id
+       left join recon_frozen_homes fh on fh.order_id = h.order_id
    ),
    rates as (${RATES_SQL}),
    v as (

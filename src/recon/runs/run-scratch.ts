@@ -79,6 +79,10 @@ export const RUN_SCRATCH: readonly ScratchObject[] = [
     holds: 'the days whose order file was loaded and whose rows retention has dropped since',
   },
   {
+    name: 'recon_frozen_homes', kind: 'table', createdBy: 'recon/match/match-state.ts', readBy: ['recon/match/ref-state.ts'],
+    holds: 'per order with open findings kept as they were on a day retention dropped: that day',
+  },
+  {
     name: 'recon_extra', kind: 'table', createdBy: 'recon/match/match-state.ts', readBy: ['recon/lifecycle/discrepancies.ts'],
     holds: 'orders in scope beyond D\'s files and ledger rows: open findings, and the week\'s unclaimed red packets',
   },
