@@ -100,7 +100,7 @@ select distinct f.business_date from recon.provider_files f cross join recon_par
 create temp table recon_frozen_homes on commit drop as
 select d.order_id, min(d.business_date) as business_date from recon.discrepancies d
  where d.dealer_id = (select dealer_id from recon_params) and d.status = 'open' and d.order_id is not null
-   and d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days)
+   and (d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days))
  group by d.order_id;
 
 create temp table recon_extra on commit drop as

@@ -1,3 +1,4 @@
+import { KEPT_ON_PRUNED_DAY } from '../match/match-state.js';
 import type { RunTx } from '../runs/run-transaction.js';
 
 /** The share of a day's orders with new critical findings above which a run says so once. */
@@ -136,7 +137,7 @@ const OTHER_DAYS_SYSTEMIC_SQL = `
       from recon.discrepancies d cross join recon_params p
      where d.dealer_id = p.dealer_id and d.status = 'open' and d.kind = 'systemic_mismatch' and d.business_date <> p.day
        -- Not a day whose provider rows retention dropped: its criticals are kept as they were.
-       and not (d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days))
+       and not ${KEPT_ON_PRUNED_DAY}
   ), n as materialized (
     select x.day,
       (select count(distinct f.order_id) from recon_findings f
@@ -197,7 +198,7 @@ export async function applyFindings(session: RunTx, runId: number): Promise<Life
         -- them (once the day is loaded again, they are judged like any other).
         and (d.order_id is not null or d.business_date = p.day
              or d.kind in (${REJUDGED_FILE_LEVEL_KINDS.map((k) => `'${k}'`).join(', ')}))
-        and not (d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days))`,
+        and not ${KEPT_ON_PRUNED_DAY}`,
     [runId],
   );
   const counts = await session.query<FindingCount>(

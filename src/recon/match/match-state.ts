@@ -166,6 +166,13 @@ export const BILL_STATE_SQL: readonly string[] = [
   'set local max_parallel_workers_per_gather to default',
 ];
 
+/**
+ * An open finding (alias d of recon.discrepancies) kept as it was: marked pruned, and its day's
+ * provider rows still dropped (recon_pruned_days). Nothing judges it again until the day is
+ * loaded again.
+ */
+export const KEPT_ON_PRUNED_DAY = `(d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days))`;
+
 /** Once both files are in: the bill file's per-order state, the extra orders, the ledger. */
 const SCOPE_SQL: readonly string[] = [
   ...BILL_STATE_SQL,
@@ -183,7 +190,7 @@ const SCOPE_SQL: readonly string[] = [
   `create temp table recon_frozen_homes on commit drop as
    select d.order_id, min(d.business_date) as business_date from recon.discrepancies d
     where d.dealer_id = (select dealer_id from recon_params) and d.status = 'open' and d.order_id is not null
-      and d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days)
+      and ${KEPT_ON_PRUNED_DAY}
     group by d.order_id`,
 
   // Orders in scope beyond day D's files and ledger rows: those with a discrepancy still open
@@ -194,7 +201,7 @@ const SCOPE_SQL: readonly string[] = [
   `create temp table recon_extra on commit drop as
    select d.order_id from recon.discrepancies d
     where d.dealer_id = (select dealer_id from recon_params) and d.status = 'open' and d.order_id is not null
-      and not (d.details ? 'provider_rows_pruned' and d.business_date in (select business_date from recon_pruned_days))
+      and not ${KEPT_ON_PRUNED_DAY}
    union
    select o.order_id from recon_orders o
     where o.status = 'paid_pending_claim'

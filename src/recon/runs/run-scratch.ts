@@ -75,7 +75,7 @@ export const RUN_SCRATCH: readonly ScratchObject[] = [
     holds: 'per order of D\'s bill file (and merged, of other days): the counted payouts, fees, refs and returns',
   },
   {
-    name: 'recon_pruned_days', kind: 'table', createdBy: 'recon/match/match-state.ts', readBy: ['recon/lifecycle/discrepancies.ts', 'recon/match/ref-state.ts'],
+    name: 'recon_pruned_days', kind: 'table', createdBy: 'recon/match/match-state.ts', readBy: ['recon/match/ref-state.ts'],
     holds: 'the days whose order file was loaded and whose rows retention has dropped since',
   },
   {
