@@ -260,7 +260,14 @@ const OTHER_DAYS_SQL: readonly string[] = [
    select order_id from recon_match
    union select order_id from recon_extra
    union select o.order_id from recon_window_orders o
-          where o.order_id in (select order_id from recon_order_state)`,
+          where o.order_id in (select order_id from recon_order_state)
+   -- An order whose findings are kept on a pruned day is judged whole whenever the run's own
+   -- rows name it (D's files or ledger), candidate or not on those rows alone: judged again,
+   -- its findings are written as found. (None most days: each subquery runs only for a row.)
+   union select fh.order_id from recon_frozen_homes fh
+          where exists (select 1 from recon_order_state o where o.order_id = fh.order_id)
+             or exists (select 1 from recon_bill_state b where b.order_id = fh.order_id)
+             or exists (select 1 from recon_ledger l where l.order_id = fh.order_id)`,
   'analyze recon_other_ids',
   mergeInto('recon_order_state', `
      select o.order_id, false as in_day_file, ${ORDER_AGGREGATES}
