@@ -40,7 +40,7 @@ export async function pruneProviderDays(session: Session, dealerId: string, reta
      select n.dealer_id, n.kept_from::text, count(d.table_name)::int as tables,
             coalesce(sum(case when d.table_name is not null
                               then pg_total_relation_size(format('recon.%I', d.table_name)::regclass) end), 0)::text as bytes
-       from newest n left join recon.provider_days d on d.dealer_id = n.dealer_id and d.business_date < n.kept_from
+       from newest n left join recon.provider_days d on d.dealer_id = $2 and d.business_date < n.kept_from
       group by n.dealer_id, n.kept_from order by n.dealer_id`,
     [retainDays, dealerId],
   );
